@@ -1,0 +1,94 @@
+// A loaded SAM: weights converted to float32 and packed once, then the image
+// encoder (ViT or TinyViT), prompt encoder and mask decoder.
+#ifndef PERSAM_ENGINE_SAM_MODEL_H_
+#define PERSAM_ENGINE_SAM_MODEL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/image.h"
+#include "engine/timing.h"
+#include "weights/sam_config.h"
+#include "weights/tensor.h"
+
+namespace persam {
+
+// The image embedding with the geometry needed to map prompts and masks.
+struct ImageEmbedding {
+  int orig_height = 0, orig_width = 0;    // the image as given
+  int input_height = 0, input_width = 0;  // after ResizedSize (<= 1024)
+  std::vector<float> data;                // [256, 64, 64], as the reference's (1, 256, 64, 64)
+};
+
+struct PointPrompt {
+  double x = 0, y = 0;  // original image pixels (fractional allowed)
+  int label = 1;        // 1 foreground, 0 background
+};
+struct BoxPrompt {
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+struct Prompt {
+  std::vector<PointPrompt> points;
+  std::optional<BoxPrompt> box;
+  const float* mask_input = nullptr;        // [256, 256] low-res logits, or null
+  bool multimask = false;
+  const float* attn_sim = nullptr;          // PerSAM target-guided attention [64 * 64]
+  const float* target_embedding = nullptr;  // PerSAM target-semantic prompt [256]
+  bool compute_high_res = true;             // also postprocess to the original size
+};
+
+struct Prediction {
+  int num_masks = 0;
+  int height = 0, width = 0;     // original image size
+  std::vector<float> scores;     // [num_masks] IoU predictions
+  std::vector<float> low_res;    // [num_masks, 256, 256] logits
+  std::vector<float> high_res;   // [num_masks, height, width] logits (mask = > 0)
+};
+
+class SamModel {
+ public:
+  // .pth or .safetensors; config inferred from the tensors.
+  static std::unique_ptr<SamModel> Load(const std::string& path);
+  static std::unique_ptr<SamModel> FromTensors(const TensorMap& tensors,
+                                               const std::string& source);
+  virtual ~SamModel();
+
+  const SamConfig& config() const;
+
+  ImageEmbedding EncodeImage(const RgbImage& image, StageTimings* timings = nullptr) const;
+  // Prompt encoder + mask decoder (+ postprocessing). Throws persam::Error on
+  // a malformed prompt (e.g. no point and no box and no mask).
+  Prediction Predict(const ImageEmbedding& embedding, const Prompt& prompt,
+                     StageTimings* timings = nullptr) const;
+
+  struct Impl;
+
+ private:
+  explicit SamModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// SamPredictor-like: set an image once, query prompts cheaply.
+class Predictor {
+ public:
+  explicit Predictor(const SamModel& model) : model_(model) {}
+  void SetImage(const RgbImage& image);
+  void SetEmbedding(ImageEmbedding embedding);
+  bool has_image() const { return has_image_; }
+  const ImageEmbedding& embedding() const { return embedding_; }
+  Prediction Predict(const Prompt& prompt);
+  StageTimings& timings() { return timings_; }
+
+ private:
+  const SamModel& model_;
+  ImageEmbedding embedding_;
+  bool has_image_ = false;
+  StageTimings timings_;
+};
+
+}  // namespace persam
+
+#endif  // PERSAM_ENGINE_SAM_MODEL_H_

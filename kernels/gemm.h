@@ -1,0 +1,52 @@
+// Float32 GEMM: C = A * B^T (+ bias) (+ epilogue) (+ residual).
+// B is a weight matrix in PyTorch's Linear layout [n, k], packed once at load
+// into BLIS-style k x NR micro-panels. Threads: OpenMP over the M/N blocks;
+// call from outside any parallel region.
+#ifndef PERSAM_KERNELS_GEMM_H_
+#define PERSAM_KERNELS_GEMM_H_
+
+#include <cstddef>
+#include <memory>
+
+namespace persam::kernels {
+
+enum class Epilogue { kNone, kGelu, kRelu };
+
+// Weights [n, k] (row stride ldw >= k), bias folded in at pack time is not
+// assumed: bias is passed to Gemm. Opaque layout, owned, 64-byte aligned.
+class PackedWeights {
+ public:
+  PackedWeights() = default;
+  static PackedWeights Pack(const float* w, int n, int k, int ldw);
+  int n() const { return n_; }
+  int k() const { return k_; }
+  const float* panels() const { return panels_.get(); }
+  bool empty() const { return panels_ == nullptr; }
+
+ private:
+  int n_ = 0, k_ = 0;
+  std::shared_ptr<float> panels_;
+};
+
+struct GemmEpilogue {
+  const float* bias = nullptr;      // [n], added first
+  Epilogue activation = Epilogue::kNone;
+  const float* residual = nullptr;  // [m, n] with row stride ldr, added last
+  int ldr = 0;                      // (may alias c with ldr == ldc)
+};
+
+// C[m, n] = act(A[m, k] * B^T + bias) + residual. A row stride lda >= k.
+void Gemm(int m, const float* a, int lda, const PackedWeights& b,
+          const GemmEpilogue& epilogue, float* c, int ldc);
+
+// Both operands are activations: C[m, n] = alpha * A[m, k] * B[n, k]^T.
+// Packs B on the fly (for attention-sized products and tests).
+void GemmABt(int m, int n, int k, float alpha, const float* a, int lda,
+             const float* b, int ldb, float* c, int ldc);
+
+// Name of the Highway target the GEMM dispatches to on this CPU ("AVX3", ...).
+const char* GemmTargetName();
+
+}  // namespace persam::kernels
+
+#endif  // PERSAM_KERNELS_GEMM_H_

@@ -1,0 +1,35 @@
+// Row and elementwise operations (in place allowed where out == in).
+#ifndef PERSAM_KERNELS_OPS_H_
+#define PERSAM_KERNELS_OPS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace persam::kernels {
+
+// LayerNorm over the last dim of each row: (x - mean) / sqrt(var + eps) * gamma
+// + beta (biased variance). LayerNorm2d on channel-last (HWC) data is the same.
+void LayerNormRows(int rows, int cols, const float* x, int64_t ldx,
+                   const float* gamma, const float* beta, float eps, float* out,
+                   int64_t ldo);
+// LayerNorm2d on channel-first data [channels, positions]: normalise over the
+// channels at each position.
+void LayerNormChannels(int channels, int64_t positions, const float* x,
+                       const float* gamma, const float* beta, float eps, float* out);
+
+// GELU with exact erf: x/2 * (1 + erf(x / sqrt(2))).
+void Gelu(float* x, size_t n);
+void Relu(float* x, size_t n);
+void Sigmoid(float* x, size_t n);
+// Scalar erf used by Gelu; max error stated in ops-inl.h.
+float Erf(float x);
+// Softmax of each row.
+void SoftmaxRows(int rows, int cols, float* x, int64_t ldx);
+// out = a + b
+void Add(const float* a, const float* b, float* out, size_t n);
+// Each row scaled to unit L2 norm (rows of norm 0 are left at 0).
+void L2NormalizeRows(int rows, int cols, float* x, int64_t ldx);
+
+}  // namespace persam::kernels
+
+#endif  // PERSAM_KERNELS_OPS_H_

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test suite (the golden-fixture parity tests need ../shared/fixtures
+# or PERSAM_FIXTURES) and ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ -f build/build.ninja ] || meson setup build --buildtype=release
+ninja -C build || { echo "0 passed, 1 failed"; exit 1; }
+meson test -C build --print-errorlogs "$@"
+status=$?
+# Count doctest test cases across the suites; a suite that died before its
+# summary counts as one failure.
+print_summary() {
+  local log=build/meson-logs/testlog.txt passed=0 failed=0 skipped=0
+  while read -r p f s; do
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  done < <(sed -n 's/.*\[doctest\] test cases: *[0-9]* | *\([0-9]*\) passed | *\([0-9]*\) failed | *\([0-9]*\) skipped.*/\1 \2 \3/p' "$log")
+  local suites_failed
+  suites_failed=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' build/meson-logs/testlog.txt | tail -n 1)
+  local died
+  died=$(grep -c -E '^ *[0-9]+/[0-9]+ .*(TIMEOUT|SIGSEGV|SIGABRT|killed by signal)' "$log" || true)
+  failed=$((failed + died))
+  if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=${suites_failed:-1}; fi
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+print_summary
+exit $status

@@ -1,0 +1,18 @@
+// NumPy .npy arrays (format 1.0/2.0, C order): float32, float16, uint8, bool.
+#ifndef PERSAM_WEIGHTS_NPY_H_
+#define PERSAM_WEIGHTS_NPY_H_
+
+#include <string>
+
+#include "weights/tensor.h"
+
+namespace persam {
+
+Tensor ReadNpy(const std::string& path);
+void WriteNpy(const std::string& path, const Tensor& tensor);
+void WriteNpyFloat32(const std::string& path, const std::vector<int64_t>& shape,
+                     const float* values);
+
+}  // namespace persam
+
+#endif  // PERSAM_WEIGHTS_NPY_H_

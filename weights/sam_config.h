@@ -1,0 +1,75 @@
+// SAM model configuration, inferred from tensor shapes (REFERENCE.md section 2),
+// and the one list of tensors each architecture needs: it drives validation,
+// loading and conversion.
+#ifndef PERSAM_WEIGHTS_SAM_CONFIG_H_
+#define PERSAM_WEIGHTS_SAM_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "weights/tensor.h"
+
+namespace persam {
+
+enum class EncoderKind { kVit, kTinyVit };
+const char* ArchitectureName(EncoderKind kind);  // "sam-vit", "sam-tinyvit"
+
+struct VitConfig {
+  int embed_dim = 0;    // C
+  int depth = 0;
+  int num_heads = 0;
+  int head_dim = 0;     // C / num_heads
+  int window_size = 0;  // 14 in SAM
+  std::vector<int> global_blocks;
+  int mlp_dim = 0;      // 4C
+  int patch_size = 16;
+  int grid = 64;        // img_size / patch_size
+};
+
+struct TinyVitConfig {
+  std::vector<int> embed_dims;    // 64, 128, 160, 320
+  std::vector<int> depths;        // 2, 2, 6, 2
+  std::vector<int> num_heads;     // (stage 0 is MBConv: 0)
+  std::vector<int> window_sizes;  // 7, 7, 14, 7
+  float mlp_ratio = 4.0f;
+  float mbconv_expand_ratio = 4.0f;
+};
+
+struct SamConfig {
+  EncoderKind encoder = EncoderKind::kVit;
+  VitConfig vit;
+  TinyVitConfig tinyvit;
+  int image_size = 1024;
+  int embed_grid = 64;       // image embedding is prompt_dim x 64 x 64
+  int prompt_dim = 256;      // transformer_dim
+  int decoder_depth = 2;
+  int decoder_heads = 8;
+  int decoder_mlp_dim = 2048;
+  int num_mask_tokens = 4;   // num_multimask_outputs + 1
+  int iou_head_hidden = 256;
+  int iou_head_depth = 3;
+};
+
+// Throws persam::Error naming `source` when a needed tensor is missing or a
+// shape is inconsistent.
+SamConfig InferSamConfig(const TensorMap& tensors, const std::string& source);
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+std::vector<TensorSpec> RequiredTensors(const SamConfig& config);
+
+// Every required tensor present with its expected shape; extra tensors (e.g.
+// TinyViT's classifier head) are ignored. Throws naming tensor and both shapes.
+void ValidateTensors(const TensorMap& tensors, const SamConfig& config,
+                     const std::string& source);
+
+// Key/value form stored in safetensors __metadata__, and back.
+std::map<std::string, std::string> ConfigToMetadata(const SamConfig& config);
+
+}  // namespace persam
+
+#endif  // PERSAM_WEIGHTS_SAM_CONFIG_H_
