@@ -76,12 +76,13 @@ Buffer Allocate(size_t n) { return hwy::AllocateAligned<float>(std::max<size_t>(
 // Activations, sized for one 1024 x 1024 image. T = grid^2 tokens, Tp = the
 // window-padded token count (70^2 for SAM), the largest any block uses.
 struct VitEncoder::Workspace {
-  int tokens = 0, padded_tokens = 0, max_window = 0;
+  int tokens = 0;
+  size_t rel_slab = 0;  // floats per head in rel_h / rel_w: max block tokens x window
   Buffer x;      // [T, C] residual stream
   Buffer a;      // [Tp, C] LN1 output (block order), then the attention output
   Buffer b;      // [T, C] token-order attention output, then LN2 output
   Buffer big;    // qkv [Tp, 3C] | MLP hidden [T, 4C] | im2col columns
-  Buffer rel_h;  // [heads, Tp, window] decomposed bias, one slab per head
+  Buffer rel_h;  // [heads][block tokens, window] decomposed bias, one slab per head
   Buffer rel_w;
   Buffer rel_dots;  // [Tp, 2 (2 window - 1)] q . table rows, one head at a time
   Buffer neck1, neck2;  // [T, out_chans]
@@ -193,8 +194,8 @@ void VitEncoder::RelativePositionBias(const Block& block, Workspace& ws, int tok
     kernels::GemmABt(tokens, 2 * L, head_dim_, 1.0f, ws.big.get() + h * head_dim_,
                      static_cast<int>(qkv_stride), block.rel_table.data(), head_dim_,
                      ws.rel_dots.get(), 2 * L);
-    float* rel_h = ws.rel_h.get() + size_t(h) * ws.padded_tokens * ws.max_window;
-    float* rel_w = ws.rel_w.get() + size_t(h) * ws.padded_tokens * ws.max_window;
+    float* rel_h = ws.rel_h.get() + size_t(h) * ws.rel_slab;
+    float* rel_w = ws.rel_w.get() + size_t(h) * ws.rel_slab;
     const float* dots = ws.rel_dots.get();
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < tokens; ++i) {
@@ -286,7 +287,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
         it.out = out + row0 * C + size_t(h) * head_dim_;
         it.out_stride = C;
         it.scale = scale;
-        const size_t rel0 = size_t(h) * ws.padded_tokens * ws.max_window + row0 * S;
+        const size_t rel0 = size_t(h) * ws.rel_slab + row0 * S;
         it.rel_h = ws.rel_h.get() + rel0;
         it.rel_w = ws.rel_w.get() + rel0;
         it.key_rows = S;
@@ -347,24 +348,21 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
   if (!workspace_) {
     auto ws = std::make_unique<Workspace>();
     ws->tokens = T;
-    ws->padded_tokens = T;
-    ws->max_window = 1;
-    int max_rel = 1;
+    size_t Tp = T, rel_dots = 1;
     for (const Block& b : blocks_) {
-      const int side = (G + b.window - 1) / b.window * b.window;
-      ws->padded_tokens = std::max(ws->padded_tokens, side * side);
-      ws->max_window = std::max(ws->max_window, b.window);
-      max_rel = std::max(max_rel, 2 * (2 * b.window - 1));
+      const size_t side = b.global ? G : size_t(G + b.window - 1) / b.window * b.window;
+      Tp = std::max(Tp, side * side);
+      ws->rel_slab = std::max(ws->rel_slab, side * side * b.window);
+      rel_dots = std::max(rel_dots, side * side * 2 * (2 * b.window - 1));
     }
-    const size_t Tp = ws->padded_tokens;
     ws->x = Allocate(size_t(T) * C);
     ws->a = Allocate(Tp * C);
     ws->b = Allocate(size_t(T) * C);
     ws->big = Allocate(std::max({Tp * 3 * C, size_t(T) * mlp_dim_,
                                  size_t(T) * kInChans * patch_ * patch_, size_t(T) * O * 9}));
-    ws->rel_h = Allocate(size_t(heads_) * Tp * ws->max_window);
-    ws->rel_w = Allocate(size_t(heads_) * Tp * ws->max_window);
-    ws->rel_dots = Allocate(Tp * max_rel);
+    ws->rel_h = Allocate(size_t(heads_) * ws->rel_slab);
+    ws->rel_w = Allocate(size_t(heads_) * ws->rel_slab);
+    ws->rel_dots = Allocate(rel_dots);
     ws->neck1 = Allocate(size_t(T) * O);
     ws->neck2 = Allocate(size_t(T) * O);
     workspace_ = std::move(ws);
@@ -400,12 +398,17 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
     kernels::Gemm(T, ws.big.get(), O * 9, neck_conv2_, none, ws.neck2.get(), O);
     kernels::LayerNormRows(T, O, ws.neck2.get(), O, neck_ln2_w_.data(), neck_ln2_b_.data(),
                            kLayerNormEps, ws.neck2.get(), O);
-    // [T, O] -> [O, G, G], the reference's NCHW embedding.
+    // [T, O] -> [O, G, G], the reference's NCHW embedding; tiles of 64
+    // tokens (64 KB for O = 256) keep the strided reads in L2.
     const float* src = ws.neck2.get();
+    constexpr int kTile = 64;
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < O; ++o) {
-      float* dst = embedding + size_t(o) * T;
-      for (int t = 0; t < T; ++t) dst[t] = src[size_t(t) * O + o];
+    for (int t0 = 0; t0 < T; t0 += kTile) {
+      const int t1 = std::min(T, t0 + kTile);
+      for (int o = 0; o < O; ++o) {
+        float* dst = embedding + size_t(o) * T;
+        for (int t = t0; t < t1; ++t) dst[t] = src[size_t(t) * O + o];
+      }
     }
   }
   if (hook) hook("neck", embedding, {1, O, G, G});
