@@ -428,11 +428,11 @@ void SmallAttentionT(const AttentionArgs& a, const float* post_bias) {
       const VF p = hn::Set(d, srow[j]);
       int t = 0;
       for (; t + N <= dim; t += N) {
-        hn::Store(hn::MulAdd(p, hn::LoadU(d, v + t), hn::Load(d, acc.data() + t)), d,
+        hn::StoreU(hn::MulAdd(p, hn::LoadU(d, v + t), hn::LoadU(d, acc.data() + t)), d,
                   acc.data() + t);
       }
       if (t < dim) {
-        hn::Store(hn::MulAdd(p, LoadN(d, v + t, dim - t), hn::Load(d, acc.data() + t)), d,
+        hn::StoreU(hn::MulAdd(p, LoadN(d, v + t, dim - t), hn::LoadU(d, acc.data() + t)), d,
                   acc.data() + t);
       }
     }

@@ -71,6 +71,11 @@ void GeluT(float* x, size_t n) { MapArray(x, x, n, GeluFunc()); }
 void ReluT(float* x, size_t n) { MapArray(x, x, n, ReluFunc()); }
 void SigmoidT(float* x, size_t n) { MapArray(x, x, n, SigmoidFunc()); }
 
+void ErfArrayT(float* x, size_t n) {
+  MapArray(x, x, n, [](auto d, auto v) { return Erf(d, v); });
+}
+const char* OpsTargetNameT() { return hwy::TargetName(HWY_TARGET); }
+
 float ErfT(float x) {
   const hn::ScalableTag<float> d;
   return hn::GetLane(Erf(d, hn::Set(d, x)));
@@ -112,6 +117,8 @@ HWY_EXPORT(GeluT);
 HWY_EXPORT(ReluT);
 HWY_EXPORT(SigmoidT);
 HWY_EXPORT(ErfT);
+HWY_EXPORT(ErfArrayT);
+HWY_EXPORT(OpsTargetNameT);
 HWY_EXPORT(SoftmaxRowsT);
 HWY_EXPORT(AddT);
 HWY_EXPORT(L2NormalizeRowsT);
@@ -128,6 +135,8 @@ void Gelu(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(GeluT)(x, n); }
 void Relu(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(ReluT)(x, n); }
 void Sigmoid(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidT)(x, n); }
 float Erf(float x) { return HWY_DYNAMIC_DISPATCH(ErfT)(x); }
+void ErfArray(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(ErfArrayT)(x, n); }
+const char* OpsTargetName() { return HWY_DYNAMIC_DISPATCH(OpsTargetNameT)(); }
 void SoftmaxRows(int rows, int cols, float* x, int64_t ldx) {
   HWY_DYNAMIC_DISPATCH(SoftmaxRowsT)(rows, cols, x, ldx);
 }
