@@ -11,6 +11,8 @@ namespace persam::kernels {
 // Optional decomposed relative-position bias (SAM's ViT): keys form a
 // key_rows x key_cols grid, j = r * key_cols + c, and
 // bias(i, j) = rel_h[i * key_rows + r] + rel_w[i * key_cols + c].
+// Optional full additive bias (TinyViT's attention_biases gathered per head):
+// bias(i, j) += bias[i * bias_stride + j]. Both kinds may be combined.
 struct AttentionArgs {
   int num_queries = 0;
   int num_keys = 0;
@@ -23,6 +25,8 @@ struct AttentionArgs {
   const float* rel_h = nullptr;  // [num_queries, key_rows] or null
   const float* rel_w = nullptr;  // [num_queries, key_cols] or null
   int key_rows = 0, key_cols = 0;
+  const float* bias = nullptr;  // [num_queries, num_keys] (row stride bias_stride) or null
+  int64_t bias_stride = 0;
 };
 
 // Single head, runs on the calling thread.
