@@ -143,6 +143,46 @@ TEST_CASE("predictor matches the reference on the recorded ViT embedding") {
   }
 }
 
+// The first PerSAM step of every image: two points, one mask, attn_sim and
+// target_embedding as recorded. The embeddings of these images are not
+// stored, so this also runs the engine's ViT encoder.
+TEST_CASE("PerSAM's first decoder step matches the reference (attn_sim, target_embedding)") {
+  if (!HaveFixtures("PerSAM decoder step")) return;
+  const JsonValue manifest = ParseJsonFile(FixturePath("manifest.json"));
+  const JsonValue& cs = manifest.At("cases").At("vit_persam");
+  const SamModel& model = VitModel();
+  for (const auto& [object, spec] : cs.At("objects").Members()) {
+    const auto& images = spec.At("images").Items();
+    for (size_t index = 0; index < images.size(); ++index) {
+      const JsonValue& step = images[index].At("steps").Items()[0];
+      char file[16];
+      std::snprintf(file, sizeof(file), "%02zu.png", index);
+      const std::string image_name = object + "/" + file;
+      CAPTURE(image_name);
+      Predictor predictor(model);
+      predictor.SetImage(LoadImage(FixturePath("perseg-mini/Images/" + image_name)));
+      Prompt prompt = PromptFromJson(step);
+      REQUIRE_FALSE(step.At("has_mask_input").AsBool());
+      const std::vector<float> attn_sim = LoadFloats(step.At("attn_sim").AsString());
+      const std::vector<float> target = LoadFloats(step.At("target_embedding").AsString());
+      REQUIRE(attn_sim.size() == 64u * 64);
+      REQUIRE(target.size() == 256u);
+      prompt.attn_sim = attn_sim.data();
+      prompt.target_embedding = target.data();
+      prompt.compute_high_res = false;
+      const Prediction pred = predictor.Predict(prompt);
+      const std::vector<float> ref_low = LoadFloats(step.At("low_res").AsString());
+      REQUIRE(pred.low_res.size() == ref_low.size());
+      const float low_err = MaxAbsDiff(pred.low_res.data(), ref_low.data(), ref_low.size());
+      const float score_err = std::fabs(pred.scores[0] - static_cast<float>(step.At("scores").Items()[0].AsDouble()));
+      std::printf("  persam %-24s step 0 low-res max abs err %.2e, score err %.2e\n", image_name.c_str(), low_err,
+                  score_err);
+      CHECK(low_err <= 5e-3f);
+      CHECK(score_err <= 1e-3f);
+    }
+  }
+}
+
 TEST_CASE("predictor rejects malformed prompts and embeddings") {
   if (!HaveFixtures("predictor errors")) return;
   const SamModel& model = VitModel();
