@@ -398,10 +398,13 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,
                                              tmp2.data() + static_cast<size_t>(i) * d, d);
   }
-  TokenToImage(dims, final_attn_, tmp2.data(), w.xp.data(), w.xt.data(), nullptr, w.logits.data(),
-                               w.logits_t.data(), q.data(), tmp.data());
-  kernels::LayerNormRows(t, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(), kLayerNormEps, q.data(),
-                         d);
+  // Only the iou token and the selected mask tokens are read after this
+  // attention (it is per token), so the others are skipped.
+  const Dims final_dims{n, d, 1 + in.first_mask + in.num_masks};
+  TokenToImage(final_dims, final_attn_, tmp2.data(), w.xp.data(), w.xt.data(), nullptr, w.logits.data(),
+               w.logits_t.data(), q.data(), tmp.data());
+  kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
+                         kLayerNormEps, q.data(), d);
 
   // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
   // GELU, ConvTranspose, GELU), channel-last.
