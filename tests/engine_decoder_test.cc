@@ -155,7 +155,7 @@ TEST_CASE("PerSAM's first decoder step matches the reference (attn_sim, target_e
     const auto& images = spec.At("images").Items();
     for (size_t index = 0; index < images.size(); ++index) {
       const JsonValue& step = images[index].At("steps").Items()[0];
-      char file[16];
+      char file[32];
       std::snprintf(file, sizeof(file), "%02zu.png", index);
       const std::string image_name = object + "/" + file;
       CAPTURE(image_name);
