@@ -3,6 +3,7 @@
 // embedding is known. Random weights in the standard (256-dim) decoder shapes.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,7 +34,7 @@ TensorMap RandomDecoderTensors(const SamConfig& config) {
 }
 
 void BM_DecoderPoint(benchmark::State& state) {
-  const SamConfig config;  // the standard decoder: 256 dims, 64 x 64 grid
+  const SamConfig config = SamVitBConfig();  // the standard decoder: 256 dims, 64 x 64 grid
   const TensorMap tensors = RandomDecoderTensors(config);
   const PromptEncoder prompt_encoder(tensors, config);
   const MaskDecoder decoder(tensors, config, prompt_encoder.dense_pe_hwc());
