@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/decoder_tensors.h"
+#include "engine/transpose.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
@@ -63,23 +64,6 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
   ep.residual = residual;
   ep.ldr = l.out;
   kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
-}
-
-// dst[cols, rows] = src[rows, cols]^T, in 32 x 32 tiles that stay in L1.
-void Transpose(const float* src, int rows, int cols, float* dst) {
-  constexpr int kTile = 32;
-  const int row_tiles = (rows + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static)
-  for (int rt = 0; rt < row_tiles; ++rt) {
-    const int r0 = rt * kTile, r1 = std::min(rows, r0 + kTile);
-    for (int c0 = 0; c0 < cols; c0 += kTile) {
-      const int c1 = std::min(cols, c0 + kTile);
-      for (int r = r0; r < r1; ++r) {
-        const float* s = src + static_cast<int64_t>(r) * cols;
-        for (int c = c0; c < c1; ++c) dst[static_cast<int64_t>(c) * rows + r] = s[c];
-      }
-    }
-  }
 }
 
 }  // namespace
@@ -234,7 +218,7 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
   }
   const kernels::PackedWeights mp = kernels::PackedWeights::Pack(m.data(), rows, d, d);
   kernels::Gemm(s.n, xp, d, mp, kernels::GemmEpilogue{}, logits, rows);
-  Transpose(logits, s.n, rows, logits_t);
+  TransposeMatrix(logits, s.n, rows, logits_t);
   kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
   if (attn_sim != nullptr) {
     for (int r = 0; r < rows; ++r) kernels::Add(logits_t + static_cast<size_t>(r) * s.n, attn_sim,
@@ -355,7 +339,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       for (int j = 0; j < n; ++j) o[j] = e[j] + v;
     }
   }
-  Transpose(w.xt.data(), d, n, w.x.data());
+  TransposeMatrix(w.xt.data(), d, n, w.x.data());
 
   auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
   const size_t tok = static_cast<size_t>(t) * d;
@@ -389,7 +373,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp.data(), w.logits.data(),
                                  w.x.data());
     kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
-    Transpose(w.x.data(), n, d, w.xt.data());
+    TransposeMatrix(w.x.data(), n, d, w.xt.data());
   }
   // Final token -> image attention: q = queries + pe (+ target embedding again).
   add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
@@ -432,7 +416,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   if (in.num_masks == 1) {
     std::memcpy(masks, w.mask_cols.data(), sizeof(float) * s2 * s2);
   } else {
-    Transpose(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
+    TransposeMatrix(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
   }
 
   // IoU head on the iou token.
