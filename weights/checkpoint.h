@@ -4,6 +4,7 @@
 #define PERSAM_WEIGHTS_CHECKPOINT_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "weights/mapped_file.h"
@@ -38,6 +39,14 @@ Checkpoint ReadSafetensors(const FileBytes& bytes);
 // to a temporary file renamed into place, so a failure leaves no partial file.
 void WriteSafetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata);
+
+struct SafetensorsWriteOptions {
+  // Store float tensors (f32/f16/bf16/f64) as this type, rounding to nearest
+  // even, converted chunk by chunk while writing; integer tensors are kept.
+  std::optional<DType> float_dtype;
+};
+void WriteSafetensors(const std::string& path, const TensorMap& tensors,
+                      const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options);
 
 }  // namespace persam
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
 #include "weights/json.h"
@@ -129,16 +130,27 @@ Checkpoint ReadSafetensors(const FileBytes& file) {
 
 void WriteSafetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  WriteSafetensors(path, tensors, metadata, SafetensorsWriteOptions());
+}
+
+void WriteSafetensors(const std::string& path, const TensorMap& tensors,
+                      const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options) {
+  auto saved_dtype = [&](const Tensor& t) {
+    return options.float_dtype ? CastDType(t.dtype, *options.float_dtype) : t.dtype;
+  };
+  auto saved_bytes = [&](const Tensor& t) {
+    return static_cast<uint64_t>(t.NumElements()) * DTypeSize(saved_dtype(t));
+  };
   // Data order: element size descending, then name, keeps each tensor aligned.
   std::vector<const std::pair<const std::string, Tensor>*> order;
   for (const auto& entry : tensors) order.push_back(&entry);
-  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    return DTypeSize(a->second.dtype) > DTypeSize(b->second.dtype);
+  std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
+    return DTypeSize(saved_dtype(a->second)) > DTypeSize(saved_dtype(b->second));
   });
   std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;
   uint64_t cursor = 0;
   for (const auto* entry : order) {
-    const uint64_t bytes = entry->second.NumBytes();
+    const uint64_t bytes = saved_bytes(entry->second);
     offsets[entry->first] = {cursor, cursor + bytes};
     cursor += bytes;
   }
@@ -155,7 +167,7 @@ void WriteSafetensors(const std::string& path, const TensorMap& tensors,
   }
   for (const auto& entry : tensors) {
     if (header.size() > 1) header += ",";
-    header += JsonQuote(entry.first) + ":{\"dtype\":\"" + DTypeSafetensorsName(entry.second.dtype) + "\",\"shape\":[";
+    header += JsonQuote(entry.first) + ":{\"dtype\":\"" + DTypeSafetensorsName(saved_dtype(entry.second)) + "\",\"shape\":[";
     for (size_t i = 0; i < entry.second.shape.size(); ++i) {
       if (i) header += ",";
       header += std::to_string(entry.second.shape[i]);
@@ -171,10 +183,26 @@ void WriteSafetensors(const std::string& path, const TensorMap& tensors,
   if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
   const uint64_t header_len = header.size();
   bool ok = std::fwrite(&header_len, 8, 1, f) == 1 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  // Converted tensors go through one bounded buffer: memory stays flat
+  // however large the checkpoint.
+  constexpr size_t kChunk = size_t{1} << 20;  // elements
+  std::vector<uint8_t> buffer;
   for (const auto* entry : order) {
     if (!ok) break;
-    const size_t bytes = entry->second.NumBytes();
-    if (bytes > 0) ok = std::fwrite(entry->second.data, 1, bytes, f) == bytes;
+    const Tensor& t = entry->second;
+    const DType to = saved_dtype(t);
+    if (to == t.dtype) {
+      const size_t bytes = t.NumBytes();
+      if (bytes > 0) ok = std::fwrite(t.data, 1, bytes, f) == bytes;
+      continue;
+    }
+    const size_t count = static_cast<size_t>(t.NumElements());
+    buffer.resize(std::min(count, kChunk) * DTypeSize(to));
+    for (size_t done = 0; ok && done < count; done += kChunk) {
+      const size_t n = std::min(kChunk, count - done);
+      CastElements(t.data + done * DTypeSize(t.dtype), t.dtype, buffer.data(), to, n);
+      ok = std::fwrite(buffer.data(), DTypeSize(to), n, f) == n;
+    }
   }
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {
