@@ -225,22 +225,24 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
                                                 logits_t + static_cast<size_t>(r) * s.n, s.n);
     kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
   }
-  // px[h * t + i, c] = sum_j p(h, i, j) x[j, c]; xt is x channel-first.
-  std::vector<float> px(static_cast<size_t>(rows) * d);
-  kernels::GemmABt(rows, d, s.n, 1.0f, logits_t, s.n, xt, s.n, px.data(), d);
-  // o[i, h hd + e] = bv + Wv[h hd + e, :] . px[h * t + i, :]
-  std::vector<float> o(static_cast<size_t>(t) * in);
-  for (int h = 0; h < a.heads; ++h) {
-    for (int i = 0; i < t; ++i) {
-      const float* pr = px.data() + static_cast<size_t>(h * t + i) * d;
+  // pxt[c, h * t + i] = sum_j x[j, c] p(h, i, j), with xt (x channel-first)
+  // as the A operand, so that only the small p is packed.
+  std::vector<float> pxt(static_cast<size_t>(d) * rows);
+  kernels::GemmABt(d, rows, s.n, 1.0f, xt, s.n, logits_t, s.n, pxt.data(), rows);
+  // o[i, h hd + e] = bv + Wv[h hd + e, :] . pxt[:, h * t + i]
+  std::vector<float> o(static_cast<size_t>(t) * in, 0.0f);
+  for (int c = 0; c < d; ++c) {
+    const float* pc = pxt.data() + static_cast<size_t>(c) * rows;
+    for (int h = 0; h < a.heads; ++h) {
       for (int e = 0; e < hd; ++e) {
-        const float* wv = a.v.w.data() + static_cast<size_t>(h * hd + e) * d;
-        float acc = 0.0f;
-        for (int c = 0; c < d; ++c) acc += wv[c] * pr[c];
-        o[static_cast<size_t>(i) * in + h * hd + e] = acc + a.v.b[h * hd + e];
+        const float w = a.v.w[static_cast<size_t>(h * hd + e) * d + c];
+        float* oc = o.data() + h * hd + e;
+        for (int i = 0; i < t; ++i) oc[static_cast<size_t>(i) * in] += w * pc[h * t + i];
       }
     }
   }
+  for (int i = 0; i < t; ++i) kernels::Add(o.data() + static_cast<size_t>(i) * in, a.v.b.data(),
+                                           o.data() + static_cast<size_t>(i) * in, in);
   RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
 }
 
