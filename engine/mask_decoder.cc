@@ -6,9 +6,9 @@
 #include <string>
 
 #include "engine/decoder_tensors.h"
-#include "engine/transpose.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/conv_rows.h"
 #include "kernels/ops.h"
 #include "weights/error.h"
 
@@ -218,7 +218,7 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
   }
   const kernels::PackedWeights mp = kernels::PackedWeights::Pack(m.data(), rows, d, d);
   kernels::Gemm(s.n, xp, d, mp, kernels::GemmEpilogue{}, logits, rows);
-  TransposeMatrix(logits, s.n, rows, logits_t);
+  kernels::TransposeMatrix(logits, s.n, rows, logits_t);
   kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
   if (attn_sim != nullptr) {
     for (int r = 0; r < rows; ++r) kernels::Add(logits_t + static_cast<size_t>(r) * s.n, attn_sim,
@@ -341,7 +341,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       for (int j = 0; j < n; ++j) o[j] = e[j] + v;
     }
   }
-  TransposeMatrix(w.xt.data(), d, n, w.x.data());
+  kernels::TransposeMatrix(w.xt.data(), d, n, w.x.data());
 
   auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
   const size_t tok = static_cast<size_t>(t) * d;
@@ -375,7 +375,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp.data(), w.logits.data(),
                                  w.x.data());
     kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
-    TransposeMatrix(w.x.data(), n, d, w.xt.data());
+    kernels::TransposeMatrix(w.x.data(), n, d, w.xt.data());
   }
   // Final token -> image attention: q = queries + pe (+ target embedding again).
   add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
@@ -418,7 +418,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   if (in.num_masks == 1) {
     std::memcpy(masks, w.mask_cols.data(), sizeof(float) * s2 * s2);
   } else {
-    TransposeMatrix(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
+    kernels::TransposeMatrix(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
   }
 
   // IoU head on the iou token.

@@ -15,6 +15,7 @@
 #include "engine/image.h"
 #include "engine/preprocess.h"
 #include "engine/sam_model.h"
+#include "kernels/conv_rows.h"
 #include "tests/fixtures.h"
 #include "weights/error.h"
 #include "weights/json.h"
@@ -213,6 +214,24 @@ TEST_CASE("predictor rejects malformed prompts and embeddings") {
   CHECK(ok.num_masks == 3);
   CHECK(ok.high_res.empty());
   CHECK(ok.low_res.size() == 3u * 256 * 256);
+}
+
+// The decoder switches its image tokens between [4096, 256] and [256, 4096]
+// layouts; these sizes take the blocked, threaded paths, with tails.
+TEST_CASE("TransposeMatrix on decoder-sized tall and wide matrices") {
+  for (auto [rows, cols] : {std::pair<int, int>(4096, 256), {256, 4096}, {4099, 258}, {257, 4103}, {65536, 3}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    std::vector<float> a(static_cast<size_t>(rows) * cols);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i);
+    std::vector<float> t(a.size(), std::nanf(""));
+    kernels::TransposeMatrix(a.data(), rows, cols, t.data());
+    bool same = true;
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < cols; ++c) same &= t[static_cast<size_t>(c) * rows + r] == a[static_cast<size_t>(r) * cols + c];
+    }
+    CHECK(same);
+  }
 }
 
 }  // namespace
