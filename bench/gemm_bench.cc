@@ -14,6 +14,7 @@
 
 #include "hwy/aligned_allocator.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_lowp.h"
 #include "kernels/parallel.h"
 
 #ifdef PERSAM_HAVE_CBLAS
@@ -85,6 +86,46 @@ void BM_GemmF32(benchmark::State& state) {
   SetNumThreads(0);
 }
 
+// Weights as bf16 (vdpbf16ps where available), A converted per call.
+void BM_GemmBF16(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  SetNumThreads(static_cast<int>(state.range(3)));
+  Operands ops(m, k, n);
+  const PackedWeightsBF16 packed = PackedWeightsBF16::Pack(ops.w.get(), n, k, k);
+  GemmEpilogue ep;
+  ep.bias = ops.bias.get();
+  double cpu = 0.0;
+  for (auto _ : state) {
+    const double t0 = ProcessCpuSeconds();
+    GemmBF16(m, ops.a.get(), k, packed, ep, ops.c.get(), n);
+    benchmark::DoNotOptimize(ops.c.get());
+    benchmark::ClobberMemory();
+    cpu += ProcessCpuSeconds() - t0;
+  }
+  SetCounters(state, m, k, n, cpu, GemmBF16PathName());
+  SetNumThreads(0);
+}
+
+// int8 weights, per-row dynamic activation quantisation (included).
+void BM_GemmI8(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  SetNumThreads(static_cast<int>(state.range(3)));
+  Operands ops(m, k, n);
+  const PackedWeightsI8 packed = PackedWeightsI8::Pack(ops.w.get(), n, k, k);
+  GemmEpilogue ep;
+  ep.bias = ops.bias.get();
+  double cpu = 0.0;
+  for (auto _ : state) {
+    const double t0 = ProcessCpuSeconds();
+    GemmI8(m, ops.a.get(), k, packed, ep, ops.c.get(), n);
+    benchmark::DoNotOptimize(ops.c.get());
+    benchmark::ClobberMemory();
+    cpu += ProcessCpuSeconds() - t0;
+  }
+  SetCounters(state, m, k, n, cpu, GemmI8PathName());
+  SetNumThreads(0);
+}
+
 #ifdef PERSAM_HAVE_CBLAS
 void BM_GemmOpenBLAS(benchmark::State& state) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
@@ -114,6 +155,8 @@ void ViTShapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_GemmF32)->Apply(ViTShapes);
+BENCHMARK(BM_GemmBF16)->Apply(ViTShapes);
+BENCHMARK(BM_GemmI8)->Apply(ViTShapes);
 #ifdef PERSAM_HAVE_CBLAS
 BENCHMARK(BM_GemmOpenBLAS)->Apply(ViTShapes);
 #endif

@@ -126,23 +126,52 @@ struct Stage {
   int out_resolution = 0, out_dim = 0;
 };
 
-// y = conv(x) for a 3x3 dense conv, pad 1, in bands of output rows.
-void Conv3x3(const float* in, int h, int w, int64_t pixel_stride, int64_t channel_stride,
-             int stride, const DenseConv& conv, Epilogue act, float* out) {
-  const int oh = kernels::ConvOutSize(h, 3, stride, 1);
+// out = conv(in) for a 3x3 dense conv, pad 1, output rows [oy_begin,
+// oy_end) in bands (im2col + GEMM); `in` holds input rows from in_row_begin
+// (see Im2ColRows), `out` the output rows from oy_begin.
+void Conv3x3Rows(const float* in, int in_row_begin, int h, int w, int64_t pixel_stride,
+                 int64_t channel_stride, int stride, const DenseConv& conv, Epilogue act,
+                 int oy_begin, int oy_end, float* out) {
   const int ow = kernels::ConvOutSize(w, 3, stride, 1);
   const int64_t k = 9 * static_cast<int64_t>(conv.cin);
   const int band = static_cast<int>(std::max<int64_t>(1, kBandFloats / (ow * k)));
-  Buffer cols = Alloc(static_cast<size_t>(std::min(band, oh)) * ow * k);
+  Buffer cols = Alloc(static_cast<size_t>(std::min(band, oy_end - oy_begin)) * ow * k);
   GemmEpilogue ep;
   ep.bias = conv.bias.empty() ? nullptr : conv.bias.data();
   ep.activation = act;
-  for (int oy0 = 0; oy0 < oh; oy0 += band) {
-    const int oy1 = std::min(oh, oy0 + band);
-    kernels::Im2ColRows(in, h, w, conv.cin, pixel_stride, channel_stride, 3, stride, 1, oy0, oy1,
-                        cols.get());
+  for (int oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
+    const int oy1 = std::min(oy_end, oy0 + band);
+    kernels::Im2ColRows(in, in_row_begin, h, w, conv.cin, pixel_stride, channel_stride, 3, stride,
+                        1, oy0, oy1, cols.get());
     kernels::Gemm((oy1 - oy0) * ow, cols.get(), static_cast<int>(k), conv.packed, ep,
-                  out + static_cast<int64_t>(oy0) * ow * conv.cout, conv.cout);
+                  out + static_cast<int64_t>(oy0 - oy_begin) * ow * conv.cout, conv.cout);
+  }
+}
+
+// ref: tiny_vit_sam.py PatchEmbed.forward: conv s2 + BN, GELU, conv s2 + BN
+// on the CHW image [3, s, s] -> tokens [(s/4)^2, e0]. Banded: only the conv1
+// rows the current conv2 band needs exist (carrying the 1-row halo over).
+void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv& c2, float* out) {
+  const int r1 = kernels::ConvOutSize(s, 3, 2, 1), r2 = kernels::ConvOutSize(r1, 3, 2, 1);
+  const int band = static_cast<int>(
+      std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(r1) * c1.cout * 2)));
+  const int64_t row = static_cast<int64_t>(r1) * c1.cout;
+  Buffer mid = Alloc(static_cast<size_t>(std::min(r1, 2 * band + 1)) * row);
+  int have0 = 0, have1 = 0;  // conv1 rows [have0, have1) are in `mid`
+  for (int oy0 = 0; oy0 < r2; oy0 += band) {
+    const int oy1 = std::min(r2, oy0 + band);
+    const int iy0 = std::max(0, 2 * oy0 - 1), iy1 = std::min(r1, 2 * oy1);
+    int first_new = iy0;
+    if (have1 > iy0 && have0 <= iy0) {
+      std::memmove(mid.get(), mid.get() + (iy0 - have0) * row, sizeof(float) * (have1 - iy0) * row);
+      first_new = have1;
+    }
+    Conv3x3Rows(image, 0, s, s, 1, static_cast<int64_t>(s) * s, 2, c1, Epilogue::kGelu, first_new,
+                iy1, mid.get() + (first_new - iy0) * row);
+    have0 = iy0;
+    have1 = iy1;
+    Conv3x3Rows(mid.get(), iy0, r1, r1, c1.cout, 1, 2, c2, Epilogue::kNone, oy0, oy1,
+                out + static_cast<int64_t>(oy0) * r2 * c2.cout);
   }
 }
 
@@ -489,11 +518,8 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
   }
   Buffer x = Alloc(max_tokens), y = Alloc(max_tokens);
   {
-    // ref: tiny_vit_sam.py PatchEmbed.forward
     ScopedStage stage(timings, "encoder.patch_embed");
-    Buffer p1 = Alloc(static_cast<size_t>(r1) * r1 * embed1_.cout);
-    Conv3x3(input, s, s, 1, static_cast<int64_t>(s) * s, 2, embed1_, Epilogue::kGelu, p1.get());
-    Conv3x3(p1.get(), r1, r1, embed1_.cout, 1, 2, embed2_, Epilogue::kNone, x.get());
+    PatchEmbed(input, s, embed1_, embed2_, x.get());
   }
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
@@ -522,7 +548,7 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     kernels::Gemm(tokens, x.get(), last, neck1_, GemmEpilogue(), a.get(), nd);
     kernels::LayerNormRows(tokens, nd, a.get(), nd, neck_ln1_g_.data(), neck_ln1_b_.data(),
                            kNeckLnEps, a.get(), nd);
-    Conv3x3(a.get(), res, res, nd, 1, 1, neck2_, Epilogue::kNone, b.get());
+    Conv3x3Rows(a.get(), 0, res, res, nd, 1, 1, neck2_, Epilogue::kNone, 0, res, b.get());
     kernels::LayerNormRows(tokens, nd, b.get(), nd, neck_ln2_g_.data(), neck_ln2_b_.data(),
                            kNeckLnEps, b.get(), nd);
     kernels::TransposeMatrix(b.get(), tokens, nd, embedding);

@@ -105,7 +105,7 @@ void DepthwiseConv3x3HwcRows(const float* in, int in_row_begin, int h, int w,
   (in, in_row_begin, h, w, c, stride, wt.data(), bias, act, oy_begin, oy_end, out);
 }
 
-void Im2ColRows(const float* in, int h, int w, int c, int64_t pixel_stride,
+void Im2ColRows(const float* in, int in_row_begin, int h, int w, int c, int64_t pixel_stride,
                 int64_t channel_stride, int kernel, int stride, int pad,
                 int oy_begin, int oy_end, float* cols) {
   const int ow = ConvOutSize(w, kernel, stride, pad);
@@ -123,7 +123,8 @@ void Im2ColRows(const float* in, int h, int w, int c, int64_t pixel_stride,
             std::memset(dst, 0, sizeof(float) * c);
             continue;
           }
-          const float* src = in + (static_cast<int64_t>(y) * w + x) * pixel_stride;
+          const float* src =
+              in + (static_cast<int64_t>(y - in_row_begin) * w + x) * pixel_stride;
           if (contiguous) {
             std::memcpy(dst, src, sizeof(float) * c);
           } else {
