@@ -33,16 +33,17 @@ std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
   return Get(tensors, name, shape).ToFloat32();
 }
 
-// Packs a [n, k] weight (any dtype) and drops the float32 copy right away, so
-// conversion never holds more than one extra tensor.
+// Packs rows [row0, row0 + n) of a [rows, k] weight (any dtype) and drops the
+// float32 copy right away, so conversion never holds more than one extra tensor.
 kernels::PackedWeights Pack(const TensorMap& tensors, const std::string& name,
-                            const std::vector<int64_t>& shape, int n, int k) {
+                            const std::vector<int64_t>& shape, int n, int k, int row0 = 0) {
   const Tensor& t = Get(tensors, name, shape);
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return kernels::PackedWeights::Pack(reinterpret_cast<const float*>(t.data), n, k, k);
+    return kernels::PackedWeights::Pack(reinterpret_cast<const float*>(t.data) + size_t(row0) * k,
+                                        n, k, k);
   }
   const std::vector<float> w = t.ToFloat32();
-  return kernels::PackedWeights::Pack(w.data(), n, k, k);
+  return kernels::PackedWeights::Pack(w.data() + size_t(row0) * k, n, k, k);
 }
 
 // ref: image_encoder.py get_rel_pos: F.interpolate(mode="linear",
@@ -77,14 +78,16 @@ Buffer Allocate(size_t n) { return hwy::AllocateAligned<float>(std::max<size_t>(
 // window-padded token count (70^2 for SAM), the largest any block uses.
 struct VitEncoder::Workspace {
   int tokens = 0;
-  size_t rel_slab = 0;  // floats per head in rel_h / rel_w: max block tokens x window
+  size_t rel_slab = 0;
+  size_t kv_offset = 0;  // kv starts at big + kv_offset (= Tp * C)  // floats per head in rel_h / rel_w: max block tokens x window
   Buffer x;      // [T, C] residual stream
   Buffer a;      // [Tp, C] LN1 output (block order), then the attention output
   Buffer b;      // [T, C] token-order attention output, then LN2 output
-  Buffer big;    // qkv [Tp, 3C] | MLP hidden [T, 4C] | im2col columns
+  Buffer big;    // q [Tp, C] + kv [Tp, 2C] | MLP hidden [T, 4C] | im2col columns
   Buffer rel_h;  // [heads][block tokens, window] decomposed bias, one slab per head
   Buffer rel_w;
-  Buffer rel_dots;  // [Tp, 2 (2 window - 1)] q . table rows, one head at a time
+  Buffer rel_dots;  // [chunk tokens * heads, 2 (2 window - 1)] q . table rows
+  size_t rel_dots_floats = 0;
   Buffer neck1, neck2;  // [T, out_chans]
 };
 
@@ -131,7 +134,12 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config) {
     blk.norm1_b = Floats(tensors, b + "norm1.bias", {C});
     blk.norm2_w = Floats(tensors, b + "norm2.weight", {C});
     blk.norm2_b = Floats(tensors, b + "norm2.bias", {C});
-    blk.qkv = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, 3 * embed_dim_, embed_dim_);
+    // The qkv Linear as two GEMMs, q ([C, C]) and kv ([2C, C]): q then lies
+    // in its own [tokens, heads, head_dim] buffer, i.e. [tokens * heads,
+    // head_dim] rows, which the relative-position product reads in one call.
+    blk.q = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, embed_dim_, embed_dim_);
+    blk.kv = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, 2 * embed_dim_, embed_dim_,
+                  embed_dim_);
     blk.qkv_b = Floats(tensors, b + "attn.qkv.bias", {3 * C});
     blk.proj = Pack(tensors, b + "attn.proj.weight", {C, C}, embed_dim_, embed_dim_);
     blk.proj_b = Floats(tensors, b + "attn.proj.bias", {C});
@@ -172,7 +180,7 @@ size_t VitEncoder::WeightBytes() const {
   size_t bytes = packed(patch_w_) + packed(neck_conv1_) + packed(neck_conv2_) +
                  4 * (patch_b_.size() + pos_embed_.size() + 4 * size_t(out_chans_));
   for (const Block& b : blocks_) {
-    bytes += packed(b.qkv) + packed(b.proj) + packed(b.lin1) + packed(b.lin2);
+    bytes += packed(b.q) + packed(b.kv) + packed(b.proj) + packed(b.lin1) + packed(b.lin2);
     bytes += 4 * (b.qkv_b.size() + b.proj_b.size() + b.lin1_b.size() + b.lin2_b.size() +
                   b.rel_table.size() + 4 * size_t(embed_dim_));
   }
@@ -183,30 +191,34 @@ size_t VitEncoder::WeightBytes() const {
 // ws.rel_h / ws.rel_w ([head][token in block order][window]).
 // ref: image_encoder.py add_decomposed_rel_pos, with the UNSCALED q:
 //   rel_h[q, kh] = <q, Rh[qh - kh + S - 1]>, rel_w[q, kw] = <q, Rw[qw - kw + S - 1]>.
-// One GEMM per head computes q . every table row (rows of Rh and Rw stacked:
-// n = 2 (2S - 1)), reading q in place from the qkv output; the gather then
-// picks the S entries each query needs. That is twice the minimal work but a
-// single well-shaped product instead of thousands of S x S x d ones.
+// One GEMM per chunk of tokens computes q . every table row for all heads at
+// once (q rows [tokens * heads, head_dim]; Rh and Rw rows stacked: n =
+// 2 (2S - 1)); the gather then picks the S entries each query needs. That is
+// twice the minimal work, but one well-shaped product per block instead of
+// thousands of S x S x head_dim ones.
 void VitEncoder::RelativePositionBias(const Block& block, Workspace& ws, int tokens) const {
-  const int S = block.window, L = 2 * S - 1, window_tokens = S * S;
-  const int64_t qkv_stride = 3 * int64_t(embed_dim_);
-  for (int h = 0; h < heads_; ++h) {
-    kernels::GemmABt(tokens, 2 * L, head_dim_, 1.0f, ws.big.get() + h * head_dim_,
-                     static_cast<int>(qkv_stride), block.rel_table.data(), head_dim_,
-                     ws.rel_dots.get(), 2 * L);
-    float* rel_h = ws.rel_h.get() + size_t(h) * ws.rel_slab;
-    float* rel_w = ws.rel_w.get() + size_t(h) * ws.rel_slab;
+  const int S = block.window, L = 2 * S - 1, window_tokens = S * S, H = heads_;
+  const size_t row_floats = size_t(H) * 2 * L;  // per token
+  const int chunk = static_cast<int>(std::max<size_t>(1, ws.rel_dots_floats / row_floats));
+  const float* q = ws.big.get();
+  for (int t0 = 0; t0 < tokens; t0 += chunk) {
+    const int n_tok = std::min(chunk, tokens - t0);
+    kernels::GemmABt(n_tok * H, 2 * L, head_dim_, 1.0f, q + size_t(t0) * embed_dim_, head_dim_,
+                     block.rel_table.data(), head_dim_, ws.rel_dots.get(), 2 * L);
     const float* dots = ws.rel_dots.get();
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < tokens; ++i) {
-      const int local = i % window_tokens;
+    for (int i = 0; i < n_tok; ++i) {
+      const int t = t0 + i;
+      const int local = t % window_tokens;
       const int qh = local / S, qw = local % S;
-      const float* d = dots + size_t(i) * 2 * L;
-      float* oh = rel_h + size_t(i) * S;
-      float* ow = rel_w + size_t(i) * S;
-      for (int k = 0; k < S; ++k) {
-        oh[k] = d[qh - k + S - 1];
-        ow[k] = d[L + qw - k + S - 1];
+      for (int h = 0; h < H; ++h) {
+        const float* d = dots + (size_t(i) * H + h) * 2 * L;
+        float* oh = ws.rel_h.get() + size_t(h) * ws.rel_slab + size_t(t) * S;
+        float* ow = ws.rel_w.get() + size_t(h) * ws.rel_slab + size_t(t) * S;
+        for (int k = 0; k < S; ++k) {
+          oh[k] = d[qh - k + S - 1];
+          ow[k] = d[L + qw - k + S - 1];
+        }
       }
     }
   }
@@ -255,11 +267,14 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     }
   }
   {
-    // qkv = self.qkv(x): [tokens, 3C], columns (3, heads, head_dim).
+    // qkv = self.qkv(x): columns (3, heads, head_dim), computed as q [Tp, C]
+    // and kv [Tp, 2C] (k then v) side by side in `big`.
     ScopedStage stage(timings, "encoder.blocks.qkv");
     kernels::GemmEpilogue ep;
     ep.bias = blk.qkv_b.data();
-    kernels::Gemm(block_tokens, ws.a.get(), C, blk.qkv, ep, ws.big.get(), 3 * C);
+    kernels::Gemm(block_tokens, ws.a.get(), C, blk.q, ep, ws.big.get(), C);
+    ep.bias = blk.qkv_b.data() + C;
+    kernels::Gemm(block_tokens, ws.a.get(), C, blk.kv, ep, ws.big.get() + ws.kv_offset, 2 * C);
   }
   {
     ScopedStage stage(timings, "encoder.blocks.rel_pos");
@@ -280,10 +295,11 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
         it.num_queries = window_tokens;
         it.num_keys = window_tokens;
         it.head_dim = head_dim_;
-        it.q = ws.big.get() + row0 * 3 * C + size_t(h) * head_dim_;
-        it.k = it.q + C;
-        it.v = it.q + 2 * C;
-        it.q_stride = it.k_stride = it.v_stride = 3 * C;
+        it.q = ws.big.get() + row0 * C + size_t(h) * head_dim_;
+        it.q_stride = C;
+        it.k = ws.big.get() + ws.kv_offset + row0 * 2 * C + size_t(h) * head_dim_;
+        it.v = it.k + C;
+        it.k_stride = it.v_stride = 2 * C;
         it.out = out + row0 * C + size_t(h) * head_dim_;
         it.out_stride = C;
         it.scale = scale;
@@ -353,7 +369,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
       const size_t side = b.global ? G : size_t(G + b.window - 1) / b.window * b.window;
       Tp = std::max(Tp, side * side);
       ws->rel_slab = std::max(ws->rel_slab, side * side * b.window);
-      rel_dots = std::max(rel_dots, side * side * 2 * (2 * b.window - 1));
+      rel_dots = std::max(rel_dots, side * side * heads_ * 2 * (2 * b.window - 1));
     }
     ws->x = Allocate(size_t(T) * C);
     ws->a = Allocate(Tp * C);
@@ -362,7 +378,11 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
                                  size_t(T) * kInChans * patch_ * patch_, size_t(T) * O * 9}));
     ws->rel_h = Allocate(size_t(heads_) * ws->rel_slab);
     ws->rel_w = Allocate(size_t(heads_) * ws->rel_slab);
-    ws->rel_dots = Allocate(rel_dots);
+    // At most 4M floats (16 MB): global blocks go in token chunks.
+    ws->rel_dots_floats = std::max<size_t>(std::min<size_t>(rel_dots, size_t{1} << 22),
+                                           size_t(heads_) * 2 * (2 * G - 1));
+    ws->rel_dots = Allocate(ws->rel_dots_floats);
+    ws->kv_offset = Tp * C;
     ws->neck1 = Allocate(size_t(T) * O);
     ws->neck2 = Allocate(size_t(T) * O);
     workspace_ = std::move(ws);

@@ -35,7 +35,7 @@ class VitEncoder : public ImageEncoder {
     int window = 0;  // side of the attention window; the grid side when global
     bool global = false;
     std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b;
-    kernels::PackedWeights qkv, proj, lin1, lin2;
+    kernels::PackedWeights q, kv, proj, lin1, lin2;  // q, kv: rows of attn.qkv
     std::vector<float> qkv_b, proj_b, lin1_b, lin2_b;
     // [2 * (2 window - 1), head_dim]: rel_pos_h then rel_pos_w, each resized
     // to 2 window - 1 rows as get_rel_pos does when needed.

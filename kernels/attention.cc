@@ -4,6 +4,7 @@
 // max m and row sum l, and walk the keys in tiles of kKeyTile:
 //   S = (scale q) K_tile^T (+ rel-pos / full bias)      QKTile micro-kernel
 //   m' = max(m, rowmax S); P = exp(S - m'); c = exp(m - m'); l = c l + rowsum P
+//   (exp by ExpNonPositive below: its argument is <= 0)
 //   O = c O + P V_tile                                  PVTile micro-kernel
 // and finally out = O / l. No nq x nk matrix exists; S is one BQ x kKeyTile
 // tile that stays in L1.
@@ -63,7 +64,11 @@ constexpr int kAccRegs = 12;  // of 16
 constexpr int kQKVecs = 2;
 #endif
 constexpr int kQKRows = 6;
-constexpr int kKeyTile = 64;      // keys per online-softmax step
+// Keys per online-softmax step, at most: S (kQueryBlock x kMaxKeyTile
+// floats = 24 KiB) stays in L1 next to the streamed K/V rows. The actual
+// tile is nk split evenly in whole vectors (a 196-token window is one tile
+// of 13 vectors, not 64 + 64 + 64 + 4 keys).
+constexpr int kMaxKeyTile = 128;
 constexpr int kQueryBlock = 48;   // queries per task (multiple of 6, 4, 3)
 
 // PV rows per register tile for kDV vectors of the head dim.
@@ -71,6 +76,35 @@ constexpr int PVRows(int dv) {
   return dv * 6 <= kAccRegs ? 6 : (dv * 4 <= kAccRegs ? 4 : (dv * 3 <= kAccRegs ? 3 : 2));
 }
 constexpr int kMaxDV = kAccRegs / 3;  // widest PV chunk (8 or 4 vectors)
+
+// e^x for x <= 0 (the softmax's s - max), cheaper than hn::Exp: no range
+// reduction of the exponent (x is clamped at -87.3, where e^x = 1.2e-38 is
+// the smallest normal float: below that we return 1.2e-38 instead of ~0,
+// harmless next to the row's largest term 1), round-to-nearest of x log2(e)
+// by the 1.5 * 2^23 shifter, Cody-Waite reduction and a degree-6 polynomial
+// (Cephes expf coefficients). Max error 2 ULP; NaN is not propagated
+// (scores are finite). -inf gives 1.2e-38 (masked keys are zeroed by the
+// caller).
+HWY_INLINE VF ExpNonPositive(DF d, VF x) {
+  const hn::RebindToSigned<DF> di;
+  x = hn::Max(x, hn::Set(d, -87.33654f));
+  const VF shifter = hn::Set(d, 12582912.0f);  // 1.5 * 2^23
+  const VF t = hn::MulAdd(x, hn::Set(d, 1.44269504088896341f), shifter);
+  const VF n = hn::Sub(t, shifter);
+  VF r = hn::NegMulAdd(n, hn::Set(d, 0.693359375f), x);
+  r = hn::NegMulAdd(n, hn::Set(d, -2.12194440e-4f), r);
+  VF p = hn::Set(d, 1.9875691500e-4f);
+  p = hn::MulAdd(p, r, hn::Set(d, 1.3981999507e-3f));
+  p = hn::MulAdd(p, r, hn::Set(d, 8.3334519073e-3f));
+  p = hn::MulAdd(p, r, hn::Set(d, 4.1665795894e-2f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.6666665459e-1f));
+  p = hn::MulAdd(p, r, hn::Set(d, 5.0000001201e-1f));
+  p = hn::MulAdd(p, hn::Mul(r, r), hn::Add(r, hn::Set(d, 1.0f)));
+  // 2^n: the low bits of t hold n; shifting them into the exponent field
+  // drops the shifter's own bits.
+  const auto scale = hn::ShiftLeft<23>(hn::BitCast(di, t));
+  return hn::BitCast(d, hn::Add(hn::BitCast(di, p), scale));
+}
 
 // S[kQKRows, kNV * N] = Qs[kQKRows, D] * Kt[D, kNV * N] for one key slice.
 template <int kNV>
@@ -204,7 +238,7 @@ Geometry MakeGeometry(const AttentionArgs& a) {
   g.dim = a.head_dim;
   g.dv_total = (a.head_dim + N - 1) / N;
   g.dp = g.dv_total * N;
-  g.nk_pad = (a.num_keys + kKeyTile - 1) / kKeyTile * kKeyTile;
+  g.nk_pad = (a.num_keys + N - 1) / N * N;
   g.row_group = RowGroup(g.dv_total);
   g.block_pad = (kQueryBlock + g.row_group - 1) / g.row_group * g.row_group;
   g.cols_pad = a.rel_w ? a.key_cols + N : 0;
@@ -212,9 +246,10 @@ Geometry MakeGeometry(const AttentionArgs& a) {
   g.vp_size = static_cast<size_t>(g.nk_pad) * g.dp;
   // Qs, S, O, m, l, corr, bias row, padded rel_w rows.
   g.block_floats = static_cast<size_t>(g.block_pad) * g.dim +
-                   static_cast<size_t>(g.block_pad) * kKeyTile +
+                   static_cast<size_t>(g.block_pad) * kMaxKeyTile +
                    static_cast<size_t>(g.block_pad) * g.dp + 3 * g.block_pad +
-                   (kKeyTile + 2 * N) + static_cast<size_t>(g.block_pad) * g.cols_pad + 8 * N;
+                   (kMaxKeyTile + 2 * N) + static_cast<size_t>(g.block_pad) * g.cols_pad +
+                   8 * N;
   return g;
 }
 
@@ -242,7 +277,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   const int N = static_cast<int>(hn::Lanes(d));
   const int dim = g.dim;
   const int rows_pad = (rows + g.row_group - 1) / g.row_group * g.row_group;
-  const int lds = kKeyTile;
+  const int lds = kMaxKeyTile;
   float* qs = AlignUp(block_buf);
   float* s = AlignUp(qs + static_cast<size_t>(g.block_pad) * dim);
   float* o = AlignUp(s + static_cast<size_t>(g.block_pad) * lds);
@@ -250,7 +285,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   float* l = m + g.block_pad;
   float* corr = l + g.block_pad;
   float* brow = corr + g.block_pad;
-  float* rw = brow + kKeyTile + 2 * N;
+  float* rw = brow + kMaxKeyTile + 2 * N;
 
   // Scaled queries, zero rows for the padding.
   for (int r = 0; r < rows_pad; ++r) {
@@ -276,8 +311,12 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   }
 
   const VF neg_inf = hn::Set(d, -HUGE_VALF);
-  for (int key0 = 0; key0 < a.num_keys; key0 += kKeyTile) {
-    const int kv = std::min(kKeyTile, a.num_keys - key0);
+  const int key_vecs = (a.num_keys + N - 1) / N;
+  const int max_tile_vecs = kMaxKeyTile / N;
+  const int num_tiles = (key_vecs + max_tile_vecs - 1) / max_tile_vecs;
+  const int key_tile = (key_vecs + num_tiles - 1) / num_tiles * N;
+  for (int key0 = 0; key0 < a.num_keys; key0 += key_tile) {
+    const int kv = std::min(key_tile, a.num_keys - key0);
     const int kv_vecs = (kv + N - 1) / N;
     const int kv_pad = kv_vecs * N;
     // S = Qs Kt (only the key vectors that hold valid keys).
@@ -286,13 +325,19 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
       for (; v + kQKVecs <= kv_vecs; v += kQKVecs) {
         QKTile<kQKVecs>(qs + r * dim, dim, kt + key0 + v * N, g.nk_pad, s + r * lds + v * N, lds);
       }
-      for (; v < kv_vecs; ++v) {
-        QKTile<1>(qs + r * dim, dim, kt + key0 + v * N, g.nk_pad, s + r * lds + v * N, lds);
+      float* sr = s + r * lds + v * N;
+      const float* kv0 = kt + key0 + v * N;
+      switch (kv_vecs - v) {  // remainder < kQKVecs
+        case 1: QKTile<1>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        case 2: QKTile<2>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        case 3: QKTile<3>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        default: break;
       }
     }
     // Biases, masking of the padded keys, online softmax.
     for (int r = 0; r < rows_pad; ++r) {
       float* srow = s + r * lds;
+      bool have_brow = false;
       if (r < rows) {
         const int64_t qi = q0 + r;
         if (a.rel_h) {
@@ -312,9 +357,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
             ++kr;
             kc = 0;
           }
-          for (int j = 0; j < kv_pad; j += N) {
-            hn::Store(hn::Add(hn::Load(d, srow + j), hn::LoadU(d, brow + j)), d, srow + j);
-          }
+          have_brow = true;  // added in the max pass below
         }
         if (a.bias) {
           const float* b = a.bias + qi * a.bias_stride + key0;
@@ -327,13 +370,26 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
           }
         }
       }
-      if (kv < kv_pad) {
+      // One pass: + rel-pos bias row, row max; then mask the padded keys.
+      VF vmax = neg_inf;
+      if (have_brow) {
+        for (int j = 0; j < kv_pad; j += N) {
+          const VF v = hn::Add(hn::Load(d, srow + j), hn::LoadU(d, brow + j));
+          hn::Store(v, d, srow + j);
+          vmax = hn::Max(vmax, v);
+        }
+      } else {
+        for (int j = 0; j < kv_pad; j += N) vmax = hn::Max(vmax, hn::Load(d, srow + j));
+      }
+      if (kv < kv_pad) {  // recompute the max of the last vector without padding
         const int j = kv_pad - N;
         const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
-        hn::Store(hn::IfThenElse(valid, hn::Load(d, srow + j), neg_inf), d, srow + j);
+        const VF last = hn::IfThenElse(valid, hn::Load(d, srow + j), neg_inf);
+        hn::Store(last, d, srow + j);
+        VF m2 = neg_inf;
+        for (int t = 0; t < j; t += N) m2 = hn::Max(m2, hn::Load(d, srow + t));
+        vmax = hn::Max(m2, last);
       }
-      VF vmax = neg_inf;
-      for (int j = 0; j < kv_pad; j += N) vmax = hn::Max(vmax, hn::Load(d, srow + j));
       const float tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
       const float m_new = std::max(m[r], tile_max);
       // A row that is -inf so far (cannot happen with finite inputs) keeps
@@ -343,9 +399,14 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
       const VF vm = hn::Set(d, m_use);
       VF sum = hn::Zero(d);
       for (int j = 0; j < kv_pad; j += N) {
-        const VF p = hn::Exp(d, hn::Sub(hn::Load(d, srow + j), vm));
+        const VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
         hn::Store(p, d, srow + j);
         sum = hn::Add(sum, p);
+      }
+      if (kv < kv_pad) {  // ExpNonPositive(-inf) is 1.2e-38, not 0: drop the padding
+        const int j = kv_pad - N;
+        const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
+        sum = hn::Sub(sum, hn::IfThenZeroElse(valid, hn::Load(d, srow + j)));
       }
       l[r] = l[r] * corr[r] + ReduceSum(d, sum);
       m[r] = m_new;

@@ -3,7 +3,8 @@
 // next to the encoder (a 1024 x 1024 x 3 Pillow resize is a few ms).
 //
 // This TU is compiled for the x86-64-v2 baseline only (no FMA), so the
-// compiler cannot contract a * b + c behind our back.
+// compiler cannot contract a * b + c behind our back; where torch's kernel
+// fuses (GCC contracts its float loop) we call std::fma explicitly.
 #include "kernels/resize.h"
 
 #include <algorithm>
@@ -125,6 +126,7 @@ void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst
   const std::vector<LinearTap> tx = LinearTaps(in_w, out_w);
   const int64_t in_plane = static_cast<int64_t>(in_h) * in_w;
   const int64_t out_plane = static_cast<int64_t>(out_h) * out_w;
+  const bool single_plane = planes == 1;
 #pragma omp parallel for collapse(2) schedule(static) if (planes * out_plane > (1 << 18))
   for (int p = 0; p < planes; ++p) {
     for (int oy = 0; oy < out_h; ++oy) {
@@ -134,13 +136,20 @@ void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst
       float* out = dst + p * out_plane + static_cast<int64_t>(oy) * out_w;
       for (int ox = 0; ox < out_w; ++ox) {
         const LinearTap& x = tx[ox];
-        // Products and sums in double, one rounding at the end: this is
-        // bit-exact with torch 1.13 on 64->256, 256->1024, 1024->684 and
-        // 300x200->1024 maps; on some tiny maps (< 32 pixels a side) torch
-        // differs by <= 2 ulp (another code path there).
-        const double r0 = double(row0[x.i0]) * x.w0 + double(row0[x.i1]) * x.w1;
-        const double r1 = double(row1[x.i0]) * x.w0 + double(row1[x.i1]) * x.w1;
-        const float v = static_cast<float>(r0 * y.w0 + r1 * y.w1);
+        // Two arithmetic variants, as torch 1.13 picks two kernels (see
+        // resize.h): bit-exact on every map size we probed (up to
+        // 1024 x 1024, up and down), except single maps smaller than ~32
+        // pixels a side, which may differ by <= 2 ulp.
+        float v;
+        if (single_plane) {
+          const double r0 = double(row0[x.i0]) * x.w0 + double(row0[x.i1]) * x.w1;
+          const double r1 = double(row1[x.i0]) * x.w0 + double(row1[x.i1]) * x.w1;
+          v = static_cast<float>(r0 * y.w0 + r1 * y.w1);
+        } else {
+          const float r0 = std::fma(row0[x.i0], x.w0, row0[x.i1] * x.w1);
+          const float r1 = std::fma(row1[x.i0], x.w0, row1[x.i1] * x.w1);
+          v = std::fma(r0, y.w0, r1 * y.w1);
+        }
         out[ox] = v;
       }
     }

@@ -7,7 +7,13 @@
 namespace persam::kernels {
 
 // PyTorch interpolate(mode="bilinear", align_corners=False, antialias=False)
-// on `planes` float maps [planes, in_h, in_w] -> [planes, out_h, out_w].
+// on `planes` float maps [planes, in_h, in_w] -> [planes, out_h, out_w],
+// reproducing torch 1.13's CPU rounding bit for bit: torch runs a tensor
+// with one channel through its channels-last kernel (products and sums
+// effectively in double, one rounding) and others through its generic
+// kernel (fused multiply-adds in float). planes == 1 selects the former,
+// planes > 1 the latter, i.e. pass planes = C for a [1, C, H, W] tensor;
+// for [N, 1, H, W] with N > 1, call once per plane.
 void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
                     int out_h, int out_w);
 

@@ -187,7 +187,10 @@ TEST_CASE("Im2ColRows + permuted weights compute the PyTorch convolution (HWC an
         // Two calls over row ranges, as the encoder's bands do.
         const int split = oh / 2;
         for (auto [r0, r1] : {std::pair<int, int>(0, split), std::pair<int, int>(split, oh)}) {
-          kernels::Im2ColRows(is_chw ? chw.data() : hwc.data(), h, w, c, is_chw ? 1 : c,
+          // The second band reads its input through a row offset.
+          const int row0 = std::max(0, r0 * stride - pad);
+          const float* base = is_chw ? chw.data() : hwc.data() + static_cast<size_t>(row0) * w * c;
+          kernels::Im2ColRows(base, is_chw ? 0 : row0, h, w, c, is_chw ? 1 : c,
                               is_chw ? static_cast<int64_t>(h) * w : 1, kernel, stride, pad, r0, r1,
                               cols.data() + static_cast<size_t>(r0) * ow * k);
         }
