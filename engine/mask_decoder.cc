@@ -310,7 +310,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     throw Error("mask decoder: mask range out of bounds");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  ScopedStage stage(timings, "mask_decoder");
+  // Two stages, so --verbose shows where the decoder's time goes.
+  auto transformer_stage = std::make_unique<ScopedStage>(timings, "mask_decoder.transformer");
   const int d = dim_, n = grid_ * grid_;
   const int t = 1 + num_mask_tokens_ + in.num_sparse;
   const int rows = heads_ * t;
@@ -397,6 +398,9 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
                w.logits_t.data(), q.data(), tmp.data());
   kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
                          kLayerNormEps, q.data(), d);
+
+  transformer_stage.reset();
+  ScopedStage upscale_stage(timings, "mask_decoder.masks");
 
   // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
   // GELU, ConvTranspose, GELU). Each 2x2 stride-2 transposed convolution is
