@@ -21,7 +21,7 @@ struct VitConfig {
   int depth = 0;
   int num_heads = 0;
   int head_dim = 0;     // C / num_heads
-  int window_size = 0;  // 14 in SAM
+  int window_size = 0;  // 14 in SAM (0 when every block is global)
   std::vector<int> global_blocks;
   int mlp_dim = 0;      // 4C
   int patch_size = 16;
@@ -31,8 +31,9 @@ struct VitConfig {
 struct TinyVitConfig {
   std::vector<int> embed_dims;    // 64, 128, 160, 320
   std::vector<int> depths;        // 2, 2, 6, 2
-  std::vector<int> num_heads;     // (stage 0 is MBConv: 0)
-  std::vector<int> window_sizes;  // 7, 7, 14, 7
+  std::vector<int> num_heads;     // 2, 4, 5, 10 (a convolutional stage has 0)
+  std::vector<int> window_sizes;  // 7, 7, 14, 7 (a convolutional stage has no
+                                  // tensor telling its unused window: 0 when inferred)
   float mlp_ratio = 4.0f;
   float mbconv_expand_ratio = 4.0f;
 };
@@ -69,6 +70,29 @@ void ValidateTensors(const TensorMap& tensors, const SamConfig& config,
 
 // Key/value form stored in safetensors __metadata__, and back.
 std::map<std::string, std::string> ConfigToMetadata(const SamConfig& config);
+// Throws persam::Error naming `source` when a key is missing or malformed.
+SamConfig ConfigFromMetadata(const std::map<std::string, std::string>& metadata,
+                             const std::string& source);
+
+// True when the tensors look like SAM of either architecture (the encoder's
+// first tensor is present); InferSamConfig says what is wrong otherwise.
+bool LooksLikeSam(const TensorMap& tensors);
+
+// Tensors of the architecture that the engine does not use (TinyViT's
+// classifier head, BatchNorm's num_batches_tracked, buffers): everything not
+// in RequiredTensors(config).
+std::vector<std::string> UnusedTensors(const TensorMap& tensors, const SamConfig& config);
+
+// The official configurations (segment_anything/build_sam.py and MobileSAM's
+// build of "vit_t"), and the small ViT of the test fixtures.
+SamConfig SamVitBConfig();
+SamConfig SamVitLConfig();
+SamConfig SamVitHConfig();
+SamConfig SamVitTinyTestConfig();  // embed 96, depth 4, 3 heads, global [1, 3]
+SamConfig MobileSamConfig();
+
+// Total elements of RequiredTensors(config).
+int64_t ParameterCount(const SamConfig& config);
 
 }  // namespace persam
 

@@ -1,0 +1,525 @@
+// MobileSAM's TinyViT image encoder: [3, S, S] -> [256, 64, 64].
+//
+// Layout: activations are channel-last token matrices [h * w, c] throughout
+// (the reference's (B, L, C) tokens, and its NCHW convs transposed), so every
+// 1x1 conv and Linear is one GEMM with the bias / GELU / residual fused into
+// its store. BatchNorms are folded into the convs at load. Big intermediate
+// maps (stage 0: 256 x 256 x 256) are produced a band of rows at a time.
+//
+// ref: MobileSAM mobile_sam/modeling/tiny_vit_sam.py
+#include "engine/tinyvit_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "engine/image_encoder.h"
+#include "kernels/attention.h"
+#include "kernels/conv_rows.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+#include "weights/error.h"
+
+namespace persam {
+namespace {
+
+using kernels::Epilogue;
+using kernels::GemmEpilogue;
+using kernels::PackedWeights;
+
+constexpr float kNeckLnEps = 1e-6f;  // LayerNorm2d in the neck
+// Band sizes: about this many floats in the largest per-band buffer (4 MB),
+// which keeps a band's intermediates in L2/L3 and the peak RSS low.
+constexpr int64_t kBandFloats = int64_t{1} << 20;
+// Rows of tokens per MLP chunk (the [rows, 4C] hidden stays a few MB).
+constexpr int kMlpChunkRows = 4096;
+
+const Tensor& Find(const TensorMap& tensors, const std::string& name,
+                   const std::vector<int64_t>& shape) {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw Error("TinyViT encoder: missing tensor " + name);
+  if (it->second.shape != shape) {
+    throw Error("TinyViT encoder: tensor " + name + " has shape " +
+                ShapeToString(it->second.shape) + ", expected " + ShapeToString(shape));
+  }
+  return it->second;
+}
+
+std::vector<float> Load(const TensorMap& tensors, const std::string& name,
+                        const std::vector<int64_t>& shape) {
+  return Find(tensors, name, shape).ToFloat32();
+}
+
+void CheckConv(const FoldedConv& conv, const std::string& name, int out, int in_per_group,
+               int kernel) {
+  if (conv.out_channels != out || conv.in_per_group != in_per_group || conv.kernel != kernel) {
+    throw Error("TinyViT encoder: tensor " + name + ".c.weight has shape [" +
+                std::to_string(conv.out_channels) + ", " + std::to_string(conv.in_per_group) +
+                ", " + std::to_string(conv.kernel) + ", " + std::to_string(conv.kernel) +
+                "], expected [" + std::to_string(out) + ", " + std::to_string(in_per_group) +
+                ", " + std::to_string(kernel) + ", " + std::to_string(kernel) + "]");
+  }
+}
+
+// A dense k x k conv (k = 1 or 3) as GEMM weights, im2col column order.
+struct DenseConv {
+  int cin = 0, cout = 0, kernel = 1;
+  PackedWeights packed;
+  std::vector<float> bias;
+};
+
+DenseConv MakeDense(const FoldedConv& f) {
+  DenseConv d;
+  d.cin = f.in_per_group;
+  d.cout = f.out_channels;
+  d.kernel = f.kernel;
+  const std::vector<float> w =
+      kernels::PermuteConvWeightKkc(f.weight.data(), d.cout, d.cin, d.kernel);
+  d.packed = PackedWeights::Pack(w.data(), d.cout, d.kernel * d.kernel * d.cin,
+                                 d.kernel * d.kernel * d.cin);
+  d.bias = f.bias;
+  return d;
+}
+
+// conv1 (1x1) -> act -> depthwise 3x3 (stride) -> act -> conv3 (1x1)
+// [+ input -> act]: MBConv (residual, stride 1) and PatchMerging (no
+// residual) share this shape.
+// ref: tiny_vit_sam.py MBConv.forward, PatchMerging.forward
+struct Bottleneck {
+  DenseConv conv1, conv3;
+  std::vector<float> dw_weight, dw_bias;  // [hidden, 1, 3, 3], [hidden]
+  int stride = 1;
+  bool residual = false;  // MBConv: x = act(conv3(...) + x)
+};
+
+// ref: tiny_vit_sam.py TinyViTBlock / Attention / Mlp
+struct TinyVitBlock {
+  int dim = 0, heads = 0, head_dim = 0, window = 0, mlp_hidden = 0;
+  std::vector<float> attn_norm_g, attn_norm_b;
+  PackedWeights qkv;
+  std::vector<float> qkv_b;
+  std::vector<float> qkv_pad;  // qkv of a zero (padding) token: LN(0) = beta
+  std::vector<float> bias;     // [heads, N, N], attention_biases[:, idxs]
+  PackedWeights proj;
+  std::vector<float> proj_b;
+  std::vector<float> local_w, local_b;  // depthwise 3x3 Conv2d_BN, folded
+  std::vector<float> mlp_norm_g, mlp_norm_b;
+  PackedWeights fc1, fc2;
+  std::vector<float> fc1_b, fc2_b;
+};
+
+struct Stage {
+  int dim = 0;
+  int resolution = 0;  // input grid side
+  std::vector<Bottleneck> mbconv;
+  std::vector<TinyVitBlock> blocks;
+  bool has_downsample = false;
+  Bottleneck downsample;
+  int out_resolution = 0, out_dim = 0;
+};
+
+// y = conv(x) for a 3x3 dense conv, pad 1, in bands of output rows.
+void Conv3x3(const float* in, int h, int w, int64_t pixel_stride, int64_t channel_stride,
+             int stride, const DenseConv& conv, Epilogue act, float* out) {
+  const int oh = kernels::ConvOutSize(h, 3, stride, 1);
+  const int ow = kernels::ConvOutSize(w, 3, stride, 1);
+  const int64_t k = 9 * static_cast<int64_t>(conv.cin);
+  const int band = static_cast<int>(std::max<int64_t>(1, kBandFloats / (ow * k)));
+  std::vector<float> cols(static_cast<size_t>(std::min(band, oh)) * ow * k);
+  GemmEpilogue ep;
+  ep.bias = conv.bias.empty() ? nullptr : conv.bias.data();
+  ep.activation = act;
+  for (int oy0 = 0; oy0 < oh; oy0 += band) {
+    const int oy1 = std::min(oh, oy0 + band);
+    kernels::Im2ColRows(in, h, w, conv.cin, pixel_stride, channel_stride, 3, stride, 1, oy0, oy1,
+                        cols.data());
+    kernels::Gemm((oy1 - oy0) * ow, cols.data(), static_cast<int>(k), conv.packed, ep,
+                  out + static_cast<int64_t>(oy0) * ow * conv.cout, conv.cout);
+  }
+}
+
+// out = Bottleneck(x), x: [h * w, cin] -> out: [oh * ow, cout] (out != x).
+void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out) {
+  const int cin = b.conv1.cin, hidden = b.conv1.cout, cout = b.conv3.cout, s = b.stride;
+  const int oh = (h - 1) / s + 1, ow = (w - 1) / s + 1;
+  const int band = static_cast<int>(
+      std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(w) * hidden * s)));
+  const int max_in_rows = std::min(h, (band - 1) * s + 3);
+  const int64_t hrow = static_cast<int64_t>(w) * hidden;
+  std::vector<float> hid(static_cast<size_t>(max_in_rows) * hrow);
+  std::vector<float> mid(static_cast<size_t>(std::min(band, oh)) * ow * hidden);
+  GemmEpilogue ep1;
+  ep1.bias = b.conv1.bias.data();
+  ep1.activation = Epilogue::kGelu;
+  int have0 = 0, have1 = 0;  // input rows [have0, have1) are in `hid`
+  for (int oy0 = 0; oy0 < oh; oy0 += band) {
+    const int oy1 = std::min(oh, oy0 + band);
+    const int iy0 = std::max(0, oy0 * s - 1), iy1 = std::min(h, (oy1 - 1) * s + 2);
+    // Keep the rows the previous band already expanded (the 3x3 halo).
+    int first_new = iy0;
+    if (have1 > iy0 && have0 <= iy0) {
+      std::memmove(hid.data(), hid.data() + (iy0 - have0) * hrow,
+                   sizeof(float) * (have1 - iy0) * hrow);
+      first_new = have1;
+    }
+    if (iy1 > first_new) {
+      kernels::Gemm((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin, cin,
+                    b.conv1.packed, ep1, hid.data() + (first_new - iy0) * hrow, hidden);
+    }
+    have0 = iy0;
+    have1 = iy1;
+    kernels::DepthwiseConv3x3HwcRows(hid.data(), iy0, h, w, hidden, s, b.dw_weight.data(),
+                                     b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.data());
+    GemmEpilogue ep3;
+    ep3.bias = b.conv3.bias.data();
+    float* o = out + static_cast<int64_t>(oy0) * ow * cout;
+    if (b.residual) {
+      ep3.residual = x + static_cast<int64_t>(oy0) * w * cin;
+      ep3.ldr = cin;
+    }
+    kernels::Gemm((oy1 - oy0) * ow, mid.data(), hidden, b.conv3.packed, ep3, o, cout);
+    if (b.residual) kernels::Gelu(o, static_cast<size_t>(oy1 - oy0) * ow * cout);
+  }
+}
+
+// x = x + Attn(x) (windowed); x = local_conv(x); x = x + MLP(x). In place on
+// x [h * w, dim]; `tmp` is a second [h * w, dim] buffer.
+// ref: tiny_vit_sam.py TinyViTBlock.forward
+void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
+  const int c = b.dim, ws = b.window, n = ws * ws;
+  const int64_t tokens = static_cast<int64_t>(h) * w;
+  const int nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws, windows = nh * nw;
+  const int c3 = 3 * c;
+  {
+    // LayerNorm and qkv on the real tokens only; the padding tokens the
+    // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
+    // one precomputed qkv row.
+    std::vector<float> qkv(static_cast<size_t>(tokens) * c3);
+    kernels::LayerNormRows(static_cast<int>(tokens), c, x, c, b.attn_norm_g.data(),
+                           b.attn_norm_b.data(), kTinyVitLnEps, tmp, c);
+    GemmEpilogue ep;
+    ep.bias = b.qkv_b.data();
+    kernels::Gemm(static_cast<int>(tokens), tmp, c, b.qkv, ep, qkv.data(), c3);
+    // Window partition (row-major windows, row-major tokens inside).
+    std::vector<float> qkvw(static_cast<size_t>(windows) * n * c3);
+#pragma omp parallel for schedule(static)
+    for (int win = 0; win < windows; ++win) {
+      const int wy = win / nw, wx = win % nw;
+      for (int t = 0; t < n; ++t) {
+        const int y = wy * ws + t / ws, xx = wx * ws + t % ws;
+        const float* src = (y < h && xx < w) ? qkv.data() + (static_cast<int64_t>(y) * w + xx) * c3
+                                             : b.qkv_pad.data();
+        std::memcpy(qkvw.data() + (static_cast<int64_t>(win) * n + t) * c3, src,
+                    sizeof(float) * c3);
+      }
+    }
+    qkv = std::vector<float>();
+    // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
+    // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
+    std::vector<float> attn(static_cast<size_t>(windows) * n * c);
+    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(windows) * b.heads);
+    const int d = b.head_dim;
+    for (int win = 0; win < windows; ++win) {
+      for (int hd = 0; hd < b.heads; ++hd) {
+        kernels::AttentionArgs& a = items[static_cast<size_t>(win) * b.heads + hd];
+        const float* base = qkvw.data() + static_cast<int64_t>(win) * n * c3 + hd * 3 * d;
+        a.num_queries = n;
+        a.num_keys = n;
+        a.head_dim = d;
+        a.q = base;
+        a.k = base + d;
+        a.v = base + 2 * d;
+        a.q_stride = a.k_stride = a.v_stride = c3;
+        a.out = attn.data() + static_cast<int64_t>(win) * n * c + hd * d;
+        a.out_stride = c;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(d));
+        a.bias = b.bias.data() + static_cast<int64_t>(hd) * n * n;
+        a.bias_stride = n;
+      }
+    }
+    kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
+    qkvw = std::vector<float>();
+    // Window reverse + crop, then x = x + proj(attn).
+#pragma omp parallel for schedule(static)
+    for (int win = 0; win < windows; ++win) {
+      const int wy = win / nw, wx = win % nw;
+      for (int t = 0; t < n; ++t) {
+        const int y = wy * ws + t / ws, xx = wx * ws + t % ws;
+        if (y >= h || xx >= w) continue;
+        std::memcpy(tmp + (static_cast<int64_t>(y) * w + xx) * c,
+                    attn.data() + (static_cast<int64_t>(win) * n + t) * c, sizeof(float) * c);
+      }
+    }
+    GemmEpilogue pe;
+    pe.bias = b.proj_b.data();
+    pe.residual = x;
+    pe.ldr = c;
+    kernels::Gemm(static_cast<int>(tokens), tmp, c, b.proj, pe, x, c);
+  }
+  // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
+  kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
+                                   Epilogue::kNone, 0, h, tmp);
+  // x = tmp + fc2(GELU(fc1(LN(tmp)))), in chunks of rows.
+  const int chunk = static_cast<int>(std::min<int64_t>(tokens, kMlpChunkRows));
+  std::vector<float> normed(static_cast<size_t>(chunk) * c);
+  std::vector<float> hidden(static_cast<size_t>(chunk) * b.mlp_hidden);
+  for (int64_t r0 = 0; r0 < tokens; r0 += chunk) {
+    const int rows = static_cast<int>(std::min<int64_t>(chunk, tokens - r0));
+    kernels::LayerNormRows(rows, c, tmp + r0 * c, c, b.mlp_norm_g.data(), b.mlp_norm_b.data(),
+                           kTinyVitLnEps, normed.data(), c);
+    GemmEpilogue e1;
+    e1.bias = b.fc1_b.data();
+    e1.activation = Epilogue::kGelu;
+    kernels::Gemm(rows, normed.data(), c, b.fc1, e1, hidden.data(), b.mlp_hidden);
+    GemmEpilogue e2;
+    e2.bias = b.fc2_b.data();
+    e2.residual = tmp + r0 * c;
+    e2.ldr = c;
+    kernels::Gemm(rows, hidden.data(), b.mlp_hidden, b.fc2, e2, x + r0 * c, c);
+  }
+}
+
+class TinyVitEncoder : public ImageEncoder {
+ public:
+  TinyVitEncoder(const TensorMap& tensors, const SamConfig& config);
+  void Encode(const float* input, float* embedding, StageTimings* timings,
+              const ActivationHook& hook) const override;
+
+ private:
+  Bottleneck LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin, int hidden,
+                            int cout, int stride, bool residual) const;
+  TinyVitBlock LoadBlock(const TensorMap& t, const std::string& prefix, int dim, int heads,
+                         int window, int mlp_hidden) const;
+
+  int image_size_ = 0;
+  int grid_ = 0;  // side of the embedding grid (64)
+  DenseConv embed1_, embed2_;
+  std::vector<Stage> stages_;
+  PackedWeights neck1_;
+  DenseConv neck2_;
+  std::vector<float> neck_ln1_g_, neck_ln1_b_, neck_ln2_g_, neck_ln2_b_;
+  int neck_dim_ = 0;
+};
+
+Bottleneck TinyVitEncoder::LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin,
+                                          int hidden, int cout, int stride,
+                                          bool residual) const {
+  Bottleneck b;
+  const FoldedConv c1 = FoldConv2dBn(t, prefix + ".conv1");
+  CheckConv(c1, prefix + ".conv1", hidden, cin, 1);
+  const FoldedConv c2 = FoldConv2dBn(t, prefix + ".conv2");
+  CheckConv(c2, prefix + ".conv2", hidden, 1, 3);
+  const FoldedConv c3 = FoldConv2dBn(t, prefix + ".conv3");
+  CheckConv(c3, prefix + ".conv3", cout, hidden, 1);
+  b.conv1 = MakeDense(c1);
+  b.conv3 = MakeDense(c3);
+  b.dw_weight = c2.weight;
+  b.dw_bias = c2.bias;
+  b.stride = stride;
+  b.residual = residual;
+  return b;
+}
+
+TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p, int dim,
+                                       int heads, int window, int mlp_hidden) const {
+  TinyVitBlock b;
+  b.dim = dim;
+  b.heads = heads;
+  b.head_dim = dim / heads;
+  b.window = window;
+  b.mlp_hidden = mlp_hidden;
+  const int64_t c = dim;
+  b.attn_norm_g = Load(t, p + ".attn.norm.weight", {c});
+  b.attn_norm_b = Load(t, p + ".attn.norm.bias", {c});
+  const std::vector<float> qkv_w = Load(t, p + ".attn.qkv.weight", {3 * c, c});
+  b.qkv = PackedWeights::Pack(qkv_w.data(), 3 * dim, dim, dim);
+  b.qkv_b = Load(t, p + ".attn.qkv.bias", {3 * c});
+  // The padding tokens' qkv: Linear(LayerNorm(0)) = Linear(beta).
+  b.qkv_pad.resize(3 * c);
+  GemmEpilogue ep;
+  ep.bias = b.qkv_b.data();
+  kernels::Gemm(1, b.attn_norm_b.data(), dim, b.qkv, ep, b.qkv_pad.data(), 3 * dim);
+  int offsets = 0;
+  const std::vector<int> idx = AttentionBiasIndices(window, &offsets);
+  const std::vector<float> biases =
+      Load(t, p + ".attn.attention_biases", {heads, static_cast<int64_t>(offsets)});
+  const size_t nn = idx.size();
+  b.bias.resize(static_cast<size_t>(heads) * nn);
+  for (int hd = 0; hd < heads; ++hd) {
+    for (size_t i = 0; i < nn; ++i) {
+      b.bias[hd * nn + i] = biases[static_cast<size_t>(hd) * offsets + idx[i]];
+    }
+  }
+  const std::vector<float> proj_w = Load(t, p + ".attn.proj.weight", {c, c});
+  b.proj = PackedWeights::Pack(proj_w.data(), dim, dim, dim);
+  b.proj_b = Load(t, p + ".attn.proj.bias", {c});
+  const FoldedConv local = FoldConv2dBn(t, p + ".local_conv");
+  CheckConv(local, p + ".local_conv", dim, 1, 3);
+  b.local_w = local.weight;
+  b.local_b = local.bias;
+  b.mlp_norm_g = Load(t, p + ".mlp.norm.weight", {c});
+  b.mlp_norm_b = Load(t, p + ".mlp.norm.bias", {c});
+  const std::vector<float> fc1 = Load(t, p + ".mlp.fc1.weight", {mlp_hidden, c});
+  b.fc1 = PackedWeights::Pack(fc1.data(), mlp_hidden, dim, dim);
+  b.fc1_b = Load(t, p + ".mlp.fc1.bias", {mlp_hidden});
+  const std::vector<float> fc2 = Load(t, p + ".mlp.fc2.weight", {c, mlp_hidden});
+  b.fc2 = PackedWeights::Pack(fc2.data(), dim, mlp_hidden, mlp_hidden);
+  b.fc2_b = Load(t, p + ".mlp.fc2.bias", {c});
+  return b;
+}
+
+TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config)
+    : image_size_(config.image_size), grid_(config.embed_grid) {
+  const TinyVitConfig& tc = config.tinyvit;
+  const size_t num_stages = tc.embed_dims.size();
+  if (num_stages < 1 || tc.depths.size() != num_stages || tc.num_heads.size() != num_stages ||
+      tc.window_sizes.size() != num_stages) {
+    throw Error("TinyViT encoder: config needs one embed_dim, depth, num_heads and window size "
+                "per stage");
+  }
+  const std::string root = "image_encoder.";
+  // ref: tiny_vit_sam.py PatchEmbed: Conv2d_BN(3, n/2, 3, 2, 1), GELU,
+  // Conv2d_BN(n/2, n, 3, 2, 1).
+  const int e0 = tc.embed_dims[0];
+  const FoldedConv pe1 = FoldConv2dBn(t, root + "patch_embed.seq.0");
+  CheckConv(pe1, root + "patch_embed.seq.0", e0 / 2, 3, 3);
+  const FoldedConv pe2 = FoldConv2dBn(t, root + "patch_embed.seq.2");
+  CheckConv(pe2, root + "patch_embed.seq.2", e0, e0 / 2, 3);
+  embed1_ = MakeDense(pe1);
+  embed2_ = MakeDense(pe2);
+  const int patches = image_size_ / 4;  // the reference's patches_resolution
+  int res = kernels::ConvOutSize(kernels::ConvOutSize(image_size_, 3, 2, 1), 3, 2, 1);
+  for (size_t i = 0; i < num_stages; ++i) {
+    Stage s;
+    s.dim = tc.embed_dims[i];
+    // The reference views its tokens with this input_resolution; a config
+    // whose strides do not produce it would not run there either.
+    const int expected = patches >> (i == 3 ? 2 : i);
+    if (res != expected) {
+      throw Error("TinyViT encoder: stage " + std::to_string(i) + " input is " +
+                  std::to_string(res) + "x" + std::to_string(res) +
+                  " but the reference expects " + std::to_string(expected));
+    }
+    s.resolution = res;
+    const std::string lp = root + "layers." + std::to_string(i);
+    if (i == 0) {
+      // ref: tiny_vit_sam.py ConvLayer (MBConv blocks)
+      const int hidden = static_cast<int>(s.dim * tc.mbconv_expand_ratio);
+      for (int j = 0; j < tc.depths[i]; ++j) {
+        s.mbconv.push_back(LoadBottleneck(t, lp + ".blocks." + std::to_string(j), s.dim, hidden,
+                                          s.dim, 1, /*residual=*/true));
+      }
+    } else {
+      const int heads = tc.num_heads[i], window = tc.window_sizes[i];
+      if (heads <= 0 || s.dim % heads != 0 || window <= 0) {
+        throw Error("TinyViT encoder: stage " + std::to_string(i) + " has dim " +
+                    std::to_string(s.dim) + ", " + std::to_string(heads) + " heads, window " +
+                    std::to_string(window) + " (heads must divide dim)");
+      }
+      const int mlp_hidden = static_cast<int>(s.dim * tc.mlp_ratio);
+      for (int j = 0; j < tc.depths[i]; ++j) {
+        s.blocks.push_back(LoadBlock(t, lp + ".blocks." + std::to_string(j), s.dim, heads, window,
+                                     mlp_hidden));
+      }
+    }
+    s.out_dim = s.dim;
+    s.out_resolution = res;
+    if (i + 1 < num_stages) {
+      // ref: tiny_vit_sam.py PatchMerging (out_dim = next stage's dim)
+      s.has_downsample = true;
+      s.out_dim = tc.embed_dims[i + 1];
+      const int stride = PatchMergingStride(s.out_dim);
+      s.downsample = LoadBottleneck(t, lp + ".downsample", s.dim, s.out_dim, s.out_dim, stride,
+                                    /*residual=*/false);
+      s.out_resolution = (res - 1) / stride + 1;
+    }
+    res = s.out_resolution;
+    stages_.push_back(std::move(s));
+  }
+  if (res != grid_) {
+    throw Error("TinyViT encoder: the last stage outputs " + std::to_string(res) + "x" +
+                std::to_string(res) + " tokens, the neck expects " + std::to_string(grid_) + "x" +
+                std::to_string(grid_));
+  }
+  // ref: tiny_vit_sam.py TinyViT.neck: conv1x1 (no bias), LayerNorm2d,
+  // conv3x3 pad 1 (no bias), LayerNorm2d.
+  const int last = tc.embed_dims.back();
+  neck_dim_ = config.prompt_dim;
+  const int64_t nd = neck_dim_;
+  const std::vector<float> n0 = Load(t, root + "neck.0.weight", {nd, last, 1, 1});
+  neck1_ = PackedWeights::Pack(n0.data(), neck_dim_, last, last);
+  neck_ln1_g_ = Load(t, root + "neck.1.weight", {nd});
+  neck_ln1_b_ = Load(t, root + "neck.1.bias", {nd});
+  const std::vector<float> n2 = Load(t, root + "neck.2.weight", {nd, nd, 3, 3});
+  FoldedConv f2;
+  f2.out_channels = neck_dim_;
+  f2.in_per_group = neck_dim_;
+  f2.kernel = 3;
+  f2.weight = n2;
+  neck2_ = MakeDense(f2);
+  neck_ln2_g_ = Load(t, root + "neck.3.weight", {nd});
+  neck_ln2_b_ = Load(t, root + "neck.3.bias", {nd});
+}
+
+void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
+                            const ActivationHook& hook) const {
+  const int s = image_size_;
+  std::vector<float> x, y;
+  int res = 0;
+  {
+    // ref: tiny_vit_sam.py PatchEmbed.forward
+    ScopedStage stage(timings, "encoder.patch_embed");
+    const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
+    std::vector<float> p1(static_cast<size_t>(r1) * r1 * embed1_.cout);
+    Conv3x3(input, s, s, 1, static_cast<int64_t>(s) * s, 2, embed1_, Epilogue::kGelu, p1.data());
+    res = kernels::ConvOutSize(r1, 3, 2, 1);
+    x.resize(static_cast<size_t>(res) * res * embed2_.cout);
+    Conv3x3(p1.data(), r1, r1, embed1_.cout, 1, 2, embed2_, Epilogue::kNone, x.data());
+  }
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    const Stage& st = stages_[i];
+    ScopedStage stage(timings, "encoder.layers." + std::to_string(i));
+    y.resize(x.size());
+    for (const Bottleneck& b : st.mbconv) {
+      RunBottleneck(b, x.data(), res, res, y.data());
+      std::swap(x, y);
+    }
+    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.data(), res, res, y.data());
+    if (st.has_downsample) {
+      y.assign(static_cast<size_t>(st.out_resolution) * st.out_resolution * st.out_dim, 0.0f);
+      RunBottleneck(st.downsample, x.data(), res, res, y.data());
+      std::swap(x, y);
+      res = st.out_resolution;
+    }
+    if (hook) {
+      hook("layers." + std::to_string(i), x.data(),
+           {1, static_cast<int64_t>(res) * res, static_cast<int64_t>(st.out_dim)});
+    }
+  }
+  y = std::vector<float>();
+  {
+    // ref: tiny_vit_sam.py TinyViT.forward_features (view as 64x64, neck)
+    ScopedStage stage(timings, "encoder.neck");
+    const int tokens = res * res, last = stages_.back().out_dim, nd = neck_dim_;
+    std::vector<float> a(static_cast<size_t>(tokens) * nd), b(a.size());
+    kernels::Gemm(tokens, x.data(), last, neck1_, GemmEpilogue(), a.data(), nd);
+    kernels::LayerNormRows(tokens, nd, a.data(), nd, neck_ln1_g_.data(), neck_ln1_b_.data(),
+                           kNeckLnEps, a.data(), nd);
+    Conv3x3(a.data(), res, res, nd, 1, 1, neck2_, Epilogue::kNone, b.data());
+    kernels::LayerNormRows(tokens, nd, b.data(), nd, neck_ln2_g_.data(), neck_ln2_b_.data(),
+                           kNeckLnEps, b.data(), nd);
+    kernels::TransposeMatrix(b.data(), tokens, nd, embedding);
+  }
+  if (hook) hook("neck", embedding, {1, neck_dim_, res, res});
+}
+
+}  // namespace
+
+std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors,
+                                                 const SamConfig& config) {
+  return std::make_unique<TinyVitEncoder>(tensors, config);
+}
+
+}  // namespace persam

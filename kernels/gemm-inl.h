@@ -1,0 +1,324 @@
+// Float32 GEMM, per-target code: C = act(A * B^T + bias) + residual, BLIS-shaped.
+// Include after hwy/foreach_target.h (toggle include guard).
+//
+// Layout
+//   A [m, k] row-major (lda), packed per call into MR x KC micro-panels
+//   (k-major: MR consecutive rows for each k), rows past m zero-padded.
+//   B [n, k] (PyTorch Linear weight) packed once at load into kGemmNR = 32
+//   column panels, each k x 32 (k-major), columns past n zero-padded
+//   (kernels/gemm_pack.h). The packed layout is target-independent: a target
+//   whose tile is narrower than 32 columns walks each panel in sub-panels.
+//
+// Register tile (per target, "MR x 2 vectors"):
+//   AVX3/AVX3_DL (32 zmm): 12 x 32 floats = 24 accumulators + 2 B vectors +
+//     1 broadcast A = 27 registers. Per k step: 2 loads + 12 broadcasts feed
+//     24 FMAs. Zen4 runs a zmm FMA as 2 x 256 on its 2 FMA pipes (1 zmm FMA /
+//     cycle, 4-cycle latency), so 24 independent chains hide the latency 6x.
+//   AVX2 (16 ymm): 6 x 16 = 12 acc + 2 B + 1 A = 15 registers.
+//   SSSE3/SSE4 (16 xmm, no FMA): 6 x 8, same register budget.
+//   NEON/SVE (32 registers): 12 x 2 vectors (capped at 16 lanes).
+// Cache blocking (Zen4: L1D 32 KiB, L2 1 MiB per core, L3 shared):
+//   KC = 256: the B sub-panel (KC x 32 x 4 B = 32 KiB) is reused by the
+//   MC / MR micro-tiles of the block and streams from L2; the A micro-panel
+//   (12 x 256 x 4 B = 12 KiB) stays in L1 during one micro-kernel call.
+//   MC = 144 (12 tiles): the packed A block (144 x 256 x 4 B = 144 KiB) stays
+//   in L2 while the task walks all its N columns.
+//   NC: the task's column range; packed B (k x 32 panels) streams from L3 at
+//   < 1 byte per FMA cycle, far below L3 bandwidth.
+// Threads: OpenMP over a 2-D grid of (MC rows) x (NC columns) tasks; K is
+// never split (each C tile is owned by one thread for its whole K loop).
+// Numerics: each output is a float32 FMA chain over k in order, blocked by
+// KC (partial sums stored to C in float32 between KC blocks): error <= k * eps
+// * sum|a_i b_i| (first order).
+#if defined(PERSAM_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PERSAM_KERNELS_GEMM_INL_H_
+#undef PERSAM_KERNELS_GEMM_INL_H_
+#else
+#define PERSAM_KERNELS_GEMM_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+#include "kernels/gelu-inl.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/hwy_target.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace persam::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+namespace gemm_detail {
+
+// Float tag of the register tile: at most 16 lanes so that a tile row
+// (2 vectors) never exceeds one packed 32-column panel.
+using DF = hn::CappedTag<float, 16>;
+
+#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3  // AVX2, SSE4, SSSE3: 16 registers
+constexpr size_t kMR = 6;
+#else  // AVX-512, NEON (aarch64), SVE: 32 registers
+constexpr size_t kMR = 12;
+#endif
+constexpr size_t kKC = 256;
+constexpr size_t kMC = 12 * kMR;  // 144 rows on AVX-512, 72 on AVX2
+
+// Everything the store of one micro-tile needs. Pointers are at the tile's
+// top-left element (row i0, column j0).
+struct TileOut {
+  float* c;
+  size_t ldc;
+  size_t rows;        // valid rows (<= kMR)
+  size_t cols;        // valid columns (<= 2 vectors)
+  bool first;         // first KC block: C is not read (beta = 0)
+  bool last;          // last KC block: apply the epilogue
+  const float* init;  // first block: added to the sum (residual folded
+  size_t ld_init;     //   in early when the activation is linear)
+  const float* bias;  // last block
+  Epilogue act;
+  const float* post;  // last block, after the activation (residual)
+  size_t ld_post;
+};
+
+// Stores one tile row (two vectors v0, v1) with the epilogue.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
+  const size_t n = hn::Lanes(d);
+  float* HWY_RESTRICT c = o.c + r * o.ldc;
+  const bool full = o.cols == 2 * n;
+  const size_t n0 = HWY_MIN(o.cols, n);
+  const size_t n1 = o.cols > n ? o.cols - n : 0;
+  auto load2 = [&](const float* HWY_RESTRICT p, V& x0, V& x1) {
+    if (HWY_LIKELY(full)) {
+      x0 = hn::LoadU(d, p);
+      x1 = hn::LoadU(d, p + n);
+    } else {
+      x0 = LoadN(d, p, n0);
+      x1 = n1 ? LoadN(d, p + n, n1) : hn::Zero(d);
+    }
+  };
+  V x0, x1;
+  if (o.first) {
+    if (o.init) {
+      load2(o.init + r * o.ld_init, x0, x1);
+      v0 = hn::Add(v0, x0);
+      v1 = hn::Add(v1, x1);
+    }
+  } else {
+    load2(c, x0, x1);
+    v0 = hn::Add(v0, x0);
+    v1 = hn::Add(v1, x1);
+  }
+  if (o.last) {
+    if (o.bias) {
+      load2(o.bias, x0, x1);
+      v0 = hn::Add(v0, x0);
+      v1 = hn::Add(v1, x1);
+    }
+    if (o.act == Epilogue::kGelu) {
+      v0 = Gelu(d, v0);
+      v1 = Gelu(d, v1);
+    } else if (o.act == Epilogue::kRelu) {
+      v0 = hn::ZeroIfNegative(v0);
+      v1 = hn::ZeroIfNegative(v1);
+    }
+    if (o.post) {
+      load2(o.post + r * o.ld_post, x0, x1);
+      v0 = hn::Add(v0, x0);
+      v1 = hn::Add(v1, x1);
+    }
+  }
+  if (HWY_LIKELY(full)) {
+    hn::StoreU(v0, d, c);
+    hn::StoreU(v1, d, c + n);
+  } else {
+    StoreN(v0, d, c, n0);
+    if (n1) StoreN(v1, d, c + n, n1);
+  }
+}
+
+// The micro-kernel: kMR x (2 vectors) tile over kc steps.
+// ap: packed A micro-panel, kc x kMR. bp: B sub-panel, kc rows of stride
+// kGemmNR floats (only the first 2 vectors of each row are used).
+// Named accumulators rather than an array: SVE vectors are sizeless.
+template <class D>
+HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
+                            const float* HWY_RESTRICT bp, const TileOut& o) {
+  using V = hn::Vec<D>;
+  const size_t n = hn::Lanes(d);
+#define PERSAM_GEMM_DECL(r)                       \
+  HWY_MAYBE_UNUSED V c##r##0 = hn::Zero(d); \
+  HWY_MAYBE_UNUSED V c##r##1 = hn::Zero(d);
+  PERSAM_GEMM_DECL(0)
+  PERSAM_GEMM_DECL(1)
+  PERSAM_GEMM_DECL(2)
+  PERSAM_GEMM_DECL(3)
+  PERSAM_GEMM_DECL(4)
+  PERSAM_GEMM_DECL(5)
+  PERSAM_GEMM_DECL(6)
+  PERSAM_GEMM_DECL(7)
+  PERSAM_GEMM_DECL(8)
+  PERSAM_GEMM_DECL(9)
+  PERSAM_GEMM_DECL(10)
+  PERSAM_GEMM_DECL(11)
+#undef PERSAM_GEMM_DECL
+
+#define PERSAM_GEMM_STEP(r)                         \
+  if constexpr (kMR > r) {                          \
+    const V a = hn::Set(d, ap[r]);                  \
+    c##r##0 = hn::MulAdd(a, b0, c##r##0);           \
+    c##r##1 = hn::MulAdd(a, b1, c##r##1);           \
+  }
+  for (size_t p = 0; p < kc; ++p) {
+    const V b0 = hn::LoadU(d, bp);
+    const V b1 = hn::LoadU(d, bp + n);
+    PERSAM_GEMM_STEP(0)
+    PERSAM_GEMM_STEP(1)
+    PERSAM_GEMM_STEP(2)
+    PERSAM_GEMM_STEP(3)
+    PERSAM_GEMM_STEP(4)
+    PERSAM_GEMM_STEP(5)
+    PERSAM_GEMM_STEP(6)
+    PERSAM_GEMM_STEP(7)
+    PERSAM_GEMM_STEP(8)
+    PERSAM_GEMM_STEP(9)
+    PERSAM_GEMM_STEP(10)
+    PERSAM_GEMM_STEP(11)
+    ap += kMR;
+    bp += kGemmNR;
+  }
+#undef PERSAM_GEMM_STEP
+
+#define PERSAM_GEMM_STORE(r) \
+  if (kMR > r && o.rows > r) StoreRow(d, r, c##r##0, c##r##1, o);
+  PERSAM_GEMM_STORE(0)
+  PERSAM_GEMM_STORE(1)
+  PERSAM_GEMM_STORE(2)
+  PERSAM_GEMM_STORE(3)
+  PERSAM_GEMM_STORE(4)
+  PERSAM_GEMM_STORE(5)
+  PERSAM_GEMM_STORE(6)
+  PERSAM_GEMM_STORE(7)
+  PERSAM_GEMM_STORE(8)
+  PERSAM_GEMM_STORE(9)
+  PERSAM_GEMM_STORE(10)
+  PERSAM_GEMM_STORE(11)
+#undef PERSAM_GEMM_STORE
+}
+
+// Packs A[rows, kc] (row stride lda) into kMR-row micro-panels, k-major,
+// zero-padding rows up to a multiple of kMR.
+HWY_INLINE void PackA(const float* HWY_RESTRICT a, size_t lda, size_t rows,
+                      size_t kc, float* HWY_RESTRICT out) {
+  for (size_t i0 = 0; i0 < rows; i0 += kMR) {
+    const size_t mr = HWY_MIN(kMR, rows - i0);
+    for (size_t r = 0; r < kMR; ++r) {
+      if (r < mr) {
+        const float* HWY_RESTRICT row = a + (i0 + r) * lda;
+        for (size_t p = 0; p < kc; ++p) out[p * kMR + r] = row[p];
+      } else {
+        for (size_t p = 0; p < kc; ++p) out[p * kMR + r] = 0.0f;
+      }
+    }
+    out += kc * kMR;
+  }
+}
+
+// Per-thread A packing buffer, grown on demand and reused across calls
+// (OpenMP keeps its worker threads).
+HWY_INLINE float* PackBuffer(size_t floats) {
+  static thread_local hwy::AlignedFreeUniquePtr<float[]> buf;
+  static thread_local size_t capacity = 0;
+  if (capacity < floats) {
+    buf = hwy::AllocateAligned<float>(floats);
+    capacity = floats;
+  }
+  return buf.get();
+}
+
+}  // namespace gemm_detail
+
+// C[m, n] = act(A B^T + bias) + residual, B packed as kGemmNR panels.
+// residual may alias c (same pointer and stride) when act is kNone; the
+// caller (gemm.cc) copies an aliased residual when the activation is not.
+inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
+                          const float* panels, size_t n, size_t k,
+                          const float* bias, Epilogue act,
+                          const float* residual, size_t ldr, float* c,
+                          size_t ldc, int threads) {
+  using namespace gemm_detail;
+  const DF d;
+  const size_t tile_cols = 2 * hn::Lanes(d);
+  if (m == 0 || n == 0) return;
+  // k == 0 is valid: one pass with kc = 0 stores act(bias) + residual.
+  // Linear epilogue: fold the residual into the first KC block (so that it
+  // may alias C); otherwise add it after the activation.
+  const bool residual_first = act == Epilogue::kNone;
+  const size_t mblocks = (m + kMC - 1) / kMC;
+  // Column tasks: split N so that the grid has >= 4 tasks per thread.
+  const size_t npanels = (n + kGemmNR - 1) / kGemmNR;
+  size_t nsplit = 1;
+  while (mblocks * nsplit < 4 * static_cast<size_t>(threads) &&
+         nsplit < npanels) {
+    ++nsplit;
+  }
+  const size_t panels_per_task = (npanels + nsplit - 1) / nsplit;
+  nsplit = (npanels + panels_per_task - 1) / panels_per_task;
+  const int64_t tasks = static_cast<int64_t>(mblocks * nsplit);
+  const size_t kc_max = HWY_MIN(kKC, HWY_MAX(k, size_t{1}));
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const size_t ib = static_cast<size_t>(t) / nsplit;
+    const size_t jb = static_cast<size_t>(t) % nsplit;
+    const size_t i0 = ib * kMC;
+    const size_t mc = HWY_MIN(kMC, m - i0);
+    const size_t mc_padded = (mc + kMR - 1) / kMR * kMR;
+    const size_t j_begin = jb * panels_per_task * kGemmNR;
+    const size_t j_end = HWY_MIN(n, j_begin + panels_per_task * kGemmNR);
+    float* apack = PackBuffer(mc_padded * kc_max);
+
+    size_t pc = 0;
+    do {
+      const size_t kc = HWY_MIN(kKC, k - pc);
+      const bool first = pc == 0;
+      const bool last = pc + kc >= k;
+      if (kc != 0) PackA(a + i0 * lda + pc, lda, mc, kc, apack);
+      for (size_t j0 = j_begin; j0 < j_end; j0 += tile_cols) {
+        const size_t cols = HWY_MIN(tile_cols, n - j0);
+        const float* bp = panels + (j0 / kGemmNR) * k * kGemmNR +
+                          pc * kGemmNR + j0 % kGemmNR;
+        for (size_t ir = 0; ir < mc; ir += kMR) {
+          const size_t i = i0 + ir;
+          TileOut o;
+          o.c = c + i * ldc + j0;
+          o.ldc = ldc;
+          o.rows = HWY_MIN(kMR, m - i);
+          o.cols = cols;
+          o.first = first;
+          o.last = last;
+          o.init = (residual && residual_first) ? residual + i * ldr + j0
+                                                : nullptr;
+          o.ld_init = ldr;
+          o.bias = bias ? bias + j0 : nullptr;
+          o.act = act;
+          o.post = (residual && !residual_first) ? residual + i * ldr + j0
+                                                 : nullptr;
+          o.ld_post = ldr;
+          MicroKernel(d, kc, apack + ir * kc, bp, o);
+        }
+      }
+      pc += kc;
+    } while (pc < k);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace persam::kernels
+HWY_AFTER_NAMESPACE();
+
+#endif  // PERSAM_KERNELS_GEMM_INL_H_

@@ -1,0 +1,164 @@
+// Float32 GEMM entry points: argument checks, weight packing, and one
+// Highway dynamic dispatch per call into gemm-inl.h.
+#include "kernels/hwy_target.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemm.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/gemm-inl.h"
+
+#if HWY_ONCE
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "hwy/aligned_allocator.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/parallel.h"
+#include "weights/error.h"
+
+namespace persam::kernels {
+
+HWY_EXPORT(GemmF32);
+
+namespace {
+
+const char* CurrentTargetName() {
+  // The target HWY_DYNAMIC_DISPATCH picks: the best of the supported targets
+  // that this file was compiled for.
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  if (targets == 0) return "none";
+  return hwy::TargetName(targets & -targets);
+}
+
+std::shared_ptr<float> AllocateShared(size_t floats) {
+  float* p = static_cast<float*>(
+      hwy::AllocateAlignedBytes(floats * sizeof(float), nullptr, nullptr));
+  if (p == nullptr) {
+    throw Error("Gemm: out of memory allocating " +
+                std::to_string(floats * sizeof(float)) + " bytes");
+  }
+  return std::shared_ptr<float>(
+      p, [](float* q) { hwy::FreeAlignedBytes(q, nullptr, nullptr); });
+}
+
+void CheckDims(const char* fn, int m, int n, int k) {
+  if (m < 0 || n < 0 || k < 0) {
+    throw Error(std::string(fn) + ": negative size m=" + std::to_string(m) +
+                " n=" + std::to_string(n) + " k=" + std::to_string(k));
+  }
+}
+
+void CheckStride(const char* fn, const char* name, int ld, int min) {
+  if (ld < min) {
+    throw Error(std::string(fn) + ": row stride " + name + "=" +
+                std::to_string(ld) + " must be >= " + std::to_string(min));
+  }
+}
+
+// True if [p, p + rows * ld) and [q, q + rows * ldq) overlap (as addresses).
+bool Overlaps(const float* p, size_t ld, const float* q, size_t ldq,
+              size_t rows, size_t cols) {
+  if (rows == 0 || cols == 0) return false;
+  const uintptr_t p0 = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t p1 =
+      reinterpret_cast<uintptr_t>(p + (rows - 1) * ld + cols);
+  const uintptr_t q0 = reinterpret_cast<uintptr_t>(q);
+  const uintptr_t q1 =
+      reinterpret_cast<uintptr_t>(q + (rows - 1) * ldq + cols);
+  return p0 < q1 && q0 < p1;
+}
+
+}  // namespace
+
+void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
+                   float* out) {
+  const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
+#pragma omp parallel for schedule(static) if (npanels * k > 65536)
+  for (int64_t jp = 0; jp < npanels; ++jp) {
+    float* panel = out + static_cast<size_t>(jp) * k * kGemmNR;
+    const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
+    for (size_t jj = 0; jj < kGemmNR; ++jj) {
+      const size_t j = j0 + jj;
+      if (j < n) {
+        const float* row = w + j * ldw;
+        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = scale * row[p];
+      } else {
+        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = 0.0f;
+      }
+    }
+  }
+}
+
+PackedWeights PackedWeights::Pack(const float* w, int n, int k, int ldw) {
+  CheckDims("PackedWeights::Pack", 0, n, k);
+  CheckStride("PackedWeights::Pack", "ldw", ldw, k);
+  if (w == nullptr && n > 0 && k > 0) {
+    throw Error("PackedWeights::Pack: null weight pointer");
+  }
+  PackedWeights packed;
+  packed.n_ = n;
+  packed.k_ = k;
+  const size_t floats = PackedPanelFloats(n, k);
+  packed.panels_ = AllocateShared(floats == 0 ? kGemmNR : floats);
+  if (floats != 0) PackPanelsF32(w, n, k, ldw, 1.0f, packed.panels_.get());
+  return packed;
+}
+
+void Gemm(int m, const float* a, int lda, const PackedWeights& b,
+          const GemmEpilogue& epilogue, float* c, int ldc) {
+  if (b.empty()) throw Error("Gemm: weights are not packed (empty PackedWeights)");
+  const int n = b.n();
+  const int k = b.k();
+  CheckDims("Gemm", m, n, k);
+  CheckStride("Gemm", "lda", lda, k);
+  CheckStride("Gemm", "ldc", ldc, n);
+  if (epilogue.residual) CheckStride("Gemm", "epilogue.ldr", epilogue.ldr, n);
+  if (m == 0 || n == 0) return;
+  const float* residual = epilogue.residual;
+  size_t ldr = static_cast<size_t>(epilogue.ldr);
+  hwy::AlignedFreeUniquePtr<float[]> residual_copy;
+  if (residual != nullptr) {
+    const bool same = residual == c && epilogue.ldr == ldc;
+    const bool overlap = Overlaps(residual, ldr, c, ldc, m, n);
+    if (overlap && !(same && epilogue.activation == Epilogue::kNone)) {
+      // The kernel folds a residual that aliases C into the first K block,
+      // which is only valid for a linear epilogue; otherwise copy it.
+      residual_copy = hwy::AllocateAligned<float>(size_t(m) * n);
+      for (int i = 0; i < m; ++i) {
+        std::memcpy(residual_copy.get() + size_t(i) * n, residual + i * ldr,
+                    n * sizeof(float));
+      }
+      residual = residual_copy.get();
+      ldr = n;
+    }
+  }
+  HWY_DYNAMIC_DISPATCH(GemmF32)(m, a, lda, b.panels(), n, k, epilogue.bias,
+                                epilogue.activation, residual, ldr, c, ldc,
+                                NumThreads());
+}
+
+void GemmABt(int m, int n, int k, float alpha, const float* a, int lda,
+             const float* b, int ldb, float* c, int ldc) {
+  CheckDims("GemmABt", m, n, k);
+  CheckStride("GemmABt", "lda", lda, k);
+  CheckStride("GemmABt", "ldb", ldb, k);
+  CheckStride("GemmABt", "ldc", ldc, n);
+  if (m == 0 || n == 0) return;
+  const size_t floats = PackedPanelFloats(n, k);
+  hwy::AlignedFreeUniquePtr<float[]> panels =
+      hwy::AllocateAligned<float>(floats == 0 ? kGemmNR : floats);
+  if (floats != 0) PackPanelsF32(b, n, k, ldb, alpha, panels.get());
+  HWY_DYNAMIC_DISPATCH(GemmF32)(m, a, lda, panels.get(), n, k, nullptr,
+                                Epilogue::kNone, nullptr, 0, c, ldc,
+                                NumThreads());
+}
+
+const char* GemmTargetName() { return CurrentTargetName(); }
+
+}  // namespace persam::kernels
+
+#endif  // HWY_ONCE

@@ -1,0 +1,181 @@
+// GEMM kernels against a double-precision reference, on every compiled
+// Highway target, over sizes around the vector width, the register tile and
+// the cache blocks, with misaligned operands and NaN padding.
+#include "kernels/hwy_target.h"  // first: same target list as the kernels
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "hwy/targets.h"
+#include "kernels/gemm.h"
+#include "tests/gemm_test_util.h"
+#include "weights/error.h"
+
+namespace persam::kernels {
+namespace {
+
+using testing_gemm::Matrix;
+using testing_gemm::ForEachTarget;
+using testing_gemm::RefGemm;
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Checks the valid part of C against the reference and that C's row padding
+// (columns n .. ldc-1, pre-filled with NaN) was not written.
+void ExpectClose(const Matrix& c, const testing_gemm::RefResult& ref,
+                 double rel_eps, const char* what) {
+  size_t bad = 0;
+  for (int i = 0; i < c.rows; ++i) {
+    for (int j = 0; j < c.cols; ++j) {
+      const double got = c.at(i, j);
+      const double want = ref.value[size_t(i) * c.cols + j];
+      // Derived bound: FMA chain of length k -> k * eps * sum|a b| (plus the
+      // bias/residual adds and the epilogue's relative error on |want|).
+      const double tol = ref.bound[size_t(i) * c.cols + j] * rel_eps +
+                         4e-7 * std::fabs(want) + 1e-30;
+      if (!(std::fabs(got - want) <= tol)) {
+        if (++bad <= 3) {
+          MESSAGE(what << ": C[" << i << "," << j << "] = " << got
+                       << " want " << want << " tol " << tol);
+        }
+      }
+    }
+    for (int j = c.cols; j < c.ld; ++j) {
+      if (!std::isnan(c.at(i, j)) && ++bad <= 3) {
+        MESSAGE(what << ": padding C[" << i << "," << j << "] overwritten");
+      }
+    }
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " mismatches");
+}
+
+struct Case {
+  int m, n, k;
+};
+
+std::vector<Case> Cases() {
+  // N = 16 lanes (AVX-512 float), tile 12 x 32, KC = 256, MC = 144:
+  // sizes {1, N-1, N, N+1, 3N, 8N+2} and around the tile / block sizes.
+  const int ms[] = {1, 5, 6, 7, 12, 13, 145};
+  const int ns[] = {1, 7, 15, 16, 17, 33, 48, 130};
+  const int ks[] = {1, 3, 16, 17, 257};
+  std::vector<Case> cases;
+  for (int m : ms)
+    for (int n : ns)
+      for (int k : ks) cases.push_back({m, n, k});
+  cases.push_back({290, 70, 520});  // several MC and KC blocks
+  return cases;
+}
+
+TEST_CASE("Gemm f32 matches double reference (all targets, epilogues)") {
+  std::mt19937 rng(123);
+  for (const Case& cs : Cases()) {
+    const int m = cs.m, n = cs.n, k = cs.k;
+    // Misaligned A (offset 1 float) with NaN padding beyond k.
+    Matrix a(m, k, k + 3, /*offset=*/1, rng);
+    Matrix w(n, k, k + 1, 0, rng);
+    std::vector<float> bias(n);
+    for (float& x : bias) x = std::uniform_real_distribution<float>(-1, 1)(rng);
+    Matrix res(m, n, n + 2, 1, rng);
+    const PackedWeights packed = PackedWeights::Pack(w.data(), n, k, w.ld);
+
+    struct Variant {
+      Epilogue act;
+      bool bias, residual, alias;
+      const char* name;
+    };
+    const Variant variants[] = {
+        {Epilogue::kNone, false, false, false, "plain"},
+        {Epilogue::kGelu, true, false, false, "bias+gelu"},
+        {Epilogue::kRelu, true, true, false, "bias+relu+residual"},
+        {Epilogue::kNone, true, true, true, "bias+residual aliasing C"},
+        {Epilogue::kGelu, false, true, true, "gelu+residual aliasing C"},
+    };
+    for (const Variant& v : variants) {
+      // Small sizes get every variant; large ones only two, to stay fast.
+      if (size_t(m) * n * k > 100000 && v.act == Epilogue::kRelu) continue;
+      const testing_gemm::RefResult ref =
+          RefGemm(a, w, v.bias ? bias.data() : nullptr, v.act,
+                  v.residual ? &res : nullptr, 1.0);
+      ForEachTarget([&](const char* target) {
+        Matrix c(m, n, n + 3, 1);  // all NaN: beta = 0 must not read C
+        GemmEpilogue ep;
+        ep.bias = v.bias ? bias.data() : nullptr;
+        ep.activation = v.act;
+        if (v.residual && v.alias) {
+          c.CopyValidFrom(res);
+          ep.residual = c.data();
+          ep.ldr = c.ld;
+        } else if (v.residual) {
+          ep.residual = res.data();
+          ep.ldr = res.ld;
+        }
+        Gemm(m, a.data(), a.ld, packed, ep, c.data(), c.ld);
+        CAPTURE(target);
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        ExpectClose(c, ref, 1.0, v.name);
+      });
+    }
+  }
+}
+
+TEST_CASE("GemmABt f32 with alpha (all targets)") {
+  std::mt19937 rng(7);
+  const Case cases[] = {{1, 1, 1}, {13, 17, 9}, {37, 64, 64}, {100, 33, 300}};
+  for (const Case& cs : cases) {
+    Matrix a(cs.m, cs.k, cs.k + 1, 1, rng);
+    Matrix b(cs.n, cs.k, cs.k + 2, 1, rng);
+    const double alpha = 0.125;
+    const testing_gemm::RefResult ref =
+        RefGemm(a, b, nullptr, Epilogue::kNone, nullptr, alpha);
+    ForEachTarget([&](const char* target) {
+      Matrix c(cs.m, cs.n, cs.n + 1, 1);
+      GemmABt(cs.m, cs.n, cs.k, float(alpha), a.data(), a.ld, b.data(), b.ld,
+              c.data(), c.ld);
+      CAPTURE(target);
+      CAPTURE(cs.m);
+      CAPTURE(cs.n);
+      CAPTURE(cs.k);
+      ExpectClose(c, ref, 1.0, "GemmABt");
+    });
+  }
+}
+
+TEST_CASE("Gemm with k = 0 gives act(bias) + residual") {
+  std::mt19937 rng(3);
+  Matrix w(5, 0, 1, 0, rng);
+  const PackedWeights packed = PackedWeights::Pack(w.data(), 5, 0, 1);
+  const float bias[5] = {-2, -1, 0, 1, 2};
+  float c[2 * 5];
+  float a[2] = {kNaN, kNaN};
+  GemmEpilogue ep;
+  ep.bias = bias;
+  ep.activation = Epilogue::kRelu;
+  Gemm(2, a, 1, packed, ep, c, 5);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 5; ++j) CHECK(c[i * 5 + j] == std::max(bias[j], 0.0f));
+}
+
+TEST_CASE("Gemm rejects bad arguments") {
+  float w[4] = {};
+  CHECK_THROWS_AS(PackedWeights::Pack(w, 2, 2, 1), persam::Error);
+  CHECK_THROWS_AS(PackedWeights::Pack(w, -1, 2, 2), persam::Error);
+  const PackedWeights packed = PackedWeights::Pack(w, 2, 2, 2);
+  float a[4] = {}, c[4] = {};
+  CHECK_THROWS_AS(Gemm(2, a, 1, packed, GemmEpilogue(), c, 2), persam::Error);
+  CHECK_THROWS_AS(Gemm(2, a, 2, packed, GemmEpilogue(), c, 1), persam::Error);
+  CHECK_THROWS_AS(Gemm(2, a, 2, PackedWeights(), GemmEpilogue(), c, 2),
+                  persam::Error);
+  CHECK(std::string(GemmTargetName()).size() > 0);
+}
+
+}  // namespace
+}  // namespace persam::kernels

@@ -1,0 +1,76 @@
+#include "weights/cast.h"
+
+#include <cstring>
+#include <memory>
+
+#include "weights/error.h"
+
+namespace persam {
+namespace {
+
+float LoadFloat(const uint8_t* p, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: { float f; std::memcpy(&f, p, 4); return f; }
+    case DType::kF16: { uint16_t h; std::memcpy(&h, p, 2); return HalfToFloat(h); }
+    case DType::kBF16: { uint16_t h; std::memcpy(&h, p, 2); return BF16ToFloat(h); }
+    default: return 0.0f;
+  }
+}
+
+}  // namespace
+
+bool IsFloatDType(DType dtype) {
+  return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF64;
+}
+
+DType CastDType(DType from, DType target) { return IsFloatDType(from) ? target : from; }
+
+void CastElements(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t count) {
+  if (from == to) {
+    std::memcpy(dst, src, count * DTypeSize(from));
+    return;
+  }
+  if (!IsFloatDType(from) || !IsFloatDType(to)) {
+    throw Error(std::string("cannot cast ") + DTypeName(from) + " to " + DTypeName(to));
+  }
+  const size_t in = DTypeSize(from), out = DTypeSize(to);
+  for (size_t i = 0; i < count; ++i, src += in, dst += out) {
+    if (to == DType::kF64) {
+      const double d = LoadFloat(src, from);  // f32/f16/bf16 widen exactly
+      std::memcpy(dst, &d, 8);
+      continue;
+    }
+    float f;
+    if (from == DType::kF64) {
+      // f64 -> f16/bf16 through f32 could round twice; f32 is the only target
+      // SAM uses for f64 weights, and for it this is the one rounding.
+      double d;
+      std::memcpy(&d, src, 8);
+      f = static_cast<float>(d);
+    } else {
+      f = LoadFloat(src, from);
+    }
+    switch (to) {
+      case DType::kF32: std::memcpy(dst, &f, 4); break;
+      case DType::kF16: { const uint16_t h = FloatToHalf(f); std::memcpy(dst, &h, 2); break; }
+      case DType::kBF16: { const uint16_t h = FloatToBF16(f); std::memcpy(dst, &h, 2); break; }
+      default: break;
+    }
+  }
+}
+
+Tensor CastTensor(const Tensor& t, DType target) {
+  const DType to = CastDType(t.dtype, target);
+  if (to == t.dtype) return t;
+  Tensor out;
+  out.dtype = to;
+  out.shape = t.shape;
+  const size_t bytes = out.NumBytes();
+  std::shared_ptr<uint8_t> buffer(new uint8_t[bytes > 0 ? bytes : 1], std::default_delete<uint8_t[]>());
+  CastElements(t.data, t.dtype, buffer.get(), to, static_cast<size_t>(t.NumElements()));
+  out.data = buffer.get();
+  out.owner = buffer;
+  return out;
+}
+
+}  // namespace persam
