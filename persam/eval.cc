@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "persam/json_writer.h"
+#include "weights/json.h"
 #include "weights/error.h"
 
 namespace persam {
@@ -128,25 +128,24 @@ std::string FormatEvalText(const EvalResult& result) {
 }
 
 std::string FormatEvalJson(const EvalResult& result) {
-  JsonWriter json;
-  json.BeginObject();
-  json.Key("objects").BeginArray();
+  std::vector<JsonValue> objects;
   for (const ObjectScore& s : result.objects) {
-    json.BeginObject();
-    json.Key("name").String(s.name);
-    json.Key("images").Int(s.images);
-    json.Key("iou").Number(100 * s.iou);
-    json.Key("accuracy").Number(100 * s.accuracy);
-    json.Key("intersection").Int(s.counts.intersection);
-    json.Key("union").Int(s.counts.union_);
-    json.Key("target").Int(s.counts.target);
-    json.EndObject();
+    objects.push_back(JsonValue::Object({
+        {"name", JsonValue::String(s.name)},
+        {"images", JsonValue::Integer(s.images)},
+        {"iou", JsonValue::Number(100 * s.iou)},
+        {"accuracy", JsonValue::Number(100 * s.accuracy)},
+        {"intersection", JsonValue::Integer(s.counts.intersection)},
+        {"union", JsonValue::Integer(s.counts.union_)},
+        {"target", JsonValue::Integer(s.counts.target)},
+    }));
   }
-  json.EndArray();
-  json.Key("miou").Number(100 * result.mean_iou);
-  json.Key("macc").Number(100 * result.mean_accuracy);
-  json.EndObject();
-  return json.str() + "\n";
+  return WriteJson(JsonValue::Object({
+             {"objects", JsonValue::Array(std::move(objects))},
+             {"miou", JsonValue::Number(100 * result.mean_iou)},
+             {"macc", JsonValue::Number(100 * result.mean_accuracy)},
+         })) +
+         "\n";
 }
 
 }  // namespace persam

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "persam/dataset.h"
-#include "persam/json_writer.h"
+#include "weights/json.h"
 #include "persam/outputs.h"
 #include "weights/error.h"
 
@@ -121,97 +121,116 @@ RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image,
 
 namespace {
 
-void WritePoint(JsonWriter& json, const PointPrompt& p) {
-  json.BeginObject();
-  json.Key("x").Number(p.x).Key("y").Number(p.y).Key("label").Int(p.label);
-  json.EndObject();
+JsonValue PointJson(const PointPrompt& p) {
+  return JsonValue::Object({{"x", JsonValue::Number(p.x)}, {"y", JsonValue::Number(p.y)},
+                            {"label", JsonValue::Integer(p.label)}});
 }
 
-void WriteTimings(JsonWriter& json, const StageTimings& timings) {
-  json.BeginObject();
-  for (const auto& [name, seconds] : timings.entries()) json.Key(name).Number(seconds);
-  json.EndObject();
+JsonValue TimingsJson(const StageTimings& timings) {
+  std::vector<std::pair<std::string, JsonValue>> members;
+  for (const auto& [name, seconds] : timings.entries()) members.emplace_back(name, JsonValue::Number(seconds));
+  return JsonValue::Object(std::move(members));
+}
+
+template <class T>
+JsonValue NumbersJson(const T* values, size_t n) {
+  std::vector<JsonValue> items;
+  for (size_t i = 0; i < n; ++i) items.push_back(JsonValue::Number(static_cast<double>(values[i])));
+  return JsonValue::Array(std::move(items));
+}
+
+JsonValue StringsJson(const std::vector<std::string>& strings) {
+  std::vector<JsonValue> items;
+  for (const auto& s : strings) items.push_back(JsonValue::String(s));
+  return JsonValue::Array(std::move(items));
+}
+
+JsonValue SizeJson(int height, int width) {
+  return JsonValue::Array({JsonValue::Integer(height), JsonValue::Integer(width)});
+}
+
+JsonValue ReferenceJson(const ReferenceSummary& ref) {
+  std::vector<std::pair<std::string, JsonValue>> m = {
+      {"size", SizeJson(ref.height, ref.width)},
+      {"selected_cells", JsonValue::Integer(ref.selected_cells)},
+      {"cell_fallback", JsonValue::Bool(ref.cell_fallback)},
+      {"warnings", StringsJson(ref.warnings)},
+  };
+  if (ref.training) {
+    std::vector<JsonValue> log;
+    for (const MaskWeightsLogEntry& e : ref.training->log) {
+      log.push_back(JsonValue::Object({{"step", JsonValue::Integer(e.step)},
+                                       {"lr", JsonValue::Number(e.lr)},
+                                       {"dice", JsonValue::Number(e.dice)},
+                                       {"focal", JsonValue::Number(e.focal)}}));
+    }
+    m.emplace_back("training_point", PointJson(*ref.training_point));
+    m.emplace_back("mask_weights", NumbersJson(ref.training->weights.data(), 3));
+    m.emplace_back("log", JsonValue::Array(std::move(log)));
+  }
+  m.emplace_back("timings", TimingsJson(ref.timings));
+  return JsonValue::Object(std::move(m));
+}
+
+JsonValue StepJson(const DecoderStep& s) {
+  JsonValue box = JsonValue::Null();
+  if (s.box) {
+    box = JsonValue::Array({JsonValue::Number(s.box->x0), JsonValue::Number(s.box->y0),
+                            JsonValue::Number(s.box->x1), JsonValue::Number(s.box->y1)});
+  }
+  std::vector<JsonValue> points;
+  for (const PointPrompt& p : s.points) points.push_back(PointJson(p));
+  return JsonValue::Object({
+      {"points", JsonValue::Array(std::move(points))},
+      {"box", std::move(box)},
+      {"has_mask_input", JsonValue::Bool(s.has_mask_input)},
+      {"multimask", JsonValue::Bool(s.multimask)},
+      {"scores", NumbersJson(s.scores.data(), s.scores.size())},
+      {"chosen", JsonValue::Integer(s.chosen)},
+      {"mask_areas", NumbersJson(s.mask_areas.data(), s.mask_areas.size())},
+  });
+}
+
+JsonValue TargetJson(const TargetResult& t) {
+  const ImageOutcome& o = t.outcome;
+  std::vector<JsonValue> points, steps;
+  for (const PointPrompt& p : o.prior_points) points.push_back(PointJson(p));
+  for (const DecoderStep& s : o.steps) steps.push_back(StepJson(s));
+  return JsonValue::Object({
+      {"name", JsonValue::String(t.name)},
+      {"image", JsonValue::String(t.image_path)},
+      {"mask", JsonValue::String(t.mask_path)},
+      {"size", SizeJson(o.height, o.width)},
+      {"prior_points", JsonValue::Array(std::move(points))},
+      {"steps", JsonValue::Array(std::move(steps))},
+      {"mask_area", JsonValue::Integer(o.mask_area)},
+      {"warnings", StringsJson(o.warnings)},
+      {"timings", TimingsJson(o.timings)},
+  });
 }
 
 }  // namespace
 
 std::string ReportToJson(const RunReport& report) {
-  JsonWriter json;
-  json.BeginObject();
-  json.Key("method").String(report.finetune ? "persam_f" : "persam");
-  json.Key("images").Int(report.images);
-  json.Key("timings");
-  WriteTimings(json, report.totals);
-  json.Key("objects").BeginArray();
+  std::vector<JsonValue> objects;
   for (const ObjectResult& object : report.objects) {
-    json.BeginObject();
-    json.Key("name").String(object.name);
-    json.Key("ref_image").String(object.ref_image);
-    json.Key("ref_mask").String(object.ref_mask);
-    const ReferenceSummary& ref = object.reference;
-    json.Key("reference").BeginObject();
-    json.Key("size").BeginArray().Int(ref.height).Int(ref.width).EndArray();
-    json.Key("selected_cells").Int(ref.selected_cells);
-    json.Key("cell_fallback").Bool(ref.cell_fallback);
-    json.Key("warnings").BeginArray();
-    for (const auto& w : ref.warnings) json.String(w);
-    json.EndArray();
-    if (ref.training) {
-      json.Key("training_point");
-      WritePoint(json, *ref.training_point);
-      json.Key("mask_weights").NumberArray(ref.training->weights.data(), 3);
-      json.Key("log").BeginArray();
-      for (const MaskWeightsLogEntry& e : ref.training->log) {
-        json.BeginObject();
-        json.Key("step").Int(e.step).Key("lr").Number(e.lr).Key("dice").Number(e.dice).Key("focal").Number(e.focal);
-        json.EndObject();
-      }
-      json.EndArray();
-    }
-    json.Key("timings");
-    WriteTimings(json, ref.timings);
-    json.EndObject();
-    json.Key("targets").BeginArray();
-    for (const TargetResult& t : object.targets) {
-      const ImageOutcome& o = t.outcome;
-      json.BeginObject();
-      json.Key("name").String(t.name);
-      json.Key("image").String(t.image_path);
-      json.Key("mask").String(t.mask_path);
-      json.Key("size").BeginArray().Int(o.height).Int(o.width).EndArray();
-      json.Key("prior_points").BeginArray();
-      for (const PointPrompt& p : o.prior_points) WritePoint(json, p);
-      json.EndArray();
-      json.Key("steps").BeginArray();
-      for (const DecoderStep& s : o.steps) {
-        json.BeginObject();
-        if (s.box) {
-          json.Key("box").BeginArray().Number(s.box->x0).Number(s.box->y0).Number(s.box->x1).Number(s.box->y1).EndArray();
-        } else {
-          json.Key("box").Null();
-        }
-        json.Key("has_mask_input").Bool(s.has_mask_input);
-        json.Key("multimask").Bool(s.multimask);
-        json.Key("scores").NumberArray(s.scores.data(), s.scores.size());
-        json.Key("chosen").Int(s.chosen);
-        json.Key("mask_areas").NumberArray(s.mask_areas.data(), s.mask_areas.size());
-        json.EndObject();
-      }
-      json.EndArray();
-      json.Key("mask_area").Int(o.mask_area);
-      json.Key("warnings").BeginArray();
-      for (const auto& w : o.warnings) json.String(w);
-      json.EndArray();
-      json.Key("timings");
-      WriteTimings(json, o.timings);
-      json.EndObject();
-    }
-    json.EndArray();
-    json.EndObject();
+    std::vector<JsonValue> targets;
+    for (const TargetResult& t : object.targets) targets.push_back(TargetJson(t));
+    objects.push_back(JsonValue::Object({
+        {"name", JsonValue::String(object.name)},
+        {"ref_image", JsonValue::String(object.ref_image)},
+        {"ref_mask", JsonValue::String(object.ref_mask)},
+        {"reference", ReferenceJson(object.reference)},
+        {"targets", JsonValue::Array(std::move(targets))},
+    }));
   }
-  json.EndArray();
-  json.EndObject();
-  return json.str() + "\n";
+  return WriteJson(JsonValue::Object({
+             {"method", JsonValue::String(report.finetune ? "persam_f" : "persam")},
+             {"images", JsonValue::Integer(report.images)},
+             {"timings", TimingsJson(report.totals)},
+             {"objects", JsonValue::Array(std::move(objects))},
+         })) +
+         "\n";
 }
 
 }  // namespace persam
