@@ -124,10 +124,20 @@ ImageOutcome Personalizer::Segment(const RgbImage& image) const {
 
 ImageOutcome Personalizer::Segment(const ImageEmbedding& embedding) const {
   if (reference_.height == 0) throw Error("PerSAM: no reference set");
-  return options_.finetune ? SegmentPersamF(embedding) : SegmentPersam(embedding);
+  return options_.finetune ? SegmentPersamF(embedding, nullptr) : SegmentPersam(embedding, nullptr);
 }
 
-ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding) const {
+ImageOutcome Personalizer::SegmentWithPoints(const ImageEmbedding& embedding,
+                                             const std::vector<PointPrompt>& points) const {
+  if (reference_.height == 0) throw Error("PerSAM: no reference set");
+  if (points.size() != (options_.finetune ? 1u : 2u)) {
+    throw Error(std::string("PerSAM: expected ") + (options_.finetune ? "1 prior point" : "2 prior points"));
+  }
+  return options_.finetune ? SegmentPersamF(embedding, &points) : SegmentPersam(embedding, &points);
+}
+
+ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
+                                         const std::vector<PointPrompt>* points) const {
   ImageOutcome out;
   out.height = embedding.orig_height;
   out.width = embedding.orig_width;
@@ -138,6 +148,7 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding) const 
     const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
     // ref: point_selection(sim, topk=1): positive and negative location prior.
     out.prior_points = {ArgMaxPoint(sim, out.width), ArgMinPoint(sim, out.width)};
+    if (points != nullptr) out.prior_points = *points;
     attn_sim = TargetGuidedAttention(sim, out.height, out.width);
   }
   if (options_.keep_step_maps) out.attn_sim = attn_sim;
@@ -186,7 +197,8 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding) const 
   return out;
 }
 
-ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding) const {
+ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
+                                          const std::vector<PointPrompt>* points) const {
   ImageOutcome out;
   out.height = embedding.orig_height;
   out.width = embedding.orig_width;
@@ -195,6 +207,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding) const
     ScopedStage stage(&out.timings, "prior");
     const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
     out.prior_points = {ArgMaxPoint(sim, out.width)};
+    if (points != nullptr) out.prior_points = *points;
   }
   const int64_t plane = static_cast<int64_t>(out.height) * out.width;
   const int64_t low_plane = 256 * 256;

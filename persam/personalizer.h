@@ -74,10 +74,15 @@ class Personalizer {
 
   ImageOutcome Segment(const RgbImage& image) const;
   ImageOutcome Segment(const ImageEmbedding& embedding) const;
+  // The cascade from given prior points instead of the location prior's
+  // (PerSAM: positive then negative point; PerSAM-F: the positive point). The
+  // target-guided attention still comes from the similarity map. Lets a
+  // caller (or a parity test, where the prior has exact ties) pin the points.
+  ImageOutcome SegmentWithPoints(const ImageEmbedding& embedding, const std::vector<PointPrompt>& points) const;
 
  private:
-  ImageOutcome SegmentPersam(const ImageEmbedding& embedding) const;
-  ImageOutcome SegmentPersamF(const ImageEmbedding& embedding) const;
+  ImageOutcome SegmentPersam(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points) const;
+  ImageOutcome SegmentPersamF(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points) const;
 
   const SamModel& model_;
   PersonalizeOptions options_;
