@@ -62,14 +62,28 @@ void Personalizer::SetReference(const RgbImage& image, const RgbImage& mask, con
                 std::to_string(mask.height) + " but its image is " + std::to_string(image.width) + "x" +
                 std::to_string(image.height));
   }
-  ReferenceSummary ref;
-  ref.height = image.height;
-  ref.width = image.width;
-  const RgbImage mask128 = NormalizeReferenceMask(mask, mask_source);
+  NormalizeReferenceMask(mask, mask_source);  // fail on an empty mask before encoding
+  StageTimings timings;
+  ImageEmbedding embedding;
   {
-    ScopedStage stage(&ref.timings, "encoder");
-    reference_embedding_ = model_.EncodeImage(image, nullptr);
+    ScopedStage stage(&timings, "encoder");
+    embedding = model_.EncodeImage(image, nullptr);
   }
+  SetReference(std::move(embedding), mask, mask_source);
+  for (const auto& [name, seconds] : timings.entries()) reference_.timings.Add(name, seconds);
+}
+
+void Personalizer::SetReference(ImageEmbedding embedding, const RgbImage& mask, const std::string& mask_source) {
+  if (embedding.orig_height != mask.height || embedding.orig_width != mask.width) {
+    throw Error("reference mask '" + mask_source + "' is " + std::to_string(mask.width) + "x" +
+                std::to_string(mask.height) + " but its image is " + std::to_string(embedding.orig_width) + "x" +
+                std::to_string(embedding.orig_height));
+  }
+  ReferenceSummary ref;
+  ref.height = mask.height;
+  ref.width = mask.width;
+  const RgbImage mask128 = NormalizeReferenceMask(mask, mask_source);
+  reference_embedding_ = std::move(embedding);
   const MaskCells cells = SelectReferenceCells(mask128);
   ref.selected_cells = cells.count;
   ref.cell_fallback = cells.fallback;
@@ -88,7 +102,7 @@ void Personalizer::SetReference(const RgbImage& image, const RgbImage& mask, con
       ScopedStage stage(&ref.timings, "prior");
       sim = SimilarityMap(reference_embedding_, ref.target.feat);
     }
-    const PointPrompt point = ArgMaxPoint(sim, image.width);
+    const PointPrompt point = ArgMaxPoint(sim, ref.width);
     ref.training_point = point;
     Prompt prompt;
     prompt.points = {point};

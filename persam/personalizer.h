@@ -68,6 +68,8 @@ class Personalizer {
   // the reference and, with finetune, learns the mask weights. Throws
   // persam::Error (empty mask, size mismatch) naming `mask_source`.
   void SetReference(const RgbImage& image, const RgbImage& mask, const std::string& mask_source);
+  // The same with the reference image already encoded.
+  void SetReference(ImageEmbedding embedding, const RgbImage& mask, const std::string& mask_source);
   const ReferenceSummary& reference() const { return reference_; }
   // The reference image's embedding (reuse it when it is also a target).
   const ImageEmbedding& reference_embedding() const { return reference_embedding_; }
