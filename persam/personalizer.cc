@@ -21,10 +21,13 @@ struct StepRun {
 StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, const Prompt& prompt,
                 bool keep_maps, ImageOutcome* outcome) {
   StepRun run;
+  StageTimings inner;
   {
     ScopedStage stage(&outcome->timings, "decoder");
-    run.prediction = model.Predict(embedding, prompt, nullptr);
+    run.prediction = model.Predict(embedding, prompt, &inner);
   }
+  // The engine's own split (prompt encoder, transformer, postprocessing...).
+  for (const auto& [name, seconds] : inner.entries()) outcome->timings.Add("decoder/" + name, seconds);
   const Prediction& p = run.prediction;
   DecoderStep step;
   step.points = prompt.points;
