@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "engine/image_encoder.h"
+#include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
@@ -35,6 +36,11 @@ constexpr float kNeckLnEps = 1e-6f;  // LayerNorm2d in the neck
 constexpr int64_t kBandFloats = int64_t{1} << 20;
 // Rows of tokens per MLP chunk (the [rows, 4C] hidden stays a few MB).
 constexpr int kMlpChunkRows = 4096;
+
+// Scratch buffers: aligned and not zero-filled (every element is written
+// before it is read).
+using Buffer = hwy::AlignedFreeUniquePtr<float[]>;
+Buffer Alloc(size_t n) { return hwy::AllocateAligned<float>(n); }
 
 const Tensor& Find(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape) {
@@ -120,23 +126,52 @@ struct Stage {
   int out_resolution = 0, out_dim = 0;
 };
 
-// y = conv(x) for a 3x3 dense conv, pad 1, in bands of output rows.
-void Conv3x3(const float* in, int h, int w, int64_t pixel_stride, int64_t channel_stride,
-             int stride, const DenseConv& conv, Epilogue act, float* out) {
-  const int oh = kernels::ConvOutSize(h, 3, stride, 1);
+// out = conv(in) for a 3x3 dense conv, pad 1, output rows [oy_begin,
+// oy_end) in bands (im2col + GEMM); `in` holds input rows from in_row_begin
+// (see Im2ColRows), `out` the output rows from oy_begin.
+void Conv3x3Rows(const float* in, int in_row_begin, int h, int w, int64_t pixel_stride,
+                 int64_t channel_stride, int stride, const DenseConv& conv, Epilogue act,
+                 int oy_begin, int oy_end, float* out) {
   const int ow = kernels::ConvOutSize(w, 3, stride, 1);
   const int64_t k = 9 * static_cast<int64_t>(conv.cin);
   const int band = static_cast<int>(std::max<int64_t>(1, kBandFloats / (ow * k)));
-  std::vector<float> cols(static_cast<size_t>(std::min(band, oh)) * ow * k);
+  Buffer cols = Alloc(static_cast<size_t>(std::min(band, oy_end - oy_begin)) * ow * k);
   GemmEpilogue ep;
   ep.bias = conv.bias.empty() ? nullptr : conv.bias.data();
   ep.activation = act;
-  for (int oy0 = 0; oy0 < oh; oy0 += band) {
-    const int oy1 = std::min(oh, oy0 + band);
-    kernels::Im2ColRows(in, h, w, conv.cin, pixel_stride, channel_stride, 3, stride, 1, oy0, oy1,
-                        cols.data());
-    kernels::Gemm((oy1 - oy0) * ow, cols.data(), static_cast<int>(k), conv.packed, ep,
-                  out + static_cast<int64_t>(oy0) * ow * conv.cout, conv.cout);
+  for (int oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
+    const int oy1 = std::min(oy_end, oy0 + band);
+    kernels::Im2ColRows(in, in_row_begin, h, w, conv.cin, pixel_stride, channel_stride, 3, stride,
+                        1, oy0, oy1, cols.get());
+    kernels::Gemm((oy1 - oy0) * ow, cols.get(), static_cast<int>(k), conv.packed, ep,
+                  out + static_cast<int64_t>(oy0 - oy_begin) * ow * conv.cout, conv.cout);
+  }
+}
+
+// ref: tiny_vit_sam.py PatchEmbed.forward: conv s2 + BN, GELU, conv s2 + BN
+// on the CHW image [3, s, s] -> tokens [(s/4)^2, e0]. Banded: only the conv1
+// rows the current conv2 band needs exist (carrying the 1-row halo over).
+void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv& c2, float* out) {
+  const int r1 = kernels::ConvOutSize(s, 3, 2, 1), r2 = kernels::ConvOutSize(r1, 3, 2, 1);
+  const int band = static_cast<int>(
+      std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(r1) * c1.cout * 2)));
+  const int64_t row = static_cast<int64_t>(r1) * c1.cout;
+  Buffer mid = Alloc(static_cast<size_t>(std::min(r1, 2 * band + 1)) * row);
+  int have0 = 0, have1 = 0;  // conv1 rows [have0, have1) are in `mid`
+  for (int oy0 = 0; oy0 < r2; oy0 += band) {
+    const int oy1 = std::min(r2, oy0 + band);
+    const int iy0 = std::max(0, 2 * oy0 - 1), iy1 = std::min(r1, 2 * oy1);
+    int first_new = iy0;
+    if (have1 > iy0 && have0 <= iy0) {
+      std::memmove(mid.get(), mid.get() + (iy0 - have0) * row, sizeof(float) * (have1 - iy0) * row);
+      first_new = have1;
+    }
+    Conv3x3Rows(image, 0, s, s, 1, static_cast<int64_t>(s) * s, 2, c1, Epilogue::kGelu, first_new,
+                iy1, mid.get() + (first_new - iy0) * row);
+    have0 = iy0;
+    have1 = iy1;
+    Conv3x3Rows(mid.get(), iy0, r1, r1, c1.cout, 1, 2, c2, Epilogue::kNone, oy0, oy1,
+                out + static_cast<int64_t>(oy0) * r2 * c2.cout);
   }
 }
 
@@ -148,8 +183,8 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(w) * hidden * s)));
   const int max_in_rows = std::min(h, (band - 1) * s + 3);
   const int64_t hrow = static_cast<int64_t>(w) * hidden;
-  std::vector<float> hid(static_cast<size_t>(max_in_rows) * hrow);
-  std::vector<float> mid(static_cast<size_t>(std::min(band, oh)) * ow * hidden);
+  Buffer hid = Alloc(static_cast<size_t>(max_in_rows) * hrow);
+  Buffer mid = Alloc(static_cast<size_t>(std::min(band, oh)) * ow * hidden);
   GemmEpilogue ep1;
   ep1.bias = b.conv1.bias.data();
   ep1.activation = Epilogue::kGelu;
@@ -160,18 +195,18 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
     // Keep the rows the previous band already expanded (the 3x3 halo).
     int first_new = iy0;
     if (have1 > iy0 && have0 <= iy0) {
-      std::memmove(hid.data(), hid.data() + (iy0 - have0) * hrow,
+      std::memmove(hid.get(), hid.get() + (iy0 - have0) * hrow,
                    sizeof(float) * (have1 - iy0) * hrow);
       first_new = have1;
     }
     if (iy1 > first_new) {
       kernels::Gemm((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin, cin,
-                    b.conv1.packed, ep1, hid.data() + (first_new - iy0) * hrow, hidden);
+                    b.conv1.packed, ep1, hid.get() + (first_new - iy0) * hrow, hidden);
     }
     have0 = iy0;
     have1 = iy1;
-    kernels::DepthwiseConv3x3HwcRows(hid.data(), iy0, h, w, hidden, s, b.dw_weight.data(),
-                                     b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.data());
+    kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
+                                     b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
     GemmEpilogue ep3;
     ep3.bias = b.conv3.bias.data();
     float* o = out + static_cast<int64_t>(oy0) * ow * cout;
@@ -179,7 +214,7 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       ep3.residual = x + static_cast<int64_t>(oy0) * w * cin;
       ep3.ldr = cin;
     }
-    kernels::Gemm((oy1 - oy0) * ow, mid.data(), hidden, b.conv3.packed, ep3, o, cout);
+    kernels::Gemm((oy1 - oy0) * ow, mid.get(), hidden, b.conv3.packed, ep3, o, cout);
     if (b.residual) kernels::Gelu(o, static_cast<size_t>(oy1 - oy0) * ow * cout);
   }
 }
@@ -195,36 +230,43 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
   {
     // LayerNorm and qkv on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
-    // one precomputed qkv row.
-    std::vector<float> qkv(static_cast<size_t>(tokens) * c3);
-    kernels::LayerNormRows(static_cast<int>(tokens), c, x, c, b.attn_norm_g.data(),
-                           b.attn_norm_b.data(), kTinyVitLnEps, tmp, c);
+    // one precomputed qkv row. One row of windows at a time, so the
+    // grid-order qkv is only a band.
+    Buffer qkvw = Alloc(static_cast<size_t>(windows) * n * c3);
+    Buffer qkv = Alloc(static_cast<size_t>(ws) * w * c3);
     GemmEpilogue ep;
     ep.bias = b.qkv_b.data();
-    kernels::Gemm(static_cast<int>(tokens), tmp, c, b.qkv, ep, qkv.data(), c3);
-    // Window partition (row-major windows, row-major tokens inside).
-    std::vector<float> qkvw(static_cast<size_t>(windows) * n * c3);
+    for (int wy = 0; wy < nh; ++wy) {
+      const int y0 = wy * ws, rows = std::min(h, y0 + ws) - y0;
+      const int64_t band_tokens = static_cast<int64_t>(rows) * w;
+      float* normed = tmp + static_cast<int64_t>(y0) * w * c;
+      kernels::LayerNormRows(static_cast<int>(band_tokens), c, x + static_cast<int64_t>(y0) * w * c,
+                             c, b.attn_norm_g.data(), b.attn_norm_b.data(), kTinyVitLnEps, normed, c);
+      kernels::Gemm(static_cast<int>(band_tokens), normed, c, b.qkv, ep, qkv.get(), c3);
+      // Window partition (row-major windows, row-major tokens inside).
 #pragma omp parallel for schedule(static)
-    for (int win = 0; win < windows; ++win) {
-      const int wy = win / nw, wx = win % nw;
-      for (int t = 0; t < n; ++t) {
-        const int y = wy * ws + t / ws, xx = wx * ws + t % ws;
-        const float* src = (y < h && xx < w) ? qkv.data() + (static_cast<int64_t>(y) * w + xx) * c3
-                                             : b.qkv_pad.data();
-        std::memcpy(qkvw.data() + (static_cast<int64_t>(win) * n + t) * c3, src,
-                    sizeof(float) * c3);
+      for (int wx = 0; wx < nw; ++wx) {
+        const int win = wy * nw + wx;
+        for (int t = 0; t < n; ++t) {
+          const int r = t / ws, xx = wx * ws + t % ws;
+          const float* src = (r < rows && xx < w)
+                                 ? qkv.get() + (static_cast<int64_t>(r) * w + xx) * c3
+                                 : b.qkv_pad.data();
+          std::memcpy(qkvw.get() + (static_cast<int64_t>(win) * n + t) * c3, src,
+                      sizeof(float) * c3);
+        }
       }
     }
-    qkv = std::vector<float>();
+    qkv.reset();
     // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
     // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
-    std::vector<float> attn(static_cast<size_t>(windows) * n * c);
+    Buffer attn = Alloc(static_cast<size_t>(windows) * n * c);
     std::vector<kernels::AttentionArgs> items(static_cast<size_t>(windows) * b.heads);
     const int d = b.head_dim;
     for (int win = 0; win < windows; ++win) {
       for (int hd = 0; hd < b.heads; ++hd) {
         kernels::AttentionArgs& a = items[static_cast<size_t>(win) * b.heads + hd];
-        const float* base = qkvw.data() + static_cast<int64_t>(win) * n * c3 + hd * 3 * d;
+        const float* base = qkvw.get() + static_cast<int64_t>(win) * n * c3 + hd * 3 * d;
         a.num_queries = n;
         a.num_keys = n;
         a.head_dim = d;
@@ -232,7 +274,7 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
         a.k = base + d;
         a.v = base + 2 * d;
         a.q_stride = a.k_stride = a.v_stride = c3;
-        a.out = attn.data() + static_cast<int64_t>(win) * n * c + hd * d;
+        a.out = attn.get() + static_cast<int64_t>(win) * n * c + hd * d;
         a.out_stride = c;
         a.scale = 1.0f / std::sqrt(static_cast<float>(d));
         a.bias = b.bias.data() + static_cast<int64_t>(hd) * n * n;
@@ -240,7 +282,7 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
       }
     }
     kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
-    qkvw = std::vector<float>();
+    qkvw.reset();
     // Window reverse + crop, then x = x + proj(attn).
 #pragma omp parallel for schedule(static)
     for (int win = 0; win < windows; ++win) {
@@ -249,7 +291,7 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
         const int y = wy * ws + t / ws, xx = wx * ws + t % ws;
         if (y >= h || xx >= w) continue;
         std::memcpy(tmp + (static_cast<int64_t>(y) * w + xx) * c,
-                    attn.data() + (static_cast<int64_t>(win) * n + t) * c, sizeof(float) * c);
+                    attn.get() + (static_cast<int64_t>(win) * n + t) * c, sizeof(float) * c);
       }
     }
     GemmEpilogue pe;
@@ -263,21 +305,21 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
                                    Epilogue::kNone, 0, h, tmp);
   // x = tmp + fc2(GELU(fc1(LN(tmp)))), in chunks of rows.
   const int chunk = static_cast<int>(std::min<int64_t>(tokens, kMlpChunkRows));
-  std::vector<float> normed(static_cast<size_t>(chunk) * c);
-  std::vector<float> hidden(static_cast<size_t>(chunk) * b.mlp_hidden);
+  Buffer normed = Alloc(static_cast<size_t>(chunk) * c);
+  Buffer hidden = Alloc(static_cast<size_t>(chunk) * b.mlp_hidden);
   for (int64_t r0 = 0; r0 < tokens; r0 += chunk) {
     const int rows = static_cast<int>(std::min<int64_t>(chunk, tokens - r0));
     kernels::LayerNormRows(rows, c, tmp + r0 * c, c, b.mlp_norm_g.data(), b.mlp_norm_b.data(),
-                           kTinyVitLnEps, normed.data(), c);
+                           kTinyVitLnEps, normed.get(), c);
     GemmEpilogue e1;
     e1.bias = b.fc1_b.data();
     e1.activation = Epilogue::kGelu;
-    kernels::Gemm(rows, normed.data(), c, b.fc1, e1, hidden.data(), b.mlp_hidden);
+    kernels::Gemm(rows, normed.get(), c, b.fc1, e1, hidden.get(), b.mlp_hidden);
     GemmEpilogue e2;
     e2.bias = b.fc2_b.data();
     e2.residual = tmp + r0 * c;
     e2.ldr = c;
-    kernels::Gemm(rows, hidden.data(), b.mlp_hidden, b.fc2, e2, x + r0 * c, c);
+    kernels::Gemm(rows, hidden.get(), b.mlp_hidden, b.fc2, e2, x + r0 * c, c);
   }
 }
 
@@ -466,51 +508,50 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config)
 void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
                             const ActivationHook& hook) const {
   const int s = image_size_;
-  std::vector<float> x, y;
-  int res = 0;
+  // x and y hold the tokens [res * res, dim] of the widest stage output.
+  const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
+  int res = kernels::ConvOutSize(r1, 3, 2, 1);
+  size_t max_tokens = static_cast<size_t>(res) * res * embed2_.cout;
+  for (const Stage& st : stages_) {
+    max_tokens = std::max(max_tokens, static_cast<size_t>(st.out_resolution) * st.out_resolution *
+                                          st.out_dim);
+  }
+  Buffer x = Alloc(max_tokens), y = Alloc(max_tokens);
   {
-    // ref: tiny_vit_sam.py PatchEmbed.forward
     ScopedStage stage(timings, "encoder.patch_embed");
-    const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
-    std::vector<float> p1(static_cast<size_t>(r1) * r1 * embed1_.cout);
-    Conv3x3(input, s, s, 1, static_cast<int64_t>(s) * s, 2, embed1_, Epilogue::kGelu, p1.data());
-    res = kernels::ConvOutSize(r1, 3, 2, 1);
-    x.resize(static_cast<size_t>(res) * res * embed2_.cout);
-    Conv3x3(p1.data(), r1, r1, embed1_.cout, 1, 2, embed2_, Epilogue::kNone, x.data());
+    PatchEmbed(input, s, embed1_, embed2_, x.get());
   }
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
     ScopedStage stage(timings, "encoder.layers." + std::to_string(i));
-    y.resize(x.size());
     for (const Bottleneck& b : st.mbconv) {
-      RunBottleneck(b, x.data(), res, res, y.data());
+      RunBottleneck(b, x.get(), res, res, y.get());
       std::swap(x, y);
     }
-    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.data(), res, res, y.data());
+    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get());
     if (st.has_downsample) {
-      y.assign(static_cast<size_t>(st.out_resolution) * st.out_resolution * st.out_dim, 0.0f);
-      RunBottleneck(st.downsample, x.data(), res, res, y.data());
+      RunBottleneck(st.downsample, x.get(), res, res, y.get());
       std::swap(x, y);
       res = st.out_resolution;
     }
     if (hook) {
-      hook("layers." + std::to_string(i), x.data(),
+      hook("layers." + std::to_string(i), x.get(),
            {1, static_cast<int64_t>(res) * res, static_cast<int64_t>(st.out_dim)});
     }
   }
-  y = std::vector<float>();
+  y.reset();
   {
     // ref: tiny_vit_sam.py TinyViT.forward_features (view as 64x64, neck)
     ScopedStage stage(timings, "encoder.neck");
     const int tokens = res * res, last = stages_.back().out_dim, nd = neck_dim_;
-    std::vector<float> a(static_cast<size_t>(tokens) * nd), b(a.size());
-    kernels::Gemm(tokens, x.data(), last, neck1_, GemmEpilogue(), a.data(), nd);
-    kernels::LayerNormRows(tokens, nd, a.data(), nd, neck_ln1_g_.data(), neck_ln1_b_.data(),
-                           kNeckLnEps, a.data(), nd);
-    Conv3x3(a.data(), res, res, nd, 1, 1, neck2_, Epilogue::kNone, b.data());
-    kernels::LayerNormRows(tokens, nd, b.data(), nd, neck_ln2_g_.data(), neck_ln2_b_.data(),
-                           kNeckLnEps, b.data(), nd);
-    kernels::TransposeMatrix(b.data(), tokens, nd, embedding);
+    Buffer a = Alloc(static_cast<size_t>(tokens) * nd), b = Alloc(static_cast<size_t>(tokens) * nd);
+    kernels::Gemm(tokens, x.get(), last, neck1_, GemmEpilogue(), a.get(), nd);
+    kernels::LayerNormRows(tokens, nd, a.get(), nd, neck_ln1_g_.data(), neck_ln1_b_.data(),
+                           kNeckLnEps, a.get(), nd);
+    Conv3x3Rows(a.get(), 0, res, res, nd, 1, 1, neck2_, Epilogue::kNone, 0, res, b.get());
+    kernels::LayerNormRows(tokens, nd, b.get(), nd, neck_ln2_g_.data(), neck_ln2_b_.data(),
+                           kNeckLnEps, b.get(), nd);
+    kernels::TransposeMatrix(b.get(), tokens, nd, embedding);
   }
   if (hook) hook("neck", embedding, {1, neck_dim_, res, res});
 }

@@ -22,13 +22,16 @@ inline int ConvOutSize(int in, int kernel, int stride, int pad) {
 
 // im2col of a k x k convolution (zero padding `pad`, stride `stride`) for the
 // output rows [oy_begin, oy_end). Input pixel (y, x), channel ch is read at
-// in[(y * w + x) * pixel_stride + ch * channel_stride], so the same function
-// serves HWC (pixel_stride = c, channel_stride = 1) and CHW (1, h * w) inputs.
+// in[((y - in_row_begin) * w + x) * pixel_stride + ch * channel_stride], so the
+// same function serves HWC (pixel_stride = c, channel_stride = 1) and CHW
+// (1, h * w) inputs, and `in` may hold only a band of rows starting at
+// in_row_begin (only rows [oy_begin * stride - pad, (oy_end - 1) * stride -
+// pad + kernel) ∩ [0, h) are read).
 // cols[(oy - oy_begin) * ow + ox, (ky * k + kx) * c + ch]: the column order is
 // (ky, kx, ch) (contiguous channel copies for HWC), NOT PyTorch's (ch, ky, kx);
 // reorder the weights once with PermuteConvWeightKkc. Exact (copies only).
 // Threads: OpenMP over output rows.
-void Im2ColRows(const float* in, int h, int w, int c, int64_t pixel_stride,
+void Im2ColRows(const float* in, int in_row_begin, int h, int w, int c, int64_t pixel_stride,
                 int64_t channel_stride, int kernel, int stride, int pad,
                 int oy_begin, int oy_end, float* cols);
 

@@ -21,8 +21,12 @@ void LayerNormChannels(int channels, int64_t positions, const float* x,
 void Gelu(float* x, size_t n);
 void Relu(float* x, size_t n);
 void Sigmoid(float* x, size_t n);
-// Scalar erf used by Gelu; max error stated in ops-inl.h.
+// Scalar erf used by Gelu; max error stated in gelu-inl.h.
 float Erf(float x);
+// x[i] = erf(x[i]) (vector Erf of gelu-inl.h; for tests and the ULP sweep).
+void ErfArray(float* x, size_t n);
+// Name of the Highway target these ops dispatch to ("AVX3", ...).
+const char* OpsTargetName();
 // Softmax of each row.
 void SoftmaxRows(int rows, int cols, float* x, int64_t ldx);
 // out = a + b

@@ -14,6 +14,7 @@
 
 #include "hwy/targets.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_lowp.h"
 #include "tests/gemm_test_util.h"
 #include "weights/error.h"
 
@@ -29,7 +30,8 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // Checks the valid part of C against the reference and that C's row padding
 // (columns n .. ldc-1, pre-filled with NaN) was not written.
 void ExpectClose(const Matrix& c, const testing_gemm::RefResult& ref,
-                 double rel_eps, const char* what) {
+                 double rel_eps, const char* what,
+                 const std::vector<double>* extra = nullptr) {
   size_t bad = 0;
   for (int i = 0; i < c.rows; ++i) {
     for (int j = 0; j < c.cols; ++j) {
@@ -37,8 +39,9 @@ void ExpectClose(const Matrix& c, const testing_gemm::RefResult& ref,
       const double want = ref.value[size_t(i) * c.cols + j];
       // Derived bound: FMA chain of length k -> k * eps * sum|a b| (plus the
       // bias/residual adds and the epilogue's relative error on |want|).
-      const double tol = ref.bound[size_t(i) * c.cols + j] * rel_eps +
-                         4e-7 * std::fabs(want) + 1e-30;
+      double tol = ref.bound[size_t(i) * c.cols + j] * rel_eps +
+                   4e-7 * std::fabs(want) + 1e-30;
+      if (extra) tol += (*extra)[size_t(i) * c.cols + j];
       if (!(std::fabs(got - want) <= tol)) {
         if (++bad <= 3) {
           MESSAGE(what << ": C[" << i << "," << j << "] = " << got
@@ -147,6 +150,149 @@ TEST_CASE("GemmABt f32 with alpha (all targets)") {
       ExpectClose(c, ref, 1.0, "GemmABt");
     });
   }
+}
+
+// Rounds to bfloat16 (8 significant bits, ties to even) by scaling the
+// mantissa, independently of the kernels' bit manipulation.
+float RoundBF16(float x) {
+  int e;
+  const double m = std::frexp(double(x), &e);  // [0.5, 1)
+  return float(std::ldexp(std::nearbyint(std::ldexp(m, 8)), e - 8));
+}
+
+Matrix RoundedBF16(const Matrix& x) {
+  Matrix r(x.rows, x.cols, x.ld, x.offset);
+  for (int i = 0; i < x.rows; ++i)
+    for (int j = 0; j < x.cols; ++j) r.at(i, j) = RoundBF16(x.at(i, j));
+  return r;
+}
+
+// Worst-case error of the int8 path before the epilogue: per element
+// |a - a_q| <= s_a / 2 and |w - w_q| <= s_w / 2 (kernels/gemm_lowp.h), so
+// |sum a w - sum a_q w_q| <= sum_k (|w| s_a + |a| s_w + s_a s_w / 2) / 2;
+// times GELU's maximum slope when it follows.
+std::vector<double> QuantBound(const Matrix& a, const Matrix& w, Epilogue act) {
+  const int m = a.rows, n = w.rows, k = a.cols;
+  std::vector<double> sa(m), sw(n), out(size_t(m) * n);
+  for (int i = 0; i < m; ++i) {
+    double lo = 0, hi = 0;
+    for (int p = 0; p < k; ++p) {
+      lo = std::min(lo, double(a.at(i, p)));
+      hi = std::max(hi, double(a.at(i, p)));
+    }
+    sa[i] = (hi - lo) / 255 * (1 + 1e-6);
+  }
+  for (int j = 0; j < n; ++j) {
+    double amax = 0;
+    for (int p = 0; p < k; ++p) amax = std::max(amax, std::fabs(double(w.at(j, p))));
+    sw[j] = amax / 127 * (1 + 1e-6);
+  }
+  const double slope = act == Epilogue::kGelu ? 1.13 : 1.0;
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      double b = 0;
+      for (int p = 0; p < k; ++p) {
+        b += std::fabs(w.at(j, p)) * sa[i] + std::fabs(a.at(i, p)) * sw[j] +
+             sa[i] * sw[j] / 2;
+      }
+      out[size_t(i) * n + j] = slope * b / 2;
+    }
+  }
+  return out;
+}
+
+TEST_CASE("GemmBF16 and GemmI8 match references (all targets, epilogues)") {
+  std::mt19937 rng(99);
+  const Case cases[] = {{1, 1, 1},    {5, 7, 2},     {12, 16, 3},
+                        {13, 33, 5},  {7, 48, 17},   {25, 130, 64},
+                        {145, 17, 31}, {30, 40, 1030}};
+  for (const Case& cs : cases) {
+    const int m = cs.m, n = cs.n, k = cs.k;
+    Matrix a(m, k, k + 3, 1, rng);
+    Matrix w(n, k, k + 1, 0, rng);
+    std::vector<float> bias(n);
+    for (float& x : bias) x = std::uniform_real_distribution<float>(-1, 1)(rng);
+    Matrix res(m, n, n + 2, 1, rng);
+    const PackedWeightsBF16 packed16 =
+        PackedWeightsBF16::Pack(w.data(), n, k, w.ld);
+    const PackedWeightsI8 packed8 = PackedWeightsI8::Pack(w.data(), n, k, w.ld);
+    const Matrix a16 = RoundedBF16(a), w16 = RoundedBF16(w);
+    struct Variant {
+      Epilogue act;
+      bool bias, residual, alias;
+      const char* name;
+    };
+    const Variant variants[] = {
+        {Epilogue::kNone, false, false, false, "plain"},
+        {Epilogue::kGelu, true, false, false, "bias+gelu"},
+        {Epilogue::kRelu, true, true, false, "bias+relu+residual"},
+        {Epilogue::kNone, true, true, true, "bias+residual aliasing C"},
+    };
+    for (const Variant& v : variants) {
+      const float* b = v.bias ? bias.data() : nullptr;
+      const Matrix* r = v.residual ? &res : nullptr;
+      // bf16: the operands rounded to bf16 are the exact inputs.
+      const testing_gemm::RefResult ref16 = RefGemm(a16, w16, b, v.act, r, 1.0);
+      // int8: float reference plus the derived quantisation bound.
+      const testing_gemm::RefResult ref = RefGemm(a, w, b, v.act, r, 1.0);
+      const std::vector<double> qbound = QuantBound(a, w, v.act);
+      ForEachTarget([&](const char* target) {
+        for (int variant = 0; variant < 2; ++variant) {
+          Matrix c(m, n, n + 3, 1);
+          GemmEpilogue ep;
+          ep.bias = b;
+          ep.activation = v.act;
+          if (v.residual && v.alias) {
+            c.CopyValidFrom(res);
+            ep.residual = c.data();
+            ep.ldr = c.ld;
+          } else if (v.residual) {
+            ep.residual = res.data();
+            ep.ldr = res.ld;
+          }
+          CAPTURE(target);
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          if (variant == 0) {
+            GemmBF16(m, a.data(), a.ld, packed16, ep, c.data(), c.ld);
+            CAPTURE(GemmBF16PathName());
+            ExpectClose(c, ref16, 1.0, v.name);
+          } else {
+            GemmI8(m, a.data(), a.ld, packed8, ep, c.data(), c.ld);
+            CAPTURE(GemmI8PathName());
+            ExpectClose(c, ref, 1.0, v.name, &qbound);
+          }
+        }
+      });
+    }
+  }
+}
+
+TEST_CASE("bf16 rounding is to nearest even; int8 handles zero rows") {
+  // w values exactly halfway between two bf16 numbers: 1 + 2^-8 rounds down
+  // to 1 (even), 1 + 3 * 2^-8 rounds up to 1 + 2^-6.
+  const float w[2] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 256};
+  const float a[2] = {1.0f, 0.0f};
+  const float a2[2] = {0.0f, 1.0f};
+  float c[1];
+  const PackedWeightsBF16 p16 = PackedWeightsBF16::Pack(w, 1, 2, 2);
+  ForEachTarget([&](const char* target) {
+    CAPTURE(target);
+    GemmBF16(1, a, 2, p16, GemmEpilogue(), c, 1);
+    CHECK(c[0] == 1.0f);
+    GemmBF16(1, a2, 2, p16, GemmEpilogue(), c, 1);
+    CHECK(c[0] == 1.0f + 1.0f / 64);
+  });
+  const float zeros[4] = {0, 0, 0, 0};
+  const float w8[4] = {0.5f, -1.0f, 0.25f, 1.0f};
+  const PackedWeightsI8 p8 = PackedWeightsI8::Pack(w8, 1, 4, 4);
+  ForEachTarget([&](const char* target) {
+    CAPTURE(target);
+    c[0] = kNaN;
+    GemmI8(1, zeros, 4, p8, GemmEpilogue(), c, 1);
+    CHECK(c[0] == 0.0f);
+  });
 }
 
 TEST_CASE("Gemm with k = 0 gives act(bias) + residual") {

@@ -203,6 +203,22 @@ TEST_CASE("safetensors: converting floats rounds to nearest even and keeps integ
   }
 }
 
+TEST_CASE("cast: float64 to float16 rounds once") {
+  // 1 + 2^-11 + 2^-40 lies just above the f16 halfway point between 1 and
+  // 1 + 2^-10: correct rounding goes up. Via f32 (which drops the 2^-40) the
+  // tie would round to even, down to 1.
+  const double d = 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40);
+  uint16_t h;
+  CastElements(reinterpret_cast<const uint8_t*>(&d), DType::kF64, reinterpret_cast<uint8_t*>(&h), DType::kF16, 1);
+  CHECK(h == 0x3C01u);
+  const double e = 1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40);  // same for bf16
+  CastElements(reinterpret_cast<const uint8_t*>(&e), DType::kF64, reinterpret_cast<uint8_t*>(&h), DType::kBF16, 1);
+  CHECK(h == 0x3F81u);
+  const double exact = 0.375;
+  CastElements(reinterpret_cast<const uint8_t*>(&exact), DType::kF64, reinterpret_cast<uint8_t*>(&h), DType::kF16, 1);
+  CHECK(HalfToFloat(h) == 0.375f);
+}
+
 TEST_CASE("npy: write and read back float32, float16, uint8, bool") {
   const float f[6] = {0.5f, -1.0f, 3.25f, 0.0f, 1e-3f, 7.0f};
   const std::string path = TempPath("a.npy");

@@ -1,16 +1,115 @@
-// `persam convert`: placeholder until its issue lands.
+// `persam convert`: a .pth or .safetensors SAM checkpoint to safetensors, the
+// engine's memory-mapped format, optionally narrowing float tensors.
+#include <chrono>
+#include <string>
+
 #include "tools/cli.h"
+#include "weights/cast.h"
+#include "weights/checkpoint.h"
 #include "weights/error.h"
+#include "weights/sam_config.h"
 
 namespace persam::cli {
 namespace {
 
-int RunConvert(const Args&) { throw persam::Error("'persam convert' is not implemented yet"); }
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::optional<DType> ParseDTypeOption(const Args& args) {
+  const std::optional<std::string> value = args.Value("dtype");
+  if (!value) return std::nullopt;
+  if (*value == "f32" || *value == "float32") return DType::kF32;
+  if (*value == "f16" || *value == "float16" || *value == "half") return DType::kF16;
+  if (*value == "bf16" || *value == "bfloat16") return DType::kBF16;
+  throw UsageError{"option --dtype expects f32, f16 or bf16, got '" + *value + "'"};
+}
+
+std::string Basename(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+int RunConvert(const Args& args) {
+  const auto& positionals = args.positionals();
+  if (positionals.size() != 2) throw UsageError{"expected IN and OUT.safetensors"};
+  const std::string& in = positionals[0];
+  const std::string& out = positionals[1];
+  if (!EndsWith(out, ".safetensors")) throw UsageError{"OUT must end in .safetensors, got '" + out + "'"};
+  const std::optional<DType> dtype = ParseDTypeOption(args);
+  const auto start = std::chrono::steady_clock::now();
+
+  const Checkpoint checkpoint = ReadCheckpoint(in);
+  std::map<std::string, std::string> metadata;
+  TensorMap tensors;
+  std::string architecture = "not checked";
+  size_t dropped = 0;
+  if (args.Flag("any")) {
+    tensors = checkpoint.tensors;
+  } else {
+    const SamConfig config = InferSamConfig(checkpoint.tensors, in);  // validates every tensor
+    architecture = ArchitectureName(config.encoder);
+    metadata = ConfigToMetadata(config);
+    if (args.Flag("keep-unused")) {
+      tensors = checkpoint.tensors;
+    } else {
+      for (const TensorSpec& spec : RequiredTensors(config)) tensors[spec.name] = checkpoint.tensors.at(spec.name);
+      dropped = checkpoint.tensors.size() - tensors.size();
+    }
+  }
+  metadata["persam.source"] = Basename(in);
+  SafetensorsWriteOptions options;
+  options.float_dtype = dtype;
+  WriteSafetensors(out, tensors, metadata, options);
+
+  int64_t elements = 0;
+  uint64_t bytes = 0;
+  for (const auto& entry : tensors) {
+    elements += entry.second.NumElements();
+    const DType saved = dtype ? CastDType(entry.second.dtype, *dtype) : entry.second.dtype;
+    bytes += static_cast<uint64_t>(entry.second.NumElements()) * DTypeSize(saved);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Say(args, "%s (%s, %s) -> %s: %zu tensors, %lld parameters, %.1f MiB%s%s, %.2f s\n", in.c_str(),
+      checkpoint.format.c_str(), architecture.c_str(), out.c_str(), tensors.size(), static_cast<long long>(elements),
+      static_cast<double>(bytes) / (1 << 20), dtype ? ", floats as " : "", dtype ? DTypeName(*dtype) : "", seconds);
+  if (dropped > 0) {
+    Say(args, "dropped %zu tensors the engine does not use (BatchNorm counters, classifier head); "
+        "--keep-unused keeps them\n", dropped);
+  }
+  return 0;
+}
 
 }  // namespace
 
 extern const Command kConvertCommand = {
-    "convert", "(not implemented yet)", "usage: persam convert\n", {}, {}, RunConvert,
+    "convert",
+    "convert a .pth or .safetensors checkpoint to safetensors",
+    "usage: persam convert IN OUT.safetensors [--dtype f32|f16|bf16] [--keep-unused] [--any]\n"
+    "\n"
+    "Reads a SAM checkpoint (ViT-B/L/H or MobileSAM/TinyViT) saved by PyTorch (.pth,\n"
+    "zip or legacy format, a plain state dict or one wrapped under 'model') or as\n"
+    "safetensors, checks every tensor the engine needs against the architecture\n"
+    "inferred from the tensor shapes, and writes OUT as safetensors with the official\n"
+    "tensor names and the model configuration in its metadata. The engine memory-maps\n"
+    "safetensors, so loading it costs almost nothing.\n"
+    "\n"
+    "options:\n"
+    "  --dtype T      store float tensors as f32, f16 or bf16 (rounded to nearest\n"
+    "                 even); integer tensors are kept. Default: as in IN.\n"
+    "  --keep-unused  also write tensors the engine does not use (e.g. TinyViT's\n"
+    "                 classifier head, BatchNorm num_batches_tracked)\n"
+    "  --any          do not require a SAM checkpoint: copy every tensor as is\n"
+    "\n"
+    "examples:\n"
+    "  persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
+    "  persam convert mobile_sam.pt mobile_sam_f16.safetensors --dtype f16\n"
+    "\n"
+    "exit status: 0 on success, 1 when IN is unreadable or not a SAM checkpoint,\n"
+    "2 on a command-line error.\n",
+    {"dtype"},
+    {"keep-unused", "any"},
+    RunConvert,
 };
 
 }  // namespace persam::cli

@@ -1,16 +1,133 @@
-// `persam inspect`: placeholder until its issue lands.
+// `persam inspect`: what a weights file holds and whether the engine can run it.
+#include <map>
+#include <string>
+
 #include "tools/cli.h"
+#include "weights/checkpoint.h"
 #include "weights/error.h"
+#include "weights/json.h"
+#include "weights/sam_config.h"
 
 namespace persam::cli {
 namespace {
 
-int RunInspect(const Args&) { throw persam::Error("'persam inspect' is not implemented yet"); }
+std::string Thousands(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+int RunInspect(const Args& args) {
+  if (args.positionals().size() != 1) throw UsageError{"expected one FILE"};
+  const std::string& path = args.positionals()[0];
+  const Checkpoint checkpoint = ReadCheckpoint(path);
+  int64_t elements = 0;
+  uint64_t bytes = 0;
+  std::map<std::string, int> dtypes;
+  for (const auto& entry : checkpoint.tensors) {
+    elements += entry.second.NumElements();
+    bytes += entry.second.NumBytes();
+    ++dtypes[DTypeName(entry.second.dtype)];
+  }
+  // A file that is not a usable SAM still gets its summary; the error follows.
+  std::string problem;
+  SamConfig config;
+  try {
+    config = InferSamConfig(checkpoint.tensors, path);
+  } catch (const Error& e) {
+    problem = e.what();
+  }
+  const std::vector<std::string> unused = problem.empty() ? UnusedTensors(checkpoint.tensors, config)
+                                                          : std::vector<std::string>();
+
+  if (args.Flag("json")) {
+    std::vector<std::pair<std::string, JsonValue>> doc;
+    doc.emplace_back("file", JsonValue::String(path));
+    doc.emplace_back("format", JsonValue::String(checkpoint.format));
+    doc.emplace_back("architecture", problem.empty() ? JsonValue::String(ArchitectureName(config.encoder))
+                                                     : JsonValue::Null());
+    if (!problem.empty()) doc.emplace_back("error", JsonValue::String(problem));
+    if (problem.empty()) {
+      std::vector<std::pair<std::string, JsonValue>> items;
+      for (const auto& kv : ConfigToMetadata(config)) items.emplace_back(kv.first, JsonValue::String(kv.second));
+      doc.emplace_back("config", JsonValue::Object(std::move(items)));
+      doc.emplace_back("unused_tensors", JsonValue::Integer(static_cast<int64_t>(unused.size())));
+    }
+    doc.emplace_back("tensors", JsonValue::Integer(static_cast<int64_t>(checkpoint.tensors.size())));
+    doc.emplace_back("parameters", JsonValue::Integer(elements));
+    doc.emplace_back("bytes", JsonValue::Integer(static_cast<int64_t>(bytes)));
+    std::vector<std::pair<std::string, JsonValue>> types;
+    for (const auto& kv : dtypes) types.emplace_back(kv.first, JsonValue::Integer(kv.second));
+    doc.emplace_back("dtypes", JsonValue::Object(std::move(types)));
+    std::vector<std::pair<std::string, JsonValue>> meta;
+    for (const auto& kv : checkpoint.metadata) meta.emplace_back(kv.first, JsonValue::String(kv.second));
+    doc.emplace_back("metadata", JsonValue::Object(std::move(meta)));
+    if (args.Flag("tensors")) {
+      std::vector<std::pair<std::string, JsonValue>> list;
+      for (const auto& entry : checkpoint.tensors) {
+        std::vector<JsonValue> shape;
+        for (int64_t d : entry.second.shape) shape.push_back(JsonValue::Integer(d));
+        list.emplace_back(entry.first, JsonValue::Object({{"dtype", JsonValue::String(DTypeName(entry.second.dtype))},
+                                                          {"shape", JsonValue::Array(std::move(shape))}}));
+      }
+      doc.emplace_back("tensor_list", JsonValue::Object(std::move(list)));
+    }
+    Say(args, "%s\n", WriteJson(JsonValue::Object(std::move(doc))).c_str());
+  } else {
+    Say(args, "file:          %s\n", path.c_str());
+    Say(args, "format:        %s\n", checkpoint.format.c_str());
+    if (problem.empty()) {
+      Say(args, "architecture:  %s\n", ArchitectureName(config.encoder));
+      Say(args, "encoder:       %s\n", EncoderSummary(config).c_str());
+      Say(args, "decoder:       %s\n", DecoderSummary(config).c_str());
+    } else {
+      Say(args, "architecture:  not a usable SAM checkpoint\n");
+    }
+    Say(args, "tensors:       %zu", checkpoint.tensors.size());
+    if (problem.empty()) Say(args, " (%zu unused by the engine)", unused.size());
+    Say(args, "\nparameters:    %s\n", Thousands(elements).c_str());
+    Say(args, "bytes:         %s (%.1f MiB)\n", Thousands(static_cast<int64_t>(bytes)).c_str(),
+        static_cast<double>(bytes) / (1 << 20));
+    std::string types;
+    for (const auto& kv : dtypes) types += (types.empty() ? "" : ", ") + kv.first + " x " + std::to_string(kv.second);
+    Say(args, "dtypes:        %s\n", types.c_str());
+    for (const auto& kv : checkpoint.metadata) Say(args, "metadata:      %s = %s\n", kv.first.c_str(), kv.second.c_str());
+    if (args.Flag("tensors")) {
+      for (const auto& entry : checkpoint.tensors) {
+        Say(args, "  %-70s %-8s %s\n", entry.first.c_str(), DTypeName(entry.second.dtype),
+            ShapeToString(entry.second.shape).c_str());
+      }
+    }
+  }
+  if (!problem.empty()) throw Error(problem);
+  return 0;
+}
 
 }  // namespace
 
 extern const Command kInspectCommand = {
-    "inspect", "(not implemented yet)", "usage: persam inspect\n", {}, {}, RunInspect,
+    "inspect",
+    "describe a checkpoint: architecture, config, tensors",
+    "usage: persam inspect FILE [--json] [--tensors]\n"
+    "\n"
+    "Reads FILE (.pth, zip or legacy, or .safetensors; the format is detected from\n"
+    "its bytes) and prints its format, the SAM architecture (sam-vit or sam-tinyvit)\n"
+    "and configuration inferred from the tensor shapes, the tensor count, parameter\n"
+    "count and bytes per dtype, and any safetensors metadata.\n"
+    "\n"
+    "options:\n"
+    "  --json     one JSON object instead of text\n"
+    "  --tensors  also list every tensor with its dtype and shape\n"
+    "\n"
+    "exit status: 0 for a usable SAM checkpoint; 1 when FILE is unreadable or not a\n"
+    "usable SAM checkpoint (the summary is still printed, then the reason); 2 on a\n"
+    "command-line error.\n",
+    {},
+    {"json", "tensors"},
+    RunInspect,
 };
 
 }  // namespace persam::cli

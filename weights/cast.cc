@@ -1,5 +1,6 @@
 #include "weights/cast.h"
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -42,11 +43,19 @@ void CastElements(const uint8_t* src, DType from, uint8_t* dst, DType to, size_t
     }
     float f;
     if (from == DType::kF64) {
-      // f64 -> f16/bf16 through f32 could round twice; f32 is the only target
-      // SAM uses for f64 weights, and for it this is the one rounding.
       double d;
       std::memcpy(&d, src, 8);
       f = static_cast<float>(d);
+      if (to != DType::kF32 && static_cast<double>(f) != d && std::isfinite(d)) {
+        // f64 -> f16/bf16 via f32 would round twice. Round to odd into f32
+        // instead (truncate, then set the last bit as a sticky bit): with 13+
+        // spare bits, the second rounding to nearest even is then exact.
+        if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        bits |= 1u;
+        std::memcpy(&f, &bits, 4);
+      }
     } else {
       f = LoadFloat(src, from);
     }

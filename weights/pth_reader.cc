@@ -161,10 +161,10 @@ const PyObject& FindStateDict(const PyObject& root, const std::string& path) {
           keys += ", ...";
           break;
         }
-        keys += (keys.empty() ? "'" : ", '") + entry.first->text + "'";
+        keys += (keys.empty() ? "'" : ", '") + entry.first->text + "': " + Describe(*entry.second);
       }
       throw Error(path + ": no state dict: the top-level dict holds no tensors and no 'model' or "
-                  "'state_dict' entry (keys: " + keys + ")");
+                  "'state_dict' entry (" + keys + ")");
     }
   }
   return root;

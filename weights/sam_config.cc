@@ -381,6 +381,38 @@ std::vector<std::string> UnusedTensors(const TensorMap& tensors, const SamConfig
   return unused;
 }
 
+namespace {
+
+std::string ListText(const std::vector<int>& values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) s += (i ? ", " : "") + std::to_string(values[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+std::string EncoderSummary(const SamConfig& c) {
+  if (c.encoder == EncoderKind::kVit) {
+    const VitConfig& v = c.vit;
+    return "ViT: embed " + std::to_string(v.embed_dim) + ", depth " + std::to_string(v.depth) + ", " +
+           std::to_string(v.num_heads) + " heads x " + std::to_string(v.head_dim) + ", window " +
+           std::to_string(v.window_size) + ", global blocks " + ListText(v.global_blocks) + ", MLP " +
+           std::to_string(v.mlp_dim) + ", patch " + std::to_string(v.patch_size) + ", grid " + std::to_string(v.grid);
+  }
+  const TinyVitConfig& t = c.tinyvit;
+  return "TinyViT: dims " + ListText(t.embed_dims) + ", depths " + ListText(t.depths) + ", heads " +
+         ListText(t.num_heads) + ", windows " + ListText(t.window_sizes) + ", MLP ratio " + FloatText(t.mlp_ratio) +
+         ", MBConv expansion " + FloatText(t.mbconv_expand_ratio);
+}
+
+std::string DecoderSummary(const SamConfig& c) {
+  return "prompt dim " + std::to_string(c.prompt_dim) + ", decoder depth " + std::to_string(c.decoder_depth) + ", " +
+         std::to_string(c.decoder_heads) + " heads, MLP " + std::to_string(c.decoder_mlp_dim) + ", " +
+         std::to_string(c.num_mask_tokens) + " mask tokens, IoU head " + std::to_string(c.iou_head_depth) + " x " +
+         std::to_string(c.iou_head_hidden) + ", image " + std::to_string(c.image_size) + ", embedding " +
+         std::to_string(c.prompt_dim) + " x " + std::to_string(c.embed_grid) + " x " + std::to_string(c.embed_grid);
+}
+
 int64_t ParameterCount(const SamConfig& config) {
   int64_t total = 0;
   for (const TensorSpec& spec : RequiredTensors(config)) {

@@ -91,6 +91,11 @@ SamConfig SamVitHConfig();
 SamConfig SamVitTinyTestConfig();  // embed 96, depth 4, 3 heads, global [1, 3]
 SamConfig MobileSamConfig();
 
+// One line per part, for `persam inspect` and logs, e.g.
+// "ViT: embed 768, depth 12, 12 heads x 64, window 14, global blocks [2, 5, 8, 11], MLP 3072".
+std::string EncoderSummary(const SamConfig& config);
+std::string DecoderSummary(const SamConfig& config);
+
 // Total elements of RequiredTensors(config).
 int64_t ParameterCount(const SamConfig& config);
 

@@ -1,0 +1,110 @@
+#include "engine/preprocess.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/resize.h"
+#include "weights/error.h"
+
+namespace persam {
+namespace {
+
+void CheckImage(const RgbImage& image, const char* what) {
+  if (image.height <= 0 || image.width <= 0 ||
+      image.pixels.size() != size_t(image.height) * image.width * 3) {
+    throw Error(std::string(what) + ": invalid image " + std::to_string(image.height) + " x " +
+                std::to_string(image.width) + " with " + std::to_string(image.pixels.size()) +
+                " bytes (expected height * width * 3)");
+  }
+}
+
+}  // namespace
+
+// ref: segment_anything/utils/transforms.py ResizeLongestSide.get_preprocess_shape
+InputSize ResizedSize(int height, int width, int long_side) {
+  if (height <= 0 || width <= 0 || long_side <= 0) {
+    throw Error("ResizedSize: sizes must be positive, got " + std::to_string(height) + " x " +
+                std::to_string(width) + " -> " + std::to_string(long_side));
+  }
+  const double scale = double(long_side) / std::max(height, width);
+  InputSize size;
+  size.height = static_cast<int>(height * scale + 0.5);
+  size.width = static_cast<int>(width * scale + 0.5);
+  return size;
+}
+
+// ref: segment_anything/utils/transforms.py ResizeLongestSide.apply_image
+// (to_pil_image(image).resize(target_size[::-1]), BILINEAR by default).
+RgbImage ResizeForModel(const RgbImage& image, int long_side) {
+  CheckImage(image, "ResizeForModel");
+  const InputSize size = ResizedSize(image.height, image.width, long_side);
+  if (size.height < 1 || size.width < 1) {
+    throw Error("ResizeForModel: a " + std::to_string(image.height) + " x " +
+                std::to_string(image.width) + " image would be resized to " +
+                std::to_string(size.height) + " x " + std::to_string(size.width));
+  }
+  RgbImage out;
+  out.height = size.height;
+  out.width = size.width;
+  out.pixels.resize(size_t(size.height) * size.width * 3);
+  kernels::ResizePillowBilinearU8(image.pixels.data(), image.height, image.width, 3,
+                                  out.pixels.data(), size.height, size.width);
+  return out;
+}
+
+// Takes the original image (or an already resized one: resizing to the same
+// size is the identity, Pillow skips such passes).
+// ref: segment_anything/predictor.py SamPredictor.set_image + modeling/sam.py
+// Sam.preprocess: x = (x - pixel_mean) / pixel_std in float32, then F.pad with
+// zeros on the right and bottom.
+std::vector<float> PreprocessImage(const RgbImage& image, int long_side) {
+  CheckImage(image, "PreprocessImage");
+  const RgbImage resized = ResizeForModel(image, long_side);
+  const float mean[3] = {123.675f, 116.28f, 103.53f};
+  const float stdev[3] = {58.395f, 57.12f, 57.375f};
+  const size_t plane = size_t(long_side) * long_side;
+  std::vector<float> out(3 * plane, 0.0f);
+  for (int c = 0; c < 3; ++c) {
+    float* dst = out.data() + c * plane;
+    for (int y = 0; y < resized.height; ++y) {
+      const uint8_t* src = resized.pixels.data() + size_t(y) * resized.width * 3 + c;
+      float* row = dst + size_t(y) * long_side;
+      for (int x = 0; x < resized.width; ++x) {
+        // True division, as torch does (not multiplication by 1/std).
+        row[x] = (static_cast<float>(src[size_t(x) * 3]) - mean[c]) / stdev[c];
+      }
+    }
+  }
+  return out;
+}
+
+// ref: segment_anything/modeling/sam.py Sam.postprocess_masks
+std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int lw, int orig_h,
+                                   int orig_w, int long_side) {
+  if (low_res == nullptr || count <= 0 || lh <= 0 || lw <= 0 || orig_h <= 0 || orig_w <= 0) {
+    throw Error("PostprocessMaps: invalid arguments (count " + std::to_string(count) + ", " +
+                std::to_string(lh) + " x " + std::to_string(lw) + " -> " +
+                std::to_string(orig_h) + " x " + std::to_string(orig_w) + ")");
+  }
+  const InputSize input = ResizedSize(orig_h, orig_w, long_side);
+  const size_t full_plane = size_t(long_side) * long_side;
+  const size_t crop_plane = size_t(input.height) * input.width;
+  const size_t out_plane = size_t(orig_h) * orig_w;
+  std::vector<float> full(full_plane);
+  std::vector<float> crop(crop_plane);
+  std::vector<float> out(out_plane * count);
+  // One map at a time keeps the 1024 x 1024 intermediate at 4 MB.
+  for (int i = 0; i < count; ++i) {
+    kernels::ResizeBilinear(low_res + size_t(i) * lh * lw, 1, lh, lw, full.data(), long_side,
+                            long_side);
+    for (int y = 0; y < input.height; ++y) {
+      std::copy_n(full.data() + size_t(y) * long_side, input.width,
+                  crop.data() + size_t(y) * input.width);
+    }
+    kernels::ResizeBilinear(crop.data(), 1, input.height, input.width,
+                            out.data() + i * out_plane, orig_h, orig_w);
+  }
+  return out;
+}
+
+}  // namespace persam

@@ -1,0 +1,563 @@
+// Flash-style attention (kernels/attention.h).
+//
+// Per head and per block of BQ queries we keep O [BQ, D], the running row
+// max m and row sum l, and walk the keys in tiles of <= kMaxKeyTile:
+//   S = (scale q) K_tile^T (+ rel-pos / full bias)      QKTile micro-kernel
+//   m' = max(m, rowmax S); P = exp(S - m'); c = exp(m - m'); l = c l + rowsum P
+//   (exp by ExpNonPositive below: its argument is <= 0)
+//   O = c O + P V_tile                                  PVTile micro-kernel
+// and finally out = O / l. No nq x nk matrix exists; S is one BQ x
+// kMaxKeyTile tile that stays in L1.
+//
+// Measured (bench/kernels_bench.cc BM_AttentionHead, one thread, AVX3_DL on
+// the 2-core Zen4 VM whose measured f32 FMA peak is ~105-110 GFLOP/s per core:
+// 512-bit FMAs issue as two 256-bit halves): global 4096 tokens, D = 64:
+// ~84 GFLOP/s (~78% of peak); D = 80: ~80; 14x14 windows: ~72-75. ~82% of
+// the time is in the two micro-kernels, ~12% in the online softmax.
+//
+// Operand layouts (packed once per head, zero-padded so the micro-kernels
+// have no edge cases): Qs [BQ_pad, D] (scaled, the reference computes
+// (q * scale) @ k^T), Kt [D, nk_pad] (keys along lanes: S rows are vectors),
+// Vp [nk, Dp] (head dim along lanes, Dp = D rounded up to the vector width).
+//
+// Register arithmetic (AVX-512, 32 zmm): QKTile is 6 query rows x 4 vectors
+// of keys = 24 accumulators + 4 K loads + 1 broadcast (10 loads per 24 FMAs,
+// within Zen4's 2-3 loads per cycle); PVTile is kRows x kDV
+// with kRows * kDV <= 24 (D = 64: 6 x 4, D = 80: 4 x 5, D = 32: 6 x 2).
+// AVX2/SSE4 (16 registers): 6 x 2 and kRows * kDV <= 12.
+#include "kernels/attention.h"
+
+#include <string.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "weights/error.h"
+
+#include "kernels/hwy_target.h"  // first: target policy
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/attention.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+#include "kernels/hwy_target.h"
+#include "kernels/ops-inl.h"
+
+#ifndef PERSAM_KERNELS_ATTENTION_CC_ONCE_
+#define PERSAM_KERNELS_ATTENTION_CC_ONCE_
+namespace persam::kernels {
+// Distinguishes AttentionBatch calls so that a thread's packed K/V of an
+// item is never reused by a later call (shared by all targets).
+inline std::atomic<uint64_t> g_batch_generation{1};
+}  // namespace persam::kernels
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace persam::kernels::HWY_NAMESPACE {
+namespace {
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr int kAccRegs = 24;  // of 32: the rest hold loads and broadcasts
+constexpr int kQKVecs = 4;
+#else
+constexpr int kAccRegs = 12;  // of 16
+constexpr int kQKVecs = 2;
+#endif
+constexpr int kQKRows = 6;
+// Keys per online-softmax step, at most: S (kQueryBlock x kMaxKeyTile
+// floats = 24 KiB) stays in L1 next to the streamed K/V rows. The actual
+// tile is nk split evenly in whole vectors (a 196-token window is one tile
+// of 13 vectors, not 64 + 64 + 64 + 4 keys).
+constexpr int kMaxKeyTile = 128;
+constexpr int kQueryBlock = 48;   // queries per task (multiple of 6, 4, 3)
+
+// PV rows per register tile for kDV vectors of the head dim.
+constexpr int PVRows(int dv) {
+  return dv * 6 <= kAccRegs ? 6 : (dv * 4 <= kAccRegs ? 4 : (dv * 3 <= kAccRegs ? 3 : 2));
+}
+constexpr int kMaxDV = kAccRegs / 3;  // widest PV chunk (8 or 4 vectors)
+
+// e^x for x <= 0 (the softmax's s - max), cheaper than hn::Exp: no range
+// reduction of the exponent (x is clamped at -87.3, where e^x = 1.2e-38 is
+// the smallest normal float: below that we return 1.2e-38 instead of ~0,
+// harmless next to the row's largest term 1), round-to-nearest of x log2(e)
+// by the 1.5 * 2^23 shifter, Cody-Waite reduction and a degree-6 polynomial
+// (Cephes expf coefficients). Max error 2 ULP; NaN is not propagated
+// (scores are finite). -inf gives 1.2e-38 (masked keys are zeroed by the
+// caller).
+HWY_INLINE VF ExpNonPositive(DF d, VF x) {
+  const hn::RebindToSigned<DF> di;
+  x = hn::Max(x, hn::Set(d, -87.33654f));
+  const VF shifter = hn::Set(d, 12582912.0f);  // 1.5 * 2^23
+  const VF t = hn::MulAdd(x, hn::Set(d, 1.44269504088896341f), shifter);
+  const VF n = hn::Sub(t, shifter);
+  VF r = hn::NegMulAdd(n, hn::Set(d, 0.693359375f), x);
+  r = hn::NegMulAdd(n, hn::Set(d, -2.12194440e-4f), r);
+  VF p = hn::Set(d, 1.9875691500e-4f);
+  p = hn::MulAdd(p, r, hn::Set(d, 1.3981999507e-3f));
+  p = hn::MulAdd(p, r, hn::Set(d, 8.3334519073e-3f));
+  p = hn::MulAdd(p, r, hn::Set(d, 4.1665795894e-2f));
+  p = hn::MulAdd(p, r, hn::Set(d, 1.6666665459e-1f));
+  p = hn::MulAdd(p, r, hn::Set(d, 5.0000001201e-1f));
+  p = hn::MulAdd(p, hn::Mul(r, r), hn::Add(r, hn::Set(d, 1.0f)));
+  // 2^n: the low bits of t hold n; shifting them into the exponent field
+  // drops the shifter's own bits.
+  const auto scale = hn::ShiftLeft<23>(hn::BitCast(di, t));
+  return hn::BitCast(d, hn::Add(hn::BitCast(di, p), scale));
+}
+
+// S[kQKRows, kNV * N] = Qs[kQKRows, D] * Kt[D, kNV * N] for one key slice.
+template <int kNV>
+HWY_INLINE void QKTile(const float* HWY_RESTRICT qs, int dim,
+                       const float* HWY_RESTRICT kt, int64_t ldk, float* HWY_RESTRICT s,
+                       int lds) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF acc[kQKRows][kNV];
+  for (int r = 0; r < kQKRows; ++r) {
+    for (int v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+  }
+  for (int k = 0; k < dim; ++k) {
+    VF kv[kNV];
+    for (int v = 0; v < kNV; ++v) kv[v] = hn::Load(d, kt + k * ldk + v * N);
+    for (int r = 0; r < kQKRows; ++r) {
+      const VF q = hn::Set(d, qs[r * dim + k]);
+      for (int v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(q, kv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kQKRows; ++r) {
+    for (int v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, s + r * lds + v * N);
+  }
+}
+
+// O[kRows, kDV * N] = corr * O + P[kRows, kv] * V[kv, kDV * N].
+template <int kRows, int kDV>
+HWY_INLINE void PVTile(const float* HWY_RESTRICT p, int ldp, int kv,
+                       const float* HWY_RESTRICT vp, int64_t ldv,
+                       const float* HWY_RESTRICT corr, float* HWY_RESTRICT o, int ldo) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF acc[kRows][kDV];
+  for (int r = 0; r < kRows; ++r) {
+    const VF c = hn::Set(d, corr[r]);
+    for (int v = 0; v < kDV; ++v) acc[r][v] = hn::Mul(hn::Load(d, o + r * ldo + v * N), c);
+  }
+  for (int j = 0; j < kv; ++j) {
+    VF vv[kDV];
+    for (int v = 0; v < kDV; ++v) vv[v] = hn::Load(d, vp + j * ldv + v * N);
+    for (int r = 0; r < kRows; ++r) {
+      const VF pj = hn::Set(d, p[r * ldp + j]);
+      for (int v = 0; v < kDV; ++v) acc[r][v] = hn::MulAdd(pj, vv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int v = 0; v < kDV; ++v) hn::Store(acc[r][v], d, o + r * ldo + v * N);
+  }
+}
+
+// All rows [0, rows_pad) (a multiple of PVRows(kDV)) of one head-dim chunk.
+template <int kDV>
+void PVChunk(const float* p, int ldp, int kv, const float* vp, int64_t ldv,
+             const float* corr, float* o, int ldo, int rows_pad) {
+  constexpr int R = PVRows(kDV);
+  for (int r = 0; r < rows_pad; r += R) {
+    PVTile<R, kDV>(p + r * ldp, ldp, kv, vp, ldv, corr + r, o + r * ldo, ldo);
+  }
+}
+
+void PVAll(int dv_total, const float* p, int ldp, int kv, const float* vp, int64_t ldv,
+           const float* corr, float* o, int ldo, int rows_pad) {
+  const size_t N = hn::Lanes(DF());
+  for (int v0 = 0; v0 < dv_total; v0 += kMaxDV) {
+    const int dv = std::min(kMaxDV, dv_total - v0);
+    const float* vpc = vp + v0 * N;
+    float* oc = o + v0 * N;
+    switch (dv) {
+#define PERSAM_PV_CASE(X)                                          \
+  case X:                                                          \
+    if constexpr (X <= kMaxDV) {                                   \
+      PVChunk<X>(p, ldp, kv, vpc, ldv, corr, oc, ldo, rows_pad);   \
+    }                                                              \
+    break;
+      PERSAM_PV_CASE(1)
+      PERSAM_PV_CASE(2)
+      PERSAM_PV_CASE(3)
+      PERSAM_PV_CASE(4)
+      PERSAM_PV_CASE(5)
+      PERSAM_PV_CASE(6)
+      PERSAM_PV_CASE(7)
+      PERSAM_PV_CASE(8)
+#undef PERSAM_PV_CASE
+      default:
+        break;
+    }
+  }
+}
+
+// Least multiple of the row groups of both micro-kernels for this head dim.
+// kQKRows = 6 and PV rows in {6, 4, 3, 2}: the lcm is 12 when a chunk of the
+// head dim uses 4 rows, else 6.
+int RowGroup(int dv_total) {
+  const bool full = dv_total >= kMaxDV;
+  const int rest = dv_total % kMaxDV;
+  const bool four = (full && PVRows(kMaxDV) == 4) || (rest != 0 && PVRows(rest) == 4);
+  return four ? 12 : 6;
+}
+
+// Per-thread buffers, grown on demand and reused across calls.
+struct Scratch {
+  hwy::AlignedFreeUniquePtr<float[]> buf;
+  size_t size = 0;
+  // Packed K/V of one item (see PackKV), tagged by (generation, item).
+  uint64_t packed_generation = 0;
+  int packed_item = -1;
+
+  float* Get(size_t floats) {
+    if (floats > size) {
+      buf = hwy::AllocateAligned<float>(floats);
+      size = floats;
+      packed_generation = 0;  // K/V lived in the old buffer
+    }
+    return buf.get();
+  }
+};
+
+Scratch& ThreadScratch() {
+  static thread_local Scratch scratch;
+  return scratch;
+}
+
+struct Geometry {
+  int dim, dp, dv_total, nk_pad, row_group, block_pad, cols_pad;
+  size_t kt_size, vp_size, block_floats;
+};
+
+Geometry MakeGeometry(const AttentionArgs& a) {
+  const int N = static_cast<int>(hn::Lanes(DF()));
+  Geometry g;
+  g.dim = a.head_dim;
+  g.dv_total = (a.head_dim + N - 1) / N;
+  g.dp = g.dv_total * N;
+  g.nk_pad = (a.num_keys + N - 1) / N * N;
+  g.row_group = RowGroup(g.dv_total);
+  g.block_pad = (kQueryBlock + g.row_group - 1) / g.row_group * g.row_group;
+  g.cols_pad = a.rel_w ? a.key_cols + N : 0;
+  g.kt_size = static_cast<size_t>(g.dim) * g.nk_pad;
+  g.vp_size = static_cast<size_t>(g.nk_pad) * g.dp;
+  // Qs, S, O, m, l, corr, bias row, padded rel_w rows.
+  g.block_floats = static_cast<size_t>(g.block_pad) * g.dim +
+                   static_cast<size_t>(g.block_pad) * kMaxKeyTile +
+                   static_cast<size_t>(g.block_pad) * g.dp + 3 * g.block_pad +
+                   (kMaxKeyTile + 2 * N) + static_cast<size_t>(g.block_pad) * g.cols_pad +
+                   8 * N;
+  return g;
+}
+
+// Kt [dim, nk_pad] and Vp [nk_pad, dp], zero padded.
+void PackKV(const AttentionArgs& a, const Geometry& g, float* kt, float* vp) {
+  memset(kt, 0, g.kt_size * sizeof(float));
+  memset(vp, 0, g.vp_size * sizeof(float));
+  for (int j = 0; j < a.num_keys; ++j) {
+    const float* krow = a.k + j * a.k_stride;
+    for (int k = 0; k < g.dim; ++k) kt[static_cast<size_t>(k) * g.nk_pad + j] = krow[k];
+    memcpy(vp + static_cast<size_t>(j) * g.dp, a.v + j * a.v_stride, sizeof(float) * g.dim);
+  }
+}
+
+HWY_INLINE float* AlignUp(float* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t al = HWY_ALIGNMENT;
+  return reinterpret_cast<float*>((a + al - 1) / al * al);
+}
+
+// Queries [q0, q0 + rows) of one head, given packed K/V.
+void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
+                 const float* vp, int q0, int rows, float* block_buf) {
+  const DF d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const int dim = g.dim;
+  const int rows_pad = (rows + g.row_group - 1) / g.row_group * g.row_group;
+  const int lds = kMaxKeyTile;
+  float* qs = AlignUp(block_buf);
+  float* s = AlignUp(qs + static_cast<size_t>(g.block_pad) * dim);
+  float* o = AlignUp(s + static_cast<size_t>(g.block_pad) * lds);
+  float* m = o + static_cast<size_t>(g.block_pad) * g.dp;
+  float* l = m + g.block_pad;
+  float* corr = l + g.block_pad;
+  float* brow = corr + g.block_pad;
+  float* rw = brow + kMaxKeyTile + 2 * N;
+
+  // Scaled queries, zero rows for the padding.
+  for (int r = 0; r < rows_pad; ++r) {
+    float* dst = qs + r * dim;
+    if (r < rows) {
+      const float* src = a.q + static_cast<int64_t>(q0 + r) * a.q_stride;
+      for (int k = 0; k < dim; ++k) dst[k] = src[k] * a.scale;
+    } else {
+      memset(dst, 0, sizeof(float) * dim);
+    }
+  }
+  memset(o, 0, sizeof(float) * rows_pad * g.dp);
+  for (int r = 0; r < rows_pad; ++r) {
+    m[r] = -HUGE_VALF;
+    l[r] = 0.0f;
+  }
+  if (a.rel_w) {  // rel_w rows copied with N floats of slack for full-vector loads
+    for (int r = 0; r < rows; ++r) {
+      memcpy(rw + r * g.cols_pad, a.rel_w + static_cast<int64_t>(q0 + r) * a.key_cols,
+             sizeof(float) * a.key_cols);
+      memset(rw + r * g.cols_pad + a.key_cols, 0, sizeof(float) * N);
+    }
+  }
+
+  const VF neg_inf = hn::Set(d, -HUGE_VALF);
+  const int key_vecs = (a.num_keys + N - 1) / N;
+  const int max_tile_vecs = kMaxKeyTile / N;
+  const int num_tiles = (key_vecs + max_tile_vecs - 1) / max_tile_vecs;
+  const int key_tile = (key_vecs + num_tiles - 1) / num_tiles * N;
+  for (int key0 = 0; key0 < a.num_keys; key0 += key_tile) {
+    const int kv = std::min(key_tile, a.num_keys - key0);
+    const int kv_vecs = (kv + N - 1) / N;
+    const int kv_pad = kv_vecs * N;
+    // S = Qs Kt (only the key vectors that hold valid keys).
+    for (int r = 0; r < rows_pad; r += kQKRows) {
+      int v = 0;
+      for (; v + kQKVecs <= kv_vecs; v += kQKVecs) {
+        QKTile<kQKVecs>(qs + r * dim, dim, kt + key0 + v * N, g.nk_pad, s + r * lds + v * N, lds);
+      }
+      float* sr = s + r * lds + v * N;
+      const float* kv0 = kt + key0 + v * N;
+      switch (kv_vecs - v) {  // remainder < kQKVecs
+        case 1: QKTile<1>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        case 2: QKTile<2>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        case 3: QKTile<3>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+        default: break;
+      }
+    }
+    // Biases, masking of the padded keys, online softmax.
+    for (int r = 0; r < rows_pad; ++r) {
+      float* srow = s + r * lds;
+      bool have_brow = false;
+      if (r < rows) {
+        const int64_t qi = q0 + r;
+        if (a.rel_h) {
+          // brow[j] = rel_h[qi, row(j)] + rel_w[qi, col(j)], written run by
+          // run with full vectors (a run's overshoot is overwritten by the
+          // next run; the final one lands in brow's slack).
+          const float* rh = a.rel_h + qi * a.key_rows;
+          const float* rwr = rw + r * g.cols_pad;
+          int kr = key0 / a.key_cols, kc = key0 % a.key_cols;
+          for (int j = 0; j < kv;) {
+            const int run = std::min(a.key_cols - kc, kv - j);
+            const VF h = hn::Set(d, rh[kr]);
+            for (int t = 0; t < run; t += N) {
+              hn::StoreU(hn::Add(h, hn::LoadU(d, rwr + kc + t)), d, brow + j + t);
+            }
+            j += run;
+            ++kr;
+            kc = 0;
+          }
+          have_brow = true;  // added in the max pass below
+        }
+        if (a.bias) {
+          const float* b = a.bias + qi * a.bias_stride + key0;
+          int j = 0;
+          for (; j + N <= kv; j += N) {
+            hn::Store(hn::Add(hn::Load(d, srow + j), hn::LoadU(d, b + j)), d, srow + j);
+          }
+          if (j < kv) {
+            hn::Store(hn::Add(hn::Load(d, srow + j), LoadN(d, b + j, kv - j)), d, srow + j);
+          }
+        }
+      }
+      // One pass: + rel-pos bias row, row max; then mask the padded keys.
+      VF vmax = neg_inf;
+      if (have_brow) {
+        for (int j = 0; j < kv_pad; j += N) {
+          const VF v = hn::Add(hn::Load(d, srow + j), hn::LoadU(d, brow + j));
+          hn::Store(v, d, srow + j);
+          vmax = hn::Max(vmax, v);
+        }
+      } else {
+        for (int j = 0; j < kv_pad; j += N) vmax = hn::Max(vmax, hn::Load(d, srow + j));
+      }
+      if (kv < kv_pad) {  // recompute the max of the last vector without padding
+        const int j = kv_pad - N;
+        const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
+        const VF last = hn::IfThenElse(valid, hn::Load(d, srow + j), neg_inf);
+        hn::Store(last, d, srow + j);
+        VF m2 = neg_inf;
+        for (int t = 0; t < j; t += N) m2 = hn::Max(m2, hn::Load(d, srow + t));
+        vmax = hn::Max(m2, last);
+      }
+      const float tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+      const float m_new = std::max(m[r], tile_max);
+      // A row that is -inf so far (cannot happen with finite inputs) keeps
+      // corr = 1 and P = 0 instead of NaN.
+      const float m_use = m_new == -HUGE_VALF ? 0.0f : m_new;
+      corr[r] = std::exp(m[r] - m_use);
+      const VF vm = hn::Set(d, m_use);
+      VF sum = hn::Zero(d);
+      for (int j = 0; j < kv_pad; j += N) {
+        const VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
+        hn::Store(p, d, srow + j);
+        sum = hn::Add(sum, p);
+      }
+      if (kv < kv_pad) {  // ExpNonPositive(-inf) is 1.2e-38, not 0: drop the padding
+        const int j = kv_pad - N;
+        const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
+        sum = hn::Sub(sum, hn::IfThenZeroElse(valid, hn::Load(d, srow + j)));
+      }
+      l[r] = l[r] * corr[r] + ReduceSum(d, sum);
+      m[r] = m_new;
+    }
+    PVAll(g.dv_total, s, lds, kv, vp + static_cast<size_t>(key0) * g.dp, g.dp, corr, o,
+          g.dp, rows_pad);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const float inv = 1.0f / l[r];
+    float* dst = a.out + static_cast<int64_t>(q0 + r) * a.out_stride;
+    const float* src = o + r * g.dp;
+    for (int k = 0; k < dim; ++k) dst[k] = src[k] * inv;
+  }
+}
+
+void AttentionBatchT(const AttentionArgs* items, int count, bool parallel) {
+  if (count <= 0) return;
+  // Tasks: (item, first query); consecutive tasks of one item share its
+  // packed K/V in the thread's scratch.
+  std::vector<std::pair<int, int>> tasks;
+  for (int i = 0; i < count; ++i) {
+    for (int q0 = 0; q0 < items[i].num_queries; q0 += kQueryBlock) tasks.emplace_back(i, q0);
+  }
+  const uint64_t generation = g_batch_generation.fetch_add(1) + 1;
+  const int num_tasks = static_cast<int>(tasks.size());
+#pragma omp parallel for schedule(static) if (parallel && num_tasks > 1)
+  for (int t = 0; t < num_tasks; ++t) {
+    const int item = tasks[t].first;
+    const int q0 = tasks[t].second;
+    const AttentionArgs& a = items[item];
+    const Geometry g = MakeGeometry(a);
+    Scratch& scratch = ThreadScratch();
+    float* base = scratch.Get(g.kt_size + g.vp_size + g.block_floats + 16);
+    float* kt = base;
+    float* vp = base + g.kt_size;
+    if (scratch.packed_generation != generation || scratch.packed_item != item) {
+      PackKV(a, g, kt, vp);
+      scratch.packed_generation = generation;
+      scratch.packed_item = item;
+    }
+    const int rows = std::min(kQueryBlock, a.num_queries - q0);
+    AttendBlock(a, g, kt, vp, q0, rows, vp + g.vp_size);
+  }
+}
+
+// Decoder attention: few queries or few keys, so each query's whole score
+// row [nk] is materialised (PerSAM's post-softmax bias needs the full first
+// softmax). Scores are scale * <q, k> (the decoder divides after the
+// product: ref: segment_anything/modeling/transformer.py Attention.forward).
+void SmallAttentionT(const AttentionArgs& a, const float* post_bias) {
+  const DF d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const int dim = a.head_dim;
+  std::vector<float> srow(a.num_keys);
+  std::vector<float> acc(static_cast<size_t>((dim + N - 1) / N * N));
+  for (int i = 0; i < a.num_queries; ++i) {
+    const float* q = a.q + static_cast<int64_t>(i) * a.q_stride;
+    for (int j = 0; j < a.num_keys; ++j) {
+      const float* k = a.k + static_cast<int64_t>(j) * a.k_stride;
+      VF sum = hn::Zero(d);
+      int t = 0;
+      for (; t + N <= dim; t += N) sum = hn::MulAdd(hn::LoadU(d, q + t), hn::LoadU(d, k + t), sum);
+      if (t < dim) sum = hn::MulAdd(LoadN(d, q + t, dim - t), LoadN(d, k + t, dim - t), sum);
+      float sc = ReduceSum(d, sum) * a.scale;
+      if (a.rel_h) {
+        sc += a.rel_h[static_cast<int64_t>(i) * a.key_rows + j / a.key_cols] +
+              a.rel_w[static_cast<int64_t>(i) * a.key_cols + j % a.key_cols];
+      }
+      if (a.bias) sc += a.bias[static_cast<int64_t>(i) * a.bias_stride + j];
+      srow[j] = sc;
+    }
+    SoftmaxRow(srow.data(), srow.size());
+    if (post_bias) {
+      for (int j = 0; j < a.num_keys; ++j) srow[j] += post_bias[j];
+      SoftmaxRow(srow.data(), srow.size());
+    }
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    for (int j = 0; j < a.num_keys; ++j) {
+      const float* v = a.v + static_cast<int64_t>(j) * a.v_stride;
+      const VF p = hn::Set(d, srow[j]);
+      int t = 0;
+      for (; t + N <= dim; t += N) {
+        hn::StoreU(hn::MulAdd(p, hn::LoadU(d, v + t), hn::LoadU(d, acc.data() + t)), d,
+                  acc.data() + t);
+      }
+      if (t < dim) {
+        hn::StoreU(hn::MulAdd(p, LoadN(d, v + t, dim - t), hn::LoadU(d, acc.data() + t)), d,
+                  acc.data() + t);
+      }
+    }
+    memcpy(a.out + static_cast<int64_t>(i) * a.out_stride, acc.data(), sizeof(float) * dim);
+  }
+}
+
+}  // namespace
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace persam::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace persam::kernels {
+namespace {
+
+void CheckArgs(const char* what, const AttentionArgs& a) {
+  auto fail = [&](const std::string& msg) { throw Error(std::string(what) + ": " + msg); };
+  if (a.num_queries < 0 || a.num_keys <= 0 || a.head_dim <= 0) {
+    fail("need num_queries >= 0, num_keys > 0, head_dim > 0; got " +
+         std::to_string(a.num_queries) + ", " + std::to_string(a.num_keys) + ", " +
+         std::to_string(a.head_dim));
+  }
+  if (!a.q || !a.k || !a.v || !a.out) fail("q, k, v and out must be non-null");
+  if (a.q_stride < a.head_dim || a.k_stride < a.head_dim || a.v_stride < a.head_dim ||
+      a.out_stride < a.head_dim) {
+    fail("row strides must be >= head_dim (" + std::to_string(a.head_dim) + ")");
+  }
+  if ((a.rel_h == nullptr) != (a.rel_w == nullptr)) fail("rel_h and rel_w go together");
+  if (a.rel_h && (a.key_rows <= 0 || a.key_cols <= 0 ||
+                  static_cast<int64_t>(a.key_rows) * a.key_cols != a.num_keys)) {
+    fail("key_rows x key_cols (" + std::to_string(a.key_rows) + " x " +
+         std::to_string(a.key_cols) + ") must equal num_keys (" + std::to_string(a.num_keys) +
+         ")");
+  }
+  if (a.bias && a.bias_stride < a.num_keys) fail("bias_stride must be >= num_keys");
+}
+
+}  // namespace
+
+HWY_EXPORT(AttentionBatchT);
+HWY_EXPORT(SmallAttentionT);
+
+void Attention(const AttentionArgs& args) {
+  CheckArgs("Attention", args);
+  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(&args, 1, false);
+}
+
+void AttentionBatch(const AttentionArgs* items, int count) {
+  for (int i = 0; i < count; ++i) CheckArgs("AttentionBatch", items[i]);
+  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(items, count, true);
+}
+
+void SmallAttention(const AttentionArgs& args, const float* post_softmax_bias) {
+  CheckArgs("SmallAttention", args);
+  HWY_DYNAMIC_DISPATCH(SmallAttentionT)(args, post_softmax_bias);
+}
+
+}  // namespace persam::kernels
+#endif  // HWY_ONCE
