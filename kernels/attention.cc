@@ -337,6 +337,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
     // Biases, masking of the padded keys, online softmax.
     for (int r = 0; r < rows_pad; ++r) {
       float* srow = s + r * lds;
+      bool have_brow = false;
       if (r < rows) {
         const int64_t qi = q0 + r;
         if (a.rel_h) {
@@ -356,9 +357,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
             ++kr;
             kc = 0;
           }
-          for (int j = 0; j < kv_pad; j += N) {
-            hn::Store(hn::Add(hn::Load(d, srow + j), hn::LoadU(d, brow + j)), d, srow + j);
-          }
+          have_brow = true;  // added in the max pass below
         }
         if (a.bias) {
           const float* b = a.bias + qi * a.bias_stride + key0;
@@ -371,13 +370,26 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
           }
         }
       }
-      if (kv < kv_pad) {
+      // One pass: + rel-pos bias row, row max; then mask the padded keys.
+      VF vmax = neg_inf;
+      if (have_brow) {
+        for (int j = 0; j < kv_pad; j += N) {
+          const VF v = hn::Add(hn::Load(d, srow + j), hn::LoadU(d, brow + j));
+          hn::Store(v, d, srow + j);
+          vmax = hn::Max(vmax, v);
+        }
+      } else {
+        for (int j = 0; j < kv_pad; j += N) vmax = hn::Max(vmax, hn::Load(d, srow + j));
+      }
+      if (kv < kv_pad) {  // recompute the max of the last vector without padding
         const int j = kv_pad - N;
         const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
-        hn::Store(hn::IfThenElse(valid, hn::Load(d, srow + j), neg_inf), d, srow + j);
+        const VF last = hn::IfThenElse(valid, hn::Load(d, srow + j), neg_inf);
+        hn::Store(last, d, srow + j);
+        VF m2 = neg_inf;
+        for (int t = 0; t < j; t += N) m2 = hn::Max(m2, hn::Load(d, srow + t));
+        vmax = hn::Max(m2, last);
       }
-      VF vmax = neg_inf;
-      for (int j = 0; j < kv_pad; j += N) vmax = hn::Max(vmax, hn::Load(d, srow + j));
       const float tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
       const float m_new = std::max(m[r], tile_max);
       // A row that is -inf so far (cannot happen with finite inputs) keeps

@@ -1,7 +1,14 @@
 // Float32 GEMM: C = A * B^T (+ bias) (+ epilogue) (+ residual).
 // B is a weight matrix in PyTorch's Linear layout [n, k], packed once at load
 // into BLIS-style k x NR micro-panels. Threads: OpenMP over the M/N blocks;
-// call from outside any parallel region.
+// call from outside any parallel region (inside one it runs single-threaded).
+// Implementation, register tile and cache blocking: kernels/gemm-inl.h;
+// bf16 / int8 weights: kernels/gemm_lowp.h.
+// Lane type float32; A, C, bias and residual need no alignment. Error: each
+// output is an in-order float32 FMA chain over k, |C - C_exact| <=
+// (k + 2) * 2^-24 * (sum_k |a b| + |bias|) before the epilogue (GELU: exact-erf
+// form, kernels/gelu-inl.h). C is never read (beta = 0) except as residual.
+// NaN/Inf in A or B propagate to the affected rows/columns only.
 #ifndef PERSAM_KERNELS_GEMM_H_
 #define PERSAM_KERNELS_GEMM_H_
 
@@ -40,7 +47,8 @@ void Gemm(int m, const float* a, int lda, const PackedWeights& b,
           const GemmEpilogue& epilogue, float* c, int ldc);
 
 // Both operands are activations: C[m, n] = alpha * A[m, k] * B[n, k]^T.
-// Packs B on the fly (for attention-sized products and tests).
+// Packs B on the fly, with alpha folded into the packed copy (exact for
+// powers of two such as 1 / sqrt(64)), then runs the same kernel.
 void GemmABt(int m, int n, int k, float alpha, const float* a, int lda,
              const float* b, int ldb, float* c, int ldc);
 

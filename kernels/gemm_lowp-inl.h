@@ -77,39 +77,55 @@ HWY_INLINE hn::Vec<DU> RoundToBF16High(D /*d*/, hn::Vec<D> v) {
   return hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), quiet_nan, rounded);
 }
 
-// Converts row[0, k) to bf16 (RNE): out16[0, k), zero past k up to k_pad.
-HWY_INLINE void RowToBF16(const float* HWY_RESTRICT row, size_t k,
-                          size_t k_pad, uint16_t* HWY_RESTRICT out16) {
-  const DF d;
-  const hn::RebindToUnsigned<DF> du;
+// Loads row[p, p + n) with zeros past k (k may be <= p).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadRowPart(D d, const float* HWY_RESTRICT row,
+                                  size_t p, size_t k) {
   const size_t n = hn::Lanes(d);
-  HWY_ALIGN uint32_t tmp[hn::MaxLanes(DF())];
-  for (size_t p = 0; p < k; p += n) {
-    const size_t cnt = HWY_MIN(n, k - p);
-    const auto v = cnt == n ? hn::LoadU(d, row + p) : LoadN(d, row + p, cnt);
-    hn::Store(hn::ShiftRight<16>(RoundToBF16High(d, v)), du, tmp);
-    for (size_t i = 0; i < cnt; ++i) out16[p + i] = uint16_t(tmp[i]);
-  }
-  for (size_t p = k; p < k_pad; ++p) out16[p] = 0;
+  if (p + n <= k) return hn::LoadU(d, row + p);
+  return p < k ? LoadN(d, row + p, k - p) : hn::Zero(d);
 }
 
-// Quantises row[0, k) to u8 with a zero point: q = clamp(round(a / s) + zp).
-// The range [min(0, lo), max(0, hi)] maps onto [0, 255] so that 0 is exact.
-HWY_INLINE void RowToU8(const float* HWY_RESTRICT row, size_t k, size_t k_pad,
-                        uint8_t* HWY_RESTRICT out, float* scale,
-                        int32_t* zero_point) {
+// Writes one row (r) of a bf16 A micro-panel: row[0, k) rounded to bf16
+// (RNE), zero past k. native: kp u32 pairs at out[p * kMR]; otherwise 2 kp
+// floats (the bf16 values widened back) at out[p * kMR].
+HWY_INLINE void PackRowBF16(const float* HWY_RESTRICT row, size_t k, size_t kp,
+                            bool native, uint32_t* HWY_RESTRICT out) {
   const DF d;
-  const size_t n = hn::Lanes(d);
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<uint16_t, DF> du16;
+  const size_t n = hn::Lanes(d);  // even
+  HWY_ALIGN uint32_t tmp[hn::MaxLanes(DF())];
+  for (size_t p = 0; p < 2 * kp; p += n) {
+    const auto high = RoundToBF16High(d, LoadRowPart(d, row, p, k));
+    if (native) {
+      // n bf16 -> n / 2 pairs; the vector store writes n / 2 u32 of tmp.
+      const auto bf = hn::DemoteTo(du16, hn::BitCast(di, hn::ShiftRight<16>(high)));
+      hn::StoreU(bf, du16, reinterpret_cast<uint16_t*>(tmp));
+      const size_t words = HWY_MIN(n / 2, kp - p / 2);
+      for (size_t w = 0; w < words; ++w) out[(p / 2 + w) * kMR] = tmp[w];
+    } else {
+      hn::Store(hn::And(high, hn::Set(du, 0xFFFF0000u)), du, tmp);
+      const size_t cnt = HWY_MIN(n, 2 * kp - p);
+      for (size_t i = 0; i < cnt; ++i) out[(p + i) * kMR] = tmp[i];
+    }
+  }
+}
+
+// Quantises row[0, k) to u8 with a zero point, q = clamp(round(a / s) + zp),
+// and writes it as kq u32 quads at out[p * kMR] (one row of an A
+// micro-panel). The range [min(0, lo), max(0, hi)] maps onto [0, 255] so
+// that 0 is exact. Padding past k gets q = zp (it meets zero weights).
+HWY_INLINE void PackRowU8(const float* HWY_RESTRICT row, size_t k, size_t kq,
+                          uint32_t* HWY_RESTRICT out, float* scale,
+                          int32_t* zero_point) {
+  const DF d;
+  const size_t n = hn::Lanes(d);  // multiple of 4
   auto vmin = hn::Zero(d);
   auto vmax = hn::Zero(d);
-  size_t p = 0;
-  for (; p + n <= k; p += n) {
-    const auto v = hn::LoadU(d, row + p);
-    vmin = hn::Min(vmin, v);
-    vmax = hn::Max(vmax, v);
-  }
-  if (p < k) {
-    const auto v = LoadN(d, row + p, k - p);  // zero-filled: 0 is in range
+  for (size_t p = 0; p < k; p += n) {
+    const auto v = LoadRowPart(d, row, p, k);  // zero-filled: 0 is in range
     vmin = hn::Min(vmin, v);
     vmax = hn::Max(vmax, v);
   }
@@ -122,21 +138,18 @@ HWY_INLINE void RowToU8(const float* HWY_RESTRICT row, size_t k, size_t k_pad,
   *scale = s;
   *zero_point = zp;
   const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint8_t, DF> du8;
   const auto inv = hn::Set(d, 1.0f / s);
   const auto vzp = hn::Set(di, zp);
-  const auto v0 = hn::Zero(di);
-  const auto v255 = hn::Set(di, 255);
-  HWY_ALIGN int32_t tmp[hn::MaxLanes(DF())];
-  for (p = 0; p < k; p += n) {
-    const size_t cnt = HWY_MIN(n, k - p);
-    const auto v = cnt == n ? hn::LoadU(d, row + p) : LoadN(d, row + p, cnt);
-    auto q = hn::Add(hn::NearestInt(hn::Mul(v, inv)), vzp);
-    q = hn::Min(hn::Max(q, v0), v255);
-    hn::Store(q, di, tmp);
-    for (size_t i = 0; i < cnt; ++i) out[p + i] = uint8_t(tmp[i]);
+  HWY_ALIGN uint32_t tmp[hn::MaxLanes(DF())];
+  for (size_t p = 0; p < 4 * kq; p += n) {
+    const auto v = LoadRowPart(d, row, p, k);
+    const auto q = hn::Add(hn::NearestInt(hn::Mul(v, inv)), vzp);
+    // DemoteTo saturates to [0, 255]; n bytes = n / 4 quads.
+    hn::StoreU(hn::DemoteTo(du8, q), du8, reinterpret_cast<uint8_t*>(tmp));
+    const size_t words = HWY_MIN(n / 4, kq - p / 4);
+    for (size_t w = 0; w < words; ++w) out[(p / 4 + w) * kMR] = tmp[w];
   }
-  // Padding k-steps meet zero weights; any value works, use the zero point.
-  for (p = k; p < k_pad; ++p) out[p] = uint8_t(zp);
 }
 
 // ---------------------------------------------------------------------------
@@ -520,30 +533,14 @@ inline HWY_NOINLINE void GemmBF16Impl(size_t m, const float* a, size_t lda,
   // floats (widening path) per row, k-major.
   const size_t block_words = kp * kMR * (native ? 1 : 2);
   uint32_t* apack = CallBuffer<uint32_t>(mblk * block_words + 1);
-#pragma omp parallel num_threads(threads) if (threads > 1 && m * k > 65536)
-  {
-    // Row scratch (2 kp bf16) in this thread's A-packing buffer.
-    uint16_t* row16 =
-        reinterpret_cast<uint16_t*>(gemm_detail::PackBuffer(kp + 16));
-#pragma omp for schedule(static)
-    for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
-      uint32_t* block = apack + size_t(ib) * block_words;
-      for (size_t r = 0; r < kMR; ++r) {
-        const size_t i = size_t(ib) * kMR + r;
-        if (i < m) {
-          RowToBF16(a + i * lda, k, 2 * kp, row16);
-        } else {
-          std::memset(row16, 0, 2 * kp * sizeof(uint16_t));
-        }
-        if (native) {
-          const uint32_t* pairs = reinterpret_cast<const uint32_t*>(row16);
-          for (size_t p = 0; p < kp; ++p) block[p * kMR + r] = pairs[p];
-        } else {
-          for (size_t p = 0; p < 2 * kp; ++p) {
-            block[p * kMR + r] = uint32_t(row16[p]) << 16;  // float bits
-          }
-        }
-      }
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k > 65536)
+  for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
+    uint32_t* block = apack + size_t(ib) * block_words;
+    for (size_t r = 0; r < kMR; ++r) {
+      const size_t i = size_t(ib) * kMR + r;
+      // Rows past m: zeros (k = 0).
+      PackRowBF16(i < m ? a + i * lda : a, i < m ? k : 0, kp, native,
+                  block + r);
     }
   }
 
@@ -610,28 +607,14 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
   uint32_t* apack = CallBuffer<uint32_t>(mblk * block_words + 2 * mblk * kMR);
   float* row_scale = reinterpret_cast<float*>(apack + mblk * block_words);
   int32_t* row_zp = reinterpret_cast<int32_t*>(row_scale + mblk * kMR);
-#pragma omp parallel num_threads(threads) if (threads > 1 && m * k > 65536)
-  {
-    uint8_t* row8 =
-        reinterpret_cast<uint8_t*>(gemm_detail::PackBuffer(kq + 16));
-#pragma omp for schedule(static)
-    for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
-      uint32_t* block = apack + size_t(ib) * block_words;
-      for (size_t r = 0; r < kMR; ++r) {
-        const size_t i = size_t(ib) * kMR + r;
-        if (i < m) {
-          RowToU8(a + i * lda, k, 4 * kq, row8, &row_scale[i], &row_zp[i]);
-        } else {
-          std::memset(row8, 0, 4 * kq);
-          row_scale[i] = 0.0f;
-          row_zp[i] = 0;
-        }
-        for (size_t p = 0; p < kq; ++p) {
-          uint32_t word;
-          std::memcpy(&word, row8 + 4 * p, 4);
-          block[p * kMR + r] = word;
-        }
-      }
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k > 65536)
+  for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
+    uint32_t* block = apack + size_t(ib) * block_words;
+    for (size_t r = 0; r < kMR; ++r) {
+      const size_t i = size_t(ib) * kMR + r;
+      // Rows past m: all-zero input (scale 1, zero point 0); never stored.
+      PackRowU8(i < m ? a + i * lda : a, i < m ? k : 0, kq, block + r,
+                &row_scale[i], &row_zp[i]);
     }
   }
 

@@ -1,0 +1,435 @@
+#include "engine/mask_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "engine/decoder_tensors.h"
+#include "kernels/attention.h"
+#include "kernels/conv.h"
+#include "kernels/conv_rows.h"
+#include "kernels/ops.h"
+#include "weights/error.h"
+
+namespace persam {
+namespace {
+
+// nn.LayerNorm default in the two-way transformer; LayerNorm2d in the
+// upscaling path uses common.py's 1e-6.
+constexpr float kLayerNormEps = 1e-5f;
+constexpr float kLayerNorm2dEps = 1e-6f;
+
+std::string Name(const std::string& suffix) { return "mask_decoder." + suffix; }
+
+MaskDecoder::Linear LoadLinear(const TensorMap& t, const std::string& prefix, int in, int out) {
+  MaskDecoder::Linear l;
+  l.in = in;
+  l.out = out;
+  l.w = DecoderTensor(t, prefix + ".weight", {out, in});
+  l.b = DecoderTensor(t, prefix + ".bias", {out});
+  l.packed = kernels::PackedWeights::Pack(l.w.data(), out, in, in);
+  return l;
+}
+
+MaskDecoder::Norm LoadNorm(const TensorMap& t, const std::string& prefix, int dim) {
+  return {DecoderTensor(t, prefix + ".weight", {dim}), DecoderTensor(t, prefix + ".bias", {dim})};
+}
+
+// ref: transformer.py Attention.__init__ (internal dim = width of q_proj).
+MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::string& prefix, int dim, int heads) {
+  const auto& qs = DecoderTensorShape(t, prefix + ".q_proj.weight");
+  if (qs.size() != 2) throw Error("tensor '" + prefix + ".q_proj.weight' must be 2-d");
+  const int internal = static_cast<int>(qs[0]);
+  if (internal <= 0 || internal % heads != 0) {
+    throw Error("tensor '" + prefix + ".q_proj.weight': internal dim " + std::to_string(internal) +
+                " is not a multiple of " + std::to_string(heads) + " heads");
+  }
+  MaskDecoder::AttentionWeights a;
+  a.heads = heads;
+  a.internal = internal;
+  a.q = LoadLinear(t, prefix + ".q_proj", dim, internal);
+  a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
+  a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
+  a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
+  return a;
+}
+
+// y[m, out] = act(x[m, in] W^T + b) (+ residual [m, out]).
+void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
+               kernels::Epilogue act = kernels::Epilogue::kNone, const float* residual = nullptr) {
+  kernels::GemmEpilogue ep;
+  ep.bias = l.b.data();
+  ep.activation = act;
+  ep.residual = residual;
+  ep.ldr = l.out;
+  kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
+}
+
+}  // namespace
+
+// Buffers reused across calls: the decoder's working set is ~20 MB and fresh
+// allocations of that size cost page faults on every call.
+struct MaskDecoder::Workspace {
+  std::vector<float> x, xt, xp;           // image tokens [n, dim], [dim, n], x + pe
+  std::vector<float> logits, logits_t;    // [n, heads * tokens], [heads * tokens, n]
+  std::vector<float> up0, up1, mask_cols; // upscaling and mask products
+  void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
+    auto grow = [](std::vector<float>& v, size_t size) {
+      if (v.size() < size) v.resize(size);
+    };
+    grow(x, n * dim);
+    grow(xt, n * dim);
+    grow(xp, n * dim);
+    grow(logits, n * rows);
+    grow(logits_t, n * rows);
+    grow(up0, up0_size);
+    grow(up1, up1_size);
+    grow(mask_cols, mask_size);
+  }
+};
+
+MaskDecoder::~MaskDecoder() = default;
+
+MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std::vector<float>& dense_pe_hwc)
+    : dim_(config.prompt_dim), grid_(config.embed_grid), heads_(config.decoder_heads),
+      num_mask_tokens_(config.num_mask_tokens), pe_hwc_(dense_pe_hwc) {
+  const int d = dim_;
+  if (static_cast<int64_t>(pe_hwc_.size()) != static_cast<int64_t>(grid_) * grid_ * d) {
+    throw Error("mask decoder: dense positional encoding has the wrong size");
+  }
+  const std::string tr = Name("transformer.");
+  for (int i = 0; i < config.decoder_depth; ++i) {
+    const std::string p = tr + "layers." + std::to_string(i) + ".";
+    Block b;
+    b.self_attn = LoadAttention(t, p + "self_attn", d, heads_);
+    b.token_to_image = LoadAttention(t, p + "cross_attn_token_to_image", d, heads_);
+    b.image_to_token = LoadAttention(t, p + "cross_attn_image_to_token", d, heads_);
+    b.norm1 = LoadNorm(t, p + "norm1", d);
+    b.norm2 = LoadNorm(t, p + "norm2", d);
+    b.norm3 = LoadNorm(t, p + "norm3", d);
+    b.norm4 = LoadNorm(t, p + "norm4", d);
+    const auto& ms = DecoderTensorShape(t, p + "mlp.lin1.weight");
+    const int mlp = ms.empty() ? 0 : static_cast<int>(ms[0]);
+    b.mlp1 = LoadLinear(t, p + "mlp.lin1", d, mlp);
+    b.mlp2 = LoadLinear(t, p + "mlp.lin2", mlp, d);
+    blocks_.push_back(std::move(b));
+  }
+  final_attn_ = LoadAttention(t, tr + "final_attn_token_to_image", d, heads_);
+  norm_final_ = LoadNorm(t, tr + "norm_final_attn", d);
+
+  output_tokens_ = DecoderTensor(t, Name("iou_token.weight"), {1, d});
+  const std::vector<float> mask_tokens = DecoderTensor(t, Name("mask_tokens.weight"), {num_mask_tokens_, d});
+  output_tokens_.insert(output_tokens_.end(), mask_tokens.begin(), mask_tokens.end());
+
+  // ref: mask_decoder.py MaskDecoder.__init__ output_upscaling
+  const auto& u0 = DecoderTensorShape(t, Name("output_upscaling.0.weight"));
+  const auto& u1 = DecoderTensorShape(t, Name("output_upscaling.3.weight"));
+  if (u0.size() != 4 || u1.size() != 4) throw Error("mask_decoder.output_upscaling: expected 4-d weights");
+  up0_out_ = static_cast<int>(u0[1]);
+  up1_out_ = static_cast<int>(u1[1]);
+  const std::vector<float> w0 = DecoderTensor(t, Name("output_upscaling.0.weight"), {d, up0_out_, 2, 2});
+  const std::vector<float> w1 = DecoderTensor(t, Name("output_upscaling.3.weight"), {up0_out_, up1_out_, 2, 2});
+  up0_packed_ = kernels::PackConvTranspose2x2(w0.data(), d, up0_out_);
+  up1_packed_ = kernels::PackConvTranspose2x2(w1.data(), up0_out_, up1_out_);
+  up0_b_ = DecoderTensor(t, Name("output_upscaling.0.bias"), {up0_out_});
+  up1_b_ = DecoderTensor(t, Name("output_upscaling.3.bias"), {up1_out_});
+  up_norm_ = LoadNorm(t, Name("output_upscaling.1"), up0_out_);
+
+  // ref: mask_decoder.py MLP (hypernetworks: dim -> dim -> dim -> dim / 8).
+  for (int i = 0; i < num_mask_tokens_; ++i) {
+    const std::string p = Name("output_hypernetworks_mlps." + std::to_string(i) + ".layers.");
+    hyper_.push_back({LoadLinear(t, p + "0", d, d), LoadLinear(t, p + "1", d, d),
+                      LoadLinear(t, p + "2", d, up1_out_)});
+  }
+  for (int i = 0; i < config.iou_head_depth; ++i) {
+    const std::string p = Name("iou_prediction_head.layers." + std::to_string(i));
+    const int in = i == 0 ? d : config.iou_head_hidden;
+    const int out = i + 1 == config.iou_head_depth ? num_mask_tokens_ : config.iou_head_hidden;
+    iou_head_.push_back(LoadLinear(t, p, in, out));
+  }
+  ws_ = std::make_unique<Workspace>();
+}
+
+namespace {
+
+struct Dims {
+  int n;       // image tokens
+  int dim;     // channels
+  int tokens;  // query tokens
+};
+
+// Multi-head self attention of the tokens: out = out_proj(MHA(q, k, v)) (+
+// residual). ref: transformer.py Attention.forward
+void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* q_in,
+                   const float* v_in, const float* residual, float* out) {
+  const int t = s.tokens, in = a.internal, hd = in / a.heads;
+  std::vector<float> q(static_cast<size_t>(t) * in), k(q.size()), v(q.size()), o(q.size());
+  RunLinear(t, q_in, a.q, q.data());
+  RunLinear(t, q_in, a.k, k.data());
+  RunLinear(t, v_in, a.v, v.data());
+  for (int h = 0; h < a.heads; ++h) {
+    kernels::AttentionArgs args;
+    args.num_queries = t;
+    args.num_keys = t;
+    args.head_dim = hd;
+    args.q = q.data() + h * hd;
+    args.q_stride = in;
+    args.k = k.data() + h * hd;
+    args.k_stride = in;
+    args.v = v.data() + h * hd;
+    args.v_stride = in;
+    args.out = o.data() + h * hd;
+    args.out_stride = in;
+    args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    kernels::SmallAttention(args, nullptr);
+  }
+  RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
+}
+
+
+// Token -> image cross attention with few query tokens, computed without
+// projecting the 4096 image tokens (the reference's k_proj and v_proj):
+//   logit(t, j) = scale <Wq_h q_t + bq_h, Wk_h kx_j + bk_h>
+//               = <scale Wk_h^T (Wq_h q_t + bq_h), kx_j> + const(t),
+// and the constant cancels in the softmax; since each row of p sums to 1,
+//   sum_j p(t, j) (Wv_h x_j + bv_h) = Wv_h (sum_j p(t, j) x_j) + bv_h.
+// That is 2 (heads * tokens) dim n flops instead of 4 internal dim n; the
+// rounding differs from the reference's order by a few float32 ulps.
+// ref: transformer.py Attention.forward (attn_sim: PerSAM's second softmax)
+void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* q_in,
+                  const float* xp, const float* xt, const float* attn_sim, float* logits, float* logits_t,
+                  const float* residual, float* out) {
+  const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> q(static_cast<size_t>(t) * in);
+  RunLinear(t, q_in, a.q, q.data());
+  // m[h * t + i, c] = scale * sum_e q[i, h hd + e] Wk[h hd + e, c]
+  std::vector<float> m(static_cast<size_t>(rows) * d, 0.0f);
+  for (int h = 0; h < a.heads; ++h) {
+    for (int i = 0; i < t; ++i) {
+      float* mr = m.data() + static_cast<size_t>(h * t + i) * d;
+      for (int e = 0; e < hd; ++e) {
+        const float coef = scale * q[static_cast<size_t>(i) * in + h * hd + e];
+        const float* wk = a.k.w.data() + static_cast<size_t>(h * hd + e) * d;
+        for (int c = 0; c < d; ++c) mr[c] += coef * wk[c];
+      }
+    }
+  }
+  const kernels::PackedWeights mp = kernels::PackedWeights::Pack(m.data(), rows, d, d);
+  kernels::Gemm(s.n, xp, d, mp, kernels::GemmEpilogue{}, logits, rows);
+  kernels::TransposeMatrix(logits, s.n, rows, logits_t);
+  kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
+  if (attn_sim != nullptr) {
+    for (int r = 0; r < rows; ++r) kernels::Add(logits_t + static_cast<size_t>(r) * s.n, attn_sim,
+                                                logits_t + static_cast<size_t>(r) * s.n, s.n);
+    kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
+  }
+  // pxt[c, h * t + i] = sum_j x[j, c] p(h, i, j), with xt (x channel-first)
+  // as the A operand, so that only the small p is packed.
+  std::vector<float> pxt(static_cast<size_t>(d) * rows);
+  kernels::GemmABt(d, rows, s.n, 1.0f, xt, s.n, logits_t, s.n, pxt.data(), rows);
+  // o[i, h hd + e] = bv + Wv[h hd + e, :] . pxt[:, h * t + i]
+  std::vector<float> o(static_cast<size_t>(t) * in, 0.0f);
+  for (int c = 0; c < d; ++c) {
+    const float* pc = pxt.data() + static_cast<size_t>(c) * rows;
+    for (int h = 0; h < a.heads; ++h) {
+      for (int e = 0; e < hd; ++e) {
+        const float w = a.v.w[static_cast<size_t>(h * hd + e) * d + c];
+        float* oc = o.data() + h * hd + e;
+        for (int i = 0; i < t; ++i) oc[static_cast<size_t>(i) * in] += w * pc[h * t + i];
+      }
+    }
+  }
+  for (int i = 0; i < t; ++i) kernels::Add(o.data() + static_cast<size_t>(i) * in, a.v.b.data(),
+                                           o.data() + static_cast<size_t>(i) * in, in);
+  RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
+}
+
+// Image -> token cross attention, x updated in place (x += attention out),
+// again without projecting the image tokens: with kp = k_proj(keys), vp =
+// v_proj(values) of the few tokens,
+//   logit(j, h, i) = <scale Wq_h^T kp_h[i], xp_j> + scale <bq_h, kp_h[i]>,
+//   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
+// ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
+void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
+                  const float* v_in, const float* xp, float* logits, float* x) {
+  const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
+  RunLinear(t, k_in, a.k, kp.data());
+  RunLinear(t, v_in, a.v, vp.data());
+  std::vector<float> nmat(static_cast<size_t>(rows) * d, 0.0f), nbias(rows, 0.0f);
+  std::vector<float> ut(static_cast<size_t>(d) * rows, 0.0f);  // [d, rows]
+  for (int h = 0; h < a.heads; ++h) {
+    for (int i = 0; i < t; ++i) {
+      const int r = h * t + i;
+      float* nr = nmat.data() + static_cast<size_t>(r) * d;
+      float bias = 0.0f;
+      for (int e = 0; e < hd; ++e) {
+        const float coef = scale * kp[static_cast<size_t>(i) * in + h * hd + e];
+        const float* wq = a.q.w.data() + static_cast<size_t>(h * hd + e) * d;
+        for (int c = 0; c < d; ++c) nr[c] += coef * wq[c];
+        bias += coef * a.q.b[h * hd + e];
+      }
+      nbias[r] = bias;
+      for (int c = 0; c < d; ++c) {
+        const float* wo = a.o.w.data() + static_cast<size_t>(c) * in + h * hd;
+        const float* vr = vp.data() + static_cast<size_t>(i) * in + h * hd;
+        float acc = 0.0f;
+        for (int e = 0; e < hd; ++e) acc += wo[e] * vr[e];
+        ut[static_cast<size_t>(c) * rows + r] = acc;
+      }
+    }
+  }
+  const kernels::PackedWeights np = kernels::PackedWeights::Pack(nmat.data(), rows, d, d);
+  kernels::GemmEpilogue ep;
+  ep.bias = nbias.data();
+  kernels::Gemm(s.n, xp, d, np, ep, logits, rows);
+  // Each (position, head) row of `tokens` logits is one softmax.
+  kernels::SoftmaxRows(s.n * a.heads, t, logits, t);
+  const kernels::PackedWeights up = kernels::PackedWeights::Pack(ut.data(), d, rows, rows);
+  kernels::GemmEpilogue ep2;
+  ep2.bias = a.o.b.data();
+  ep2.residual = x;
+  ep2.ldr = d;
+  kernels::Gemm(s.n, logits, rows, up, ep2, x, d);
+}
+
+}  // namespace
+
+// ref: mask_decoder.py MaskDecoder.predict_masks, transformer.py TwoWayTransformer.forward
+void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const {
+  if (in.first_mask < 0 || in.num_masks <= 0 || in.first_mask + in.num_masks > num_mask_tokens_) {
+    throw Error("mask decoder: mask range out of bounds");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedStage stage(timings, "mask_decoder");
+  const int d = dim_, n = grid_ * grid_;
+  const int t = 1 + num_mask_tokens_ + in.num_sparse;
+  const int rows = heads_ * t;
+  const int s1 = 2 * grid_, s2 = 4 * grid_;
+  Workspace& w = *ws_;
+  w.Reserve(static_cast<size_t>(n), d, rows, static_cast<size_t>(s1) * s1 * up0_out_,
+            static_cast<size_t>(s2) * s2 * up1_out_, static_cast<size_t>(s2) * s2 * in.num_masks);
+  const Dims dims{n, d, t};
+
+  // Tokens: [iou, mask tokens, sparse]. In the reference, `queries` and
+  // `point_embedding` (the tokens' positional encoding) are one tensor and
+  // `queries += target_embedding` before block 0 updates both in place, so
+  // the encoding carries the target embedding from then on.
+  std::vector<float> qpe(static_cast<size_t>(t) * d);
+  std::copy(output_tokens_.begin(), output_tokens_.end(), qpe.begin());
+  if (in.num_sparse > 0) std::copy(in.sparse, in.sparse + static_cast<size_t>(in.num_sparse) * d,
+                                   qpe.begin() + output_tokens_.size());
+  if (in.target_embedding != nullptr) {
+    for (int i = 0; i < t; ++i) kernels::Add(qpe.data() + static_cast<size_t>(i) * d, in.target_embedding,
+                                             qpe.data() + static_cast<size_t>(i) * d, d);
+  }
+  std::vector<float> q = qpe, tmp(qpe.size()), tmp2(static_cast<size_t>(t) * d);
+  std::vector<float> hidden;
+
+  // Image side: src = embedding + dense prompt embedding, kept channel-first
+  // (xt, for the token -> image value sums) and channel-last (x).
+  for (int c = 0; c < d; ++c) {
+    const float* e = in.embedding + static_cast<size_t>(c) * n;
+    float* o = w.xt.data() + static_cast<size_t>(c) * n;
+    if (in.dense_chw != nullptr) {
+      kernels::Add(e, in.dense_chw + static_cast<size_t>(c) * n, o, n);
+    } else {
+      const float v = in.dense_channel[c];
+      for (int j = 0; j < n; ++j) o[j] = e[j] + v;
+    }
+  }
+  kernels::TransposeMatrix(w.xt.data(), d, n, w.x.data());
+
+  auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
+  const size_t tok = static_cast<size_t>(t) * d;
+  for (size_t bi = 0; bi < blocks_.size(); ++bi) {
+    const Block& b = blocks_[bi];
+    if (bi > 0 && in.target_embedding != nullptr) {
+      for (int i = 0; i < t; ++i) kernels::Add(q.data() + static_cast<size_t>(i) * d, in.target_embedding,
+                                               q.data() + static_cast<size_t>(i) * d, d);
+    }
+    // (1) self attention; block 0 replaces the queries (no pe, no residual).
+    if (bi == 0) {
+      SelfAttention(dims, b.self_attn, q.data(), q.data(), nullptr, tmp.data());
+    } else {
+      add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+      SelfAttention(dims, b.self_attn, tmp2.data(), q.data(), q.data(), tmp.data());
+    }
+    kernels::LayerNormRows(t, d, tmp.data(), d, b.norm1.w.data(), b.norm1.b.data(), kLayerNormEps, q.data(), d);
+    // (2) tokens -> image, with PerSAM's attn_sim.
+    add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
+    add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+    TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp.data(), w.xt.data(), in.attn_sim,
+                                 w.logits.data(), w.logits_t.data(), q.data(), tmp.data());
+    kernels::LayerNormRows(t, d, tmp.data(), d, b.norm2.w.data(), b.norm2.b.data(), kLayerNormEps, q.data(), d);
+    // (3) MLP (ReLU).
+    hidden.resize(static_cast<size_t>(t) * b.mlp1.out);
+    RunLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
+    RunLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
+    kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
+    // (4) image -> tokens, residual on the image side.
+    add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp.data(), w.logits.data(),
+                                 w.x.data());
+    kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
+    kernels::TransposeMatrix(w.x.data(), n, d, w.xt.data());
+  }
+  // Final token -> image attention: q = queries + pe (+ target embedding again).
+  add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
+  add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+  if (in.target_embedding != nullptr) {
+    for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,
+                                             tmp2.data() + static_cast<size_t>(i) * d, d);
+  }
+  // Only the iou token and the selected mask tokens are read after this
+  // attention (it is per token), so the others are skipped.
+  const Dims final_dims{n, d, 1 + in.first_mask + in.num_masks};
+  TokenToImage(final_dims, final_attn_, tmp2.data(), w.xp.data(), w.xt.data(), nullptr, w.logits.data(),
+               w.logits_t.data(), q.data(), tmp.data());
+  kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
+                         kLayerNormEps, q.data(), d);
+
+  // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
+  // GELU, ConvTranspose, GELU), channel-last.
+  kernels::ConvTranspose2x2Stride2Hwc(w.x.data(), grid_, grid_, d, up0_packed_, up0_b_.data(), up0_out_,
+                                      w.up0.data());
+  kernels::LayerNormRows(s1 * s1, up0_out_, w.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
+                         kLayerNorm2dEps, w.up0.data(), up0_out_);
+  kernels::Gelu(w.up0.data(), static_cast<size_t>(s1) * s1 * up0_out_);
+  kernels::ConvTranspose2x2Stride2Hwc(w.up0.data(), s1, s1, up0_out_, up1_packed_, up1_b_.data(), up1_out_,
+                                      w.up1.data());
+  kernels::Gelu(w.up1.data(), static_cast<size_t>(s2) * s2 * up1_out_);
+
+  // Hypernetwork MLPs of the selected mask tokens, then masks = hyper @ map.
+  std::vector<float> hyper(static_cast<size_t>(in.num_masks) * up1_out_);
+  std::vector<float> h0(d), h1(d);
+  for (int i = 0; i < in.num_masks; ++i) {
+    const int token = in.first_mask + i;
+    const auto& mlp = hyper_[token];
+    RunLinear(1, q.data() + static_cast<size_t>(1 + token) * d, mlp[0], h0.data(), kernels::Epilogue::kRelu);
+    RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
+    RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
+  }
+  const kernels::PackedWeights hp = kernels::PackedWeights::Pack(hyper.data(), in.num_masks, up1_out_, up1_out_);
+  kernels::Gemm(s2 * s2, w.up1.data(), up1_out_, hp, kernels::GemmEpilogue{}, w.mask_cols.data(), in.num_masks);
+  if (in.num_masks == 1) {
+    std::memcpy(masks, w.mask_cols.data(), sizeof(float) * s2 * s2);
+  } else {
+    kernels::TransposeMatrix(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
+  }
+
+  // IoU head on the iou token.
+  std::vector<float> a(q.begin(), q.begin() + d), b2;
+  for (size_t i = 0; i < iou_head_.size(); ++i) {
+    b2.resize(iou_head_[i].out);
+    const bool last = i + 1 == iou_head_.size();
+    RunLinear(1, a.data(), iou_head_[i], b2.data(), last ? kernels::Epilogue::kNone : kernels::Epilogue::kRelu);
+    a.swap(b2);
+  }
+  for (int i = 0; i < in.num_masks; ++i) scores[i] = a[in.first_mask + i];
+}
+
+}  // namespace persam

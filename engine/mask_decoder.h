@@ -1,0 +1,85 @@
+// SAM's mask decoder (REFERENCE.md section 5): the two-way transformer over
+// [iou token, mask tokens, prompt tokens] and the 64 x 64 image tokens, the
+// upscaling to 256 x 256, the hypernetwork MLPs and the IoU head, with
+// PerSAM's two optional inputs (attn_sim, target_embedding).
+// ref: per_segment_anything/modeling/mask_decoder.py, transformer.py
+#ifndef PERSAM_ENGINE_MASK_DECODER_H_
+#define PERSAM_ENGINE_MASK_DECODER_H_
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/timing.h"
+#include "kernels/gemm.h"
+#include "weights/sam_config.h"
+#include "weights/tensor.h"
+
+namespace persam {
+
+struct MaskDecoderInputs {
+  const float* embedding = nullptr;       // image embedding, channel-first [dim, grid * grid]
+  const float* dense_chw = nullptr;       // dense prompt embedding [dim, grid * grid], or
+  const float* dense_channel = nullptr;   // one value per channel (no_mask_embed)
+  const float* sparse = nullptr;          // sparse prompt tokens [num_sparse, dim]
+  int num_sparse = 0;
+  const float* attn_sim = nullptr;          // PerSAM [grid * grid] or null
+  const float* target_embedding = nullptr;  // PerSAM [dim] or null
+  int first_mask = 0;                       // masks [first_mask, first_mask + num_masks)
+  int num_masks = 1;
+};
+
+class MaskDecoder {
+ public:
+  // `dense_pe_hwc`: the prompt encoder's positional encoding of the grid,
+  // channel-last [grid * grid, dim].
+  MaskDecoder(const TensorMap& tensors, const SamConfig& config, const std::vector<float>& dense_pe_hwc);
+  ~MaskDecoder();
+
+  int num_mask_tokens() const { return num_mask_tokens_; }
+  int mask_size() const { return 4 * grid_; }
+
+  // masks: [num_masks, 4 grid, 4 grid] low-res logits; scores: [num_masks].
+  // Thread-safe (calls are serialised: the kernels inside use every thread).
+  void Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const;
+
+  struct Linear {
+    kernels::PackedWeights packed;
+    std::vector<float> w, b;  // [out, in], [out]
+    int in = 0, out = 0;
+  };
+  struct AttentionWeights {
+    Linear q, k, v, o;
+    int heads = 0, internal = 0;
+  };
+  struct Norm {
+    std::vector<float> w, b;
+  };
+  struct Block {
+    AttentionWeights self_attn, token_to_image, image_to_token;
+    Norm norm1, norm2, norm3, norm4;
+    Linear mlp1, mlp2;
+  };
+  struct Workspace;
+
+ private:
+  int dim_ = 0, grid_ = 0, heads_ = 0, num_mask_tokens_ = 0;
+  std::vector<Block> blocks_;
+  AttentionWeights final_attn_;
+  Norm norm_final_;
+  std::vector<float> output_tokens_;  // [1 + num_mask_tokens, dim]: iou token, mask tokens
+  kernels::PackedWeights up0_packed_, up1_packed_;
+  std::vector<float> up0_b_, up1_b_;
+  Norm up_norm_;
+  int up0_out_ = 0, up1_out_ = 0;
+  std::vector<std::vector<Linear>> hyper_;  // [num_mask_tokens][3 layers]
+  std::vector<Linear> iou_head_;
+  std::vector<float> pe_hwc_;  // [grid * grid, dim]
+
+  mutable std::mutex mu_;
+  mutable std::unique_ptr<Workspace> ws_;
+};
+
+}  // namespace persam
+
+#endif  // PERSAM_ENGINE_MASK_DECODER_H_

@@ -1,0 +1,158 @@
+#include "engine/sam_model.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "engine/image_encoder.h"
+#include "engine/mask_decoder.h"
+#include "engine/preprocess.h"
+#include "engine/prompt_encoder.h"
+#include "weights/checkpoint.h"
+#include "weights/error.h"
+
+namespace persam {
+
+struct SamModel::Impl {
+  SamConfig config;
+  std::unique_ptr<ImageEncoder> encoder;
+  std::unique_ptr<PromptEncoder> prompt_encoder;
+  std::unique_ptr<MaskDecoder> mask_decoder;
+};
+
+SamModel::SamModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SamModel::~SamModel() = default;
+
+const SamConfig& SamModel::config() const { return impl_->config; }
+
+std::unique_ptr<SamModel> SamModel::Load(const std::string& path) {
+  const Checkpoint checkpoint = ReadCheckpoint(path);
+  return FromTensors(checkpoint.tensors, path);
+}
+
+std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const std::string& source) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = InferSamConfig(tensors, source);
+  ValidateTensors(tensors, impl->config, source);
+  try {
+    impl->encoder = impl->config.encoder == EncoderKind::kVit ? MakeVitEncoder(tensors, impl->config)
+                                                              : MakeTinyVitEncoder(tensors, impl->config);
+    impl->prompt_encoder = std::make_unique<PromptEncoder>(tensors, impl->config);
+    impl->mask_decoder =
+        std::make_unique<MaskDecoder>(tensors, impl->config, impl->prompt_encoder->dense_pe_hwc());
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
+  }
+  return std::unique_ptr<SamModel>(new SamModel(std::move(impl)));
+}
+
+// ref: segment_anything/predictor.py SamPredictor.set_image
+ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timings) const {
+  if (image.height <= 0 || image.width <= 0 ||
+      image.pixels.size() != static_cast<size_t>(image.height) * image.width * 3) {
+    throw Error("EncodeImage: empty or malformed image");
+  }
+  const SamConfig& c = impl_->config;
+  ImageEmbedding e;
+  e.orig_height = image.height;
+  e.orig_width = image.width;
+  const InputSize size = ResizedSize(image.height, image.width, c.image_size);
+  e.input_height = size.height;
+  e.input_width = size.width;
+  std::vector<float> input;
+  {
+    ScopedStage stage(timings, "preprocess");
+    input = PreprocessImage(image, c.image_size);
+  }
+  e.data.resize(static_cast<size_t>(c.prompt_dim) * c.embed_grid * c.embed_grid);
+  impl_->encoder->Encode(input.data(), e.data.data(), timings);
+  return e;
+}
+
+// ref: segment_anything/predictor.py SamPredictor.predict / predict_torch
+Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prompt, StageTimings* timings) const {
+  const SamConfig& c = impl_->config;
+  const size_t n = static_cast<size_t>(c.embed_grid) * c.embed_grid;
+  if (embedding.data.size() != static_cast<size_t>(c.prompt_dim) * n) {
+    throw Error("Predict: the image embedding has " + std::to_string(embedding.data.size()) + " values, expected " +
+                std::to_string(c.prompt_dim) + " x " + std::to_string(c.embed_grid) + " x " +
+                std::to_string(c.embed_grid));
+  }
+  if (embedding.orig_height <= 0 || embedding.orig_width <= 0 || embedding.input_height <= 0 ||
+      embedding.input_width <= 0) {
+    throw Error("Predict: the image embedding has no image geometry");
+  }
+  if (prompt.points.empty() && !prompt.box && prompt.mask_input == nullptr) {
+    throw Error("Predict: the prompt needs at least a point, a box or a mask input");
+  }
+  const int tokens = impl_->mask_decoder->num_mask_tokens();
+  if (prompt.multimask && tokens < 2) throw Error("Predict: this model has no multimask outputs");
+
+  std::vector<float> sparse;
+  std::vector<float> dense;
+  {
+    ScopedStage stage(timings, "prompt_encoder");
+    sparse = impl_->prompt_encoder->EncodeSparse(prompt, embedding);
+    if (prompt.mask_input != nullptr) {
+      dense.resize(static_cast<size_t>(c.prompt_dim) * n);
+      impl_->prompt_encoder->EncodeMask(prompt.mask_input, dense.data());
+    }
+  }
+
+  Prediction p;
+  p.num_masks = prompt.multimask ? tokens - 1 : 1;
+  p.height = embedding.orig_height;
+  p.width = embedding.orig_width;
+  const int ms = impl_->mask_decoder->mask_size();
+  p.scores.resize(p.num_masks);
+  p.low_res.resize(static_cast<size_t>(p.num_masks) * ms * ms);
+
+  MaskDecoderInputs in;
+  in.embedding = embedding.data.data();
+  in.dense_chw = dense.empty() ? nullptr : dense.data();
+  in.dense_channel = impl_->prompt_encoder->no_mask_embed().data();
+  in.sparse = sparse.data();
+  in.num_sparse = static_cast<int>(sparse.size() / c.prompt_dim);
+  in.attn_sim = prompt.attn_sim;
+  in.target_embedding = prompt.target_embedding;
+  in.first_mask = prompt.multimask ? 1 : 0;
+  in.num_masks = p.num_masks;
+  impl_->mask_decoder->Run(in, p.low_res.data(), p.scores.data(), timings);
+
+  if (prompt.compute_high_res) {
+    ScopedStage stage(timings, "postprocess");
+    p.high_res = PostprocessMaps(p.low_res.data(), p.num_masks, ms, ms, p.height, p.width, c.image_size);
+  }
+  return p;
+}
+
+void Predictor::SetImage(const RgbImage& image) {
+  embedding_ = model_.EncodeImage(image, &timings_);
+  has_image_ = true;
+}
+
+void Predictor::SetEmbedding(ImageEmbedding embedding) {
+  const SamConfig& c = model_.config();
+  const size_t expected = static_cast<size_t>(c.prompt_dim) * c.embed_grid * c.embed_grid;
+  if (embedding.data.size() != expected) {
+    throw Error("SetEmbedding: expected " + std::to_string(expected) + " values, got " +
+                std::to_string(embedding.data.size()));
+  }
+  const bool has_size = embedding.orig_height > 0 && embedding.orig_width > 0;
+  const InputSize size = has_size ? ResizedSize(embedding.orig_height, embedding.orig_width, c.image_size)
+                                  : InputSize{};
+  if (!has_size || embedding.input_height != size.height || embedding.input_width != size.width) {
+    throw Error("SetEmbedding: inconsistent image geometry (original " + std::to_string(embedding.orig_height) +
+                " x " + std::to_string(embedding.orig_width) + ", input " +
+                std::to_string(embedding.input_height) + " x " + std::to_string(embedding.input_width) + ")");
+  }
+  embedding_ = std::move(embedding);
+  has_image_ = true;
+}
+
+Prediction Predictor::Predict(const Prompt& prompt) {
+  if (!has_image_) throw Error("Predictor: set an image or an embedding before predicting");
+  return model_.Predict(embedding_, prompt, &timings_);
+}
+
+}  // namespace persam

@@ -1,0 +1,61 @@
+#include "tools/embedding_file.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/preprocess.h"
+#include "weights/error.h"
+#include "weights/json.h"
+#include "weights/npy.h"
+
+namespace persam::cli {
+
+void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding, const SamConfig& config) {
+  WriteNpyFloat32(path, {1, config.prompt_dim, config.embed_grid, config.embed_grid}, embedding.data.data());
+  const JsonValue meta = JsonValue::Object({
+      {"image_height", JsonValue::Integer(embedding.orig_height)},
+      {"image_width", JsonValue::Integer(embedding.orig_width)},
+      {"input_height", JsonValue::Integer(embedding.input_height)},
+      {"input_width", JsonValue::Integer(embedding.input_width)},
+  });
+  std::ofstream out(path + ".json");
+  out << WriteJson(meta) << "\n";
+  if (!out) throw Error("cannot write '" + path + ".json'");
+}
+
+ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& config, int height, int width) {
+  const Tensor t = ReadNpy(path);
+  const std::vector<int64_t> expected = {1, config.prompt_dim, config.embed_grid, config.embed_grid};
+  if (t.shape != expected) {
+    throw Error("embedding '" + path + "' has shape " + ShapeToString(t.shape) + ", expected " +
+                ShapeToString(expected));
+  }
+  ImageEmbedding e;
+  e.orig_height = height;
+  e.orig_width = width;
+  const InputSize size = ResizedSize(height, width, config.image_size);
+  e.input_height = size.height;
+  e.input_width = size.width;
+  std::ifstream side(path + ".json");
+  if (side) {
+    std::stringstream text;
+    text << side.rdbuf();
+    const std::string s = text.str();
+    const JsonValue meta = ParseJson(s.data(), s.size(), path + ".json");
+    const int64_t h = meta.At("image_height").AsInt64(), w = meta.At("image_width").AsInt64();
+    if (h != height || w != width) {
+      throw Error("embedding '" + path + "' was computed for a " + std::to_string(w) + " x " + std::to_string(h) +
+                  " image, but the image is " + std::to_string(width) + " x " + std::to_string(height));
+    }
+  }
+  e.data = t.ToFloat32();
+  return e;
+}
+
+void PrintTimings(const Args& args, const StageTimings& timings) {
+  Say(args, "timings:\n");
+  for (const auto& [stage, seconds] : timings.entries()) Say(args, "  %-16s %9.2f ms\n", stage.c_str(), seconds * 1e3);
+  Say(args, "  %-16s %9.2f ms\n", "total", timings.Total() * 1e3);
+}
+
+}  // namespace persam::cli
