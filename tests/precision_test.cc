@@ -20,6 +20,7 @@
 #include "engine/image.h"
 #include "engine/precision.h"
 #include "engine/preprocess.h"
+#include "engine/sam_model.h"
 #include "engine/vit_encoder.h"
 #include "hwy/targets.h"
 #include "kernels/gemm_lowp.h"
@@ -27,6 +28,7 @@
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
+#include "weights/json.h"
 #include "weights/npy.h"
 #include "weights/quantized.h"
 #include "weights/sam_config.h"
@@ -239,6 +241,98 @@ TEST_CASE("weights stored as bf16 or int8 run exactly what a float32 file gives"
     TensorMap broken = stored;
     broken["image_encoder.patch_embed.proj.weight.scale"] = Tensor::FromFloat32({3}, std::vector<float>(3).data());
     CHECK_THROWS_AS(VitEncoder(broken, m.config, Precision::kInt8), Error);
+  }
+}
+
+Prompt PromptFromJson(const JsonValue& c) {
+  Prompt p;
+  if (const JsonValue* coords = c.Find("point_coords"); coords != nullptr && !coords->IsNull()) {
+    const auto& labels = c.At("point_labels").Items();
+    for (size_t i = 0; i < coords->size(); ++i) {
+      const auto& xy = coords->Items()[i].Items();
+      p.points.push_back({xy[0].AsDouble(), xy[1].AsDouble(), static_cast<int>(labels[i].AsInt64())});
+    }
+  }
+  if (const JsonValue* box = c.Find("box"); box != nullptr && !box->IsNull()) {
+    const auto& b = box->Items();
+    p.box = BoxPrompt{b[0].AsDouble(), b[1].AsDouble(), b[2].AsDouble(), b[3].AsDouble()};
+  }
+  p.multimask = c.At("multimask_output").AsBool();
+  return p;
+}
+
+// IoU of (a > 0) and (b > 0); 1 when both are empty.
+double MaskIou(const float* a, const float* b, size_t n) {
+  size_t inter = 0, uni = 0;
+  for (size_t i = 0; i < n; ++i) {
+    inter += a[i] > 0.0f && b[i] > 0.0f;
+    uni += a[i] > 0.0f || b[i] > 0.0f;
+  }
+  return uni == 0 ? 1.0 : double(inter) / double(uni);
+}
+
+// Every vit_predictor prompt (mask inputs chained within the same run, as a
+// user would) on an embedding computed at `precision`.
+std::vector<Prediction> PredictAll(const SamModel& model, const JsonValue& cs) {
+  const RgbImage image = LoadImage(FixturePath("perseg-mini/Images/" + cs.At("image").AsString()));
+  Predictor predictor(model);
+  predictor.SetImage(image);
+  std::map<std::string, size_t> index;
+  std::vector<Prediction> out;
+  for (const JsonValue& c : cs.At("prompts").Items()) {
+    Prompt prompt = PromptFromJson(c);
+    std::vector<float> mask_input;
+    if (const JsonValue* from = c.Find("mask_input_from")) {
+      const Prediction& src = out.at(index.at(from->AsString()));
+      const size_t k = static_cast<size_t>(c.At("mask_input_index").AsInt64());
+      mask_input.assign(src.low_res.begin() + k * 256 * 256, src.low_res.begin() + (k + 1) * 256 * 256);
+      prompt.mask_input = mask_input.data();
+    }
+    index[c.At("name").AsString()] = out.size();
+    out.push_back(predictor.Predict(prompt));
+  }
+  return out;
+}
+
+TEST_CASE("predictor masks at bf16 / int8: IoU with the float32 masks") {
+  if (!HaveFixtures("precision predictor")) return;
+  const JsonValue manifest = ParseJsonFile(FixturePath("manifest.json"));
+  const JsonValue& cs = manifest.At("cases").At("vit_predictor");
+  const std::string path = FixturePath("models/sam_vit_tiny.pth");
+  // The float32 engine's masks stand for the reference's where the fixtures
+  // have no high-res logits (they agree at IoU >= 0.999: engine_decoder_test);
+  // where they have them, the reference's own.
+  const auto f32_model = SamModel::Load(path);
+  CHECK(f32_model->precision() == Precision::kF32);
+  const std::vector<Prediction> f32 = PredictAll(*f32_model, cs);
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    CAPTURE(std::string(PrecisionName(p)));
+    LoadOptions options;
+    options.precision = p;
+    const auto model = SamModel::Load(path, options);
+    CHECK(model->precision() == p);
+    const std::vector<Prediction> low = PredictAll(*model, cs);
+    const double bound = p == Precision::kBF16 ? 0.98 : 0.95;
+    double worst = 1.0;
+    std::string line;
+    const auto& prompts = cs.At("prompts").Items();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const Prediction& a = low[i];
+      const size_t plane = size_t(a.height) * a.width;
+      std::vector<float> ref_high;
+      if (const JsonValue* hr = prompts[i].Find("high_res")) ref_high = ReadNpy(FixturePath("ref/" + hr->AsString())).ToFloat32();
+      const std::vector<float>& ref = ref_high.empty() ? f32[i].high_res : ref_high;
+      REQUIRE(ref.size() == a.high_res.size());
+      for (int m = 0; m < a.num_masks; ++m) {
+        const double iou = MaskIou(a.high_res.data() + m * plane, ref.data() + m * plane, plane);
+        worst = std::min(worst, iou);
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), " %s[%d] %.4f", prompts[i].At("name").AsString().c_str(), m, iou);
+        line += buf;
+        CHECK(iou >= bound);
+      }
+    }
+    MESSAGE(std::string(PrecisionName(p)) << " predictor mask IoU:" << line << " (min " << worst << ")");
   }
 }
 

@@ -16,4 +16,10 @@ std::optional<Precision> PrecisionOption(const Args& args) {
   }
 }
 
+LoadOptions ModelLoadOptions(const Args& args) {
+  LoadOptions options;
+  options.precision = PrecisionOption(args);
+  return options;
+}
+
 }  // namespace persam::cli
