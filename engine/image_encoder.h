@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.h"
 #include "engine/timing.h"
 #include "weights/sam_config.h"
 #include "weights/tensor.h"
@@ -34,6 +35,9 @@ class ImageEncoder {
 // validated by the caller (ValidateTensors); names are the official ones
 // ("image_encoder.blocks.0.attn.qkv.weight", ...).
 std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const SamConfig& config);
+// The same with the encoder's GEMMs at `precision` (engine/precision.h).
+std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const SamConfig& config,
+                                             Precision precision);
 std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config);
 
 }  // namespace persam

@@ -132,8 +132,14 @@ MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std:
   const std::vector<float> w1 = DecoderTensor(t, Name("output_upscaling.3.weight"), {up0_out_, up1_out_, 2, 2});
   up0_packed_ = kernels::PackConvTranspose2x2(w0.data(), d, up0_out_);
   up1_packed_ = kernels::PackConvTranspose2x2(w1.data(), up0_out_, up1_out_);
-  up0_b_ = DecoderTensor(t, Name("output_upscaling.0.bias"), {up0_out_});
-  up1_b_ = DecoderTensor(t, Name("output_upscaling.3.bias"), {up1_out_});
+  // The packed GEMM rows are (child = dy * 2 + dx, channel): the bias
+  // repeats once per child.
+  const std::vector<float> b0 = DecoderTensor(t, Name("output_upscaling.0.bias"), {up0_out_});
+  const std::vector<float> b1 = DecoderTensor(t, Name("output_upscaling.3.bias"), {up1_out_});
+  for (int child = 0; child < 4; ++child) {
+    up0_b_.insert(up0_b_.end(), b0.begin(), b0.end());
+    up1_b_.insert(up1_b_.end(), b1.begin(), b1.end());
+  }
   up_norm_ = LoadNorm(t, Name("output_upscaling.1"), up0_out_);
 
   // ref: mask_decoder.py MLP (hypernetworks: dim -> dim -> dim -> dim / 8).
@@ -304,13 +310,14 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     throw Error("mask decoder: mask range out of bounds");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  ScopedStage stage(timings, "mask_decoder");
+  // Two stages, so --verbose shows where the decoder's time goes.
+  auto transformer_stage = std::make_unique<ScopedStage>(timings, "mask_decoder.transformer");
   const int d = dim_, n = grid_ * grid_;
   const int t = 1 + num_mask_tokens_ + in.num_sparse;
   const int rows = heads_ * t;
-  const int s1 = 2 * grid_, s2 = 4 * grid_;
+  const int s2 = 4 * grid_;
   Workspace& w = *ws_;
-  w.Reserve(static_cast<size_t>(n), d, rows, static_cast<size_t>(s1) * s1 * up0_out_,
+  w.Reserve(static_cast<size_t>(n), d, rows, static_cast<size_t>(4) * n * up0_out_,
             static_cast<size_t>(s2) * s2 * up1_out_, static_cast<size_t>(s2) * s2 * in.num_masks);
   const Dims dims{n, d, t};
 
@@ -392,16 +399,30 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
                          kLayerNormEps, q.data(), d);
 
+  transformer_stage.reset();
+  ScopedStage upscale_stage(timings, "mask_decoder.masks");
+
   // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
-  // GELU, ConvTranspose, GELU), channel-last.
-  kernels::ConvTranspose2x2Stride2Hwc(w.x.data(), grid_, grid_, d, up0_packed_, up0_b_.data(), up0_out_,
-                                      w.up0.data());
-  kernels::LayerNormRows(s1 * s1, up0_out_, w.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
-                         kLayerNorm2dEps, w.up0.data(), up0_out_);
-  kernels::Gelu(w.up0.data(), static_cast<size_t>(s1) * s1 * up0_out_);
-  kernels::ConvTranspose2x2Stride2Hwc(w.up0.data(), s1, s1, up0_out_, up1_packed_, up1_b_.data(), up1_out_,
-                                      w.up1.data());
-  kernels::Gelu(w.up1.data(), static_cast<size_t>(s2) * s2 * up1_out_);
+  // GELU, ConvTranspose, GELU). Each 2x2 stride-2 transposed convolution is
+  // one GEMM whose output row holds a pixel's 4 children (PackConvTranspose2x2
+  // order). The children are never scattered into an image: LN2d and GELU
+  // are per pixel, the second GEMM takes the children as its input rows, and
+  // the mask product is per pixel too, so only the final masks are put in
+  // place. Rows of up1 are ((y * grid + x) * 4 + c1) * 4 + c2 for the mask
+  // pixel (4 y + 2 dy1 + dy2, 4 x + 2 dx1 + dx2), c = dy * 2 + dx.
+  {
+    kernels::GemmEpilogue ep0;
+    ep0.bias = up0_b_.data();
+    kernels::Gemm(n, w.x.data(), d, up0_packed_, ep0, w.up0.data(), 4 * up0_out_);
+    const int rows0 = 4 * n;
+    kernels::LayerNormRows(rows0, up0_out_, w.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
+                           kLayerNorm2dEps, w.up0.data(), up0_out_);
+    kernels::Gelu(w.up0.data(), static_cast<size_t>(rows0) * up0_out_);
+    kernels::GemmEpilogue ep1;
+    ep1.bias = up1_b_.data();
+    ep1.activation = kernels::Epilogue::kGelu;
+    kernels::Gemm(rows0, w.up0.data(), up0_out_, up1_packed_, ep1, w.up1.data(), 4 * up1_out_);
+  }
 
   // Hypernetwork MLPs of the selected mask tokens, then masks = hyper @ map.
   std::vector<float> hyper(static_cast<size_t>(in.num_masks) * up1_out_);
@@ -415,10 +436,19 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   }
   const kernels::PackedWeights hp = kernels::PackedWeights::Pack(hyper.data(), in.num_masks, up1_out_, up1_out_);
   kernels::Gemm(s2 * s2, w.up1.data(), up1_out_, hp, kernels::GemmEpilogue{}, w.mask_cols.data(), in.num_masks);
-  if (in.num_masks == 1) {
-    std::memcpy(masks, w.mask_cols.data(), sizeof(float) * s2 * s2);
-  } else {
-    kernels::TransposeMatrix(w.mask_cols.data(), s2 * s2, in.num_masks, masks);
+  // Put the mask pixels in place (see the row order above).
+  const int nm = in.num_masks;
+  for (int y = 0; y < grid_; ++y) {
+    for (int x = 0; x < grid_; ++x) {
+      for (int c1 = 0; c1 < 4; ++c1) {
+        for (int c2 = 0; c2 < 4; ++c2) {
+          const size_t row = ((static_cast<size_t>(y) * grid_ + x) * 4 + c1) * 4 + c2;
+          const int py = 4 * y + 2 * (c1 >> 1) + (c2 >> 1), px = 4 * x + 2 * (c1 & 1) + (c2 & 1);
+          const float* src = w.mask_cols.data() + row * nm;
+          for (int m = 0; m < nm; ++m) masks[(static_cast<size_t>(m) * s2 + py) * s2 + px] = src[m];
+        }
+      }
+    }
   }
 
   // IoU head on the iou token.

@@ -10,11 +10,13 @@
 #include "engine/prompt_encoder.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
+#include "weights/quantized.h"
 
 namespace persam {
 
 struct SamModel::Impl {
   SamConfig config;
+  Precision precision = Precision::kF32;
   std::unique_ptr<ImageEncoder> encoder;
   std::unique_ptr<PromptEncoder> prompt_encoder;
   std::unique_ptr<MaskDecoder> mask_decoder;
@@ -24,22 +26,38 @@ SamModel::SamModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SamModel::~SamModel() = default;
 
 const SamConfig& SamModel::config() const { return impl_->config; }
+Precision SamModel::precision() const { return impl_->precision; }
 
-std::unique_ptr<SamModel> SamModel::Load(const std::string& path) {
+std::unique_ptr<SamModel> SamModel::Load(const std::string& path) { return Load(path, LoadOptions()); }
+
+std::unique_ptr<SamModel> SamModel::Load(const std::string& path, const LoadOptions& options) {
   const Checkpoint checkpoint = ReadCheckpoint(path);
-  return FromTensors(checkpoint.tensors, path);
+  return FromTensors(checkpoint.tensors, path, options);
 }
 
 std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const std::string& source) {
+  return FromTensors(tensors, source, LoadOptions());
+}
+
+std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const std::string& source,
+                                                const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->config = InferSamConfig(tensors, source);
   ValidateTensors(tensors, impl->config, source);
+  const bool vit = impl->config.encoder == EncoderKind::kVit;
+  impl->precision = vit ? options.precision.value_or(StoredPrecision(tensors)) : Precision::kF32;
+  // The ViT encoder reads int8 weights itself; every other part (TinyViT,
+  // prompt encoder, mask decoder) gets them as float32.
+  const bool quantised = CountQuantizedInt8(tensors) > 0;
+  const TensorMap dequantised =
+      quantised ? DequantizeInt8Tensors(tensors, vit ? "image_encoder." : "") : TensorMap();
+  const TensorMap& floats = quantised ? dequantised : tensors;
   try {
-    impl->encoder = impl->config.encoder == EncoderKind::kVit ? MakeVitEncoder(tensors, impl->config)
-                                                              : MakeTinyVitEncoder(tensors, impl->config);
-    impl->prompt_encoder = std::make_unique<PromptEncoder>(tensors, impl->config);
+    impl->encoder = vit ? MakeVitEncoder(tensors, impl->config, impl->precision)
+                        : MakeTinyVitEncoder(floats, impl->config);
+    impl->prompt_encoder = std::make_unique<PromptEncoder>(floats, impl->config);
     impl->mask_decoder =
-        std::make_unique<MaskDecoder>(tensors, impl->config, impl->prompt_encoder->dense_pe_hwc());
+        std::make_unique<MaskDecoder>(floats, impl->config, impl->prompt_encoder->dense_pe_hwc());
   } catch (const Error& e) {
     throw Error(source + ": " + e.what());
   }

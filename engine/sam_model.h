@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/image.h"
+#include "engine/precision.h"
 #include "engine/timing.h"
 #include "weights/sam_config.h"
 #include "weights/tensor.h"
@@ -48,15 +49,31 @@ struct Prediction {
   std::vector<float> high_res;   // [num_masks, height, width] logits (mask = > 0)
 };
 
+struct LoadOptions {
+  // The image encoder's compute precision (engine/precision.h); nullopt: the
+  // file's own (StoredPrecision: bf16 / int8 for files written by `persam
+  // convert --dtype bf16|int8`, float32 otherwise). Any file runs at any
+  // precision: lower ones are packed from the float values at load, int8
+  // weights are dequantised for f32/bf16. The TinyViT encoder runs float32
+  // whatever is asked (precision() says so); the prompt encoder and mask
+  // decoder always run float32.
+  std::optional<Precision> precision;
+};
+
 class SamModel {
  public:
   // .pth or .safetensors; config inferred from the tensors.
   static std::unique_ptr<SamModel> Load(const std::string& path);
+  static std::unique_ptr<SamModel> Load(const std::string& path, const LoadOptions& options);
   static std::unique_ptr<SamModel> FromTensors(const TensorMap& tensors,
                                                const std::string& source);
+  static std::unique_ptr<SamModel> FromTensors(const TensorMap& tensors, const std::string& source,
+                                               const LoadOptions& options);
   virtual ~SamModel();
 
   const SamConfig& config() const;
+  // The precision the image encoder actually runs at.
+  Precision precision() const;
 
   ImageEmbedding EncodeImage(const RgbImage& image, StageTimings* timings = nullptr) const;
   // Prompt encoder + mask decoder (+ postprocessing). Throws persam::Error on

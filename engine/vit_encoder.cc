@@ -10,6 +10,7 @@
 #include "kernels/conv.h"
 #include "kernels/ops.h"
 #include "weights/error.h"
+#include "weights/quantized.h"
 
 namespace persam {
 namespace {
@@ -33,17 +34,21 @@ std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
   return Get(tensors, name, shape).ToFloat32();
 }
 
-// Packs rows [row0, row0 + n) of a [rows, k] weight (any dtype) and drops the
-// float32 copy right away, so conversion never holds more than one extra tensor.
-kernels::PackedWeights Pack(const TensorMap& tensors, const std::string& name,
-                            const std::vector<int64_t>& shape, int n, int k, int row0 = 0) {
+// Packs rows [row0, row0 + n) of a [rows, k] weight (any float dtype, or int8
+// with per-channel scales) for `precision`, and drops the float32 copy right
+// away, so conversion never holds more than one extra tensor. An int8 weight
+// dequantised here re-quantises to the same int8 values in PackedWeightsI8
+// (same scale rule), so an int8 file runs exactly its stored weights.
+LinearWeights Pack(const TensorMap& tensors, const std::string& name,
+                   const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                   int row0 = 0) {
   const Tensor& t = Get(tensors, name, shape);
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return kernels::PackedWeights::Pack(reinterpret_cast<const float*>(t.data) + size_t(row0) * k,
-                                        n, k, k);
+    return LinearWeights::Pack(reinterpret_cast<const float*>(t.data) + size_t(row0) * k, n, k, k,
+                               precision);
   }
-  const std::vector<float> w = t.ToFloat32();
-  return kernels::PackedWeights::Pack(w.data() + size_t(row0) * k, n, k, k);
+  const std::vector<float> w = DequantizedFloat32(tensors, name);
+  return LinearWeights::Pack(w.data() + size_t(row0) * k, n, k, k, precision);
 }
 
 // ref: image_encoder.py get_rel_pos: F.interpolate(mode="linear",
@@ -94,7 +99,8 @@ struct VitEncoder::Workspace {
 VitEncoder::~VitEncoder() = default;
 
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.__init__
-VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config) {
+VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config, Precision precision)
+    : precision_(precision) {
   const VitConfig& vc = config.vit;
   embed_dim_ = vc.embed_dim;
   depth_ = vc.depth;
@@ -117,7 +123,7 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config) {
 
   const int patch_k = kInChans * patch_ * patch_;
   patch_w_ = Pack(tensors, p + "patch_embed.proj.weight", {C, kInChans, patch_, patch_},
-                  embed_dim_, patch_k);
+                  embed_dim_, patch_k, precision);
   patch_b_ = Floats(tensors, p + "patch_embed.proj.bias", {C});
   pos_embed_ = Floats(tensors, p + "pos_embed", {1, grid_, grid_, C});
 
@@ -137,15 +143,15 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config) {
     // The qkv Linear as two GEMMs, q ([C, C]) and kv ([2C, C]): q then lies
     // in its own [tokens, heads, head_dim] buffer, i.e. [tokens * heads,
     // head_dim] rows, which the relative-position product reads in one call.
-    blk.q = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, embed_dim_, embed_dim_);
+    blk.q = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, embed_dim_, embed_dim_, precision);
     blk.kv = Pack(tensors, b + "attn.qkv.weight", {3 * C, C}, 2 * embed_dim_, embed_dim_,
-                  embed_dim_);
+                  precision, /*row0=*/embed_dim_);
     blk.qkv_b = Floats(tensors, b + "attn.qkv.bias", {3 * C});
-    blk.proj = Pack(tensors, b + "attn.proj.weight", {C, C}, embed_dim_, embed_dim_);
+    blk.proj = Pack(tensors, b + "attn.proj.weight", {C, C}, embed_dim_, embed_dim_, precision);
     blk.proj_b = Floats(tensors, b + "attn.proj.bias", {C});
-    blk.lin1 = Pack(tensors, b + "mlp.lin1.weight", {M, C}, mlp_dim_, embed_dim_);
+    blk.lin1 = Pack(tensors, b + "mlp.lin1.weight", {M, C}, mlp_dim_, embed_dim_, precision);
     blk.lin1_b = Floats(tensors, b + "mlp.lin1.bias", {M});
-    blk.lin2 = Pack(tensors, b + "mlp.lin2.weight", {C, M}, embed_dim_, mlp_dim_);
+    blk.lin2 = Pack(tensors, b + "mlp.lin2.weight", {C, M}, embed_dim_, mlp_dim_, precision);
     blk.lin2_b = Floats(tensors, b + "mlp.lin2.bias", {C});
     const int rel_rows = 2 * blk.window - 1;
     for (const char* axis : {"attn.rel_pos_h", "attn.rel_pos_w"}) {
@@ -167,16 +173,18 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config) {
   }
   out_chans_ = static_cast<int>(neck0.shape[0]);
   const int64_t O = out_chans_;
-  neck_conv1_ = Pack(tensors, p + "neck.0.weight", {O, C, 1, 1}, out_chans_, embed_dim_);
+  // The neck's GEMMs feed the embedding directly: see NeckPrecision.
+  const Precision neck = NeckPrecision(precision);
+  neck_conv1_ = Pack(tensors, p + "neck.0.weight", {O, C, 1, 1}, out_chans_, embed_dim_, neck);
   neck_ln1_w_ = Floats(tensors, p + "neck.1.weight", {O});
   neck_ln1_b_ = Floats(tensors, p + "neck.1.bias", {O});
-  neck_conv2_ = Pack(tensors, p + "neck.2.weight", {O, O, 3, 3}, out_chans_, out_chans_ * 9);
+  neck_conv2_ = Pack(tensors, p + "neck.2.weight", {O, O, 3, 3}, out_chans_, out_chans_ * 9, neck);
   neck_ln2_w_ = Floats(tensors, p + "neck.3.weight", {O});
   neck_ln2_b_ = Floats(tensors, p + "neck.3.bias", {O});
 }
 
 size_t VitEncoder::WeightBytes() const {
-  auto packed = [](const kernels::PackedWeights& w) { return size_t(w.n()) * w.k() * 4; };
+  auto packed = [](const LinearWeights& w) { return w.Bytes(); };
   size_t bytes = packed(patch_w_) + packed(neck_conv1_) + packed(neck_conv2_) +
                  4 * (patch_b_.size() + pos_embed_.size() + 4 * size_t(out_chans_));
   for (const Block& b : blocks_) {
@@ -272,9 +280,9 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     ScopedStage stage(timings, "encoder.blocks.qkv");
     kernels::GemmEpilogue ep;
     ep.bias = blk.qkv_b.data();
-    kernels::Gemm(block_tokens, ws.a.get(), C, blk.q, ep, ws.big.get(), C);
+    blk.q.Apply(block_tokens, ws.a.get(), C, ep, ws.big.get(), C);
     ep.bias = blk.qkv_b.data() + C;
-    kernels::Gemm(block_tokens, ws.a.get(), C, blk.kv, ep, ws.big.get() + ws.kv_offset, 2 * C);
+    blk.kv.Apply(block_tokens, ws.a.get(), C, ep, ws.big.get() + ws.kv_offset, 2 * C);
   }
   {
     ScopedStage stage(timings, "encoder.blocks.rel_pos");
@@ -334,7 +342,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     ep.bias = blk.proj_b.data();
     ep.residual = ws.x.get();
     ep.ldr = C;
-    kernels::Gemm(T, ws.b.get(), C, blk.proj, ep, ws.x.get(), C);
+    blk.proj.Apply(T, ws.b.get(), C, ep, ws.x.get(), C);
   }
   {
     ScopedStage stage(timings, "encoder.blocks.norm");
@@ -347,12 +355,12 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     kernels::GemmEpilogue ep1;
     ep1.bias = blk.lin1_b.data();
     ep1.activation = kernels::Epilogue::kGelu;
-    kernels::Gemm(T, ws.b.get(), C, blk.lin1, ep1, ws.big.get(), mlp_dim_);
+    blk.lin1.Apply(T, ws.b.get(), C, ep1, ws.big.get(), mlp_dim_);
     kernels::GemmEpilogue ep2;
     ep2.bias = blk.lin2_b.data();
     ep2.residual = ws.x.get();
     ep2.ldr = C;
-    kernels::Gemm(T, ws.big.get(), mlp_dim_, blk.lin2, ep2, ws.x.get(), C);
+    blk.lin2.Apply(T, ws.big.get(), mlp_dim_, ep2, ws.x.get(), C);
   }
 }
 
@@ -397,7 +405,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
                        ws.big.get());
     kernels::GemmEpilogue ep;
     ep.bias = patch_b_.data();
-    kernels::Gemm(T, ws.big.get(), kInChans * patch_ * patch_, patch_w_, ep, ws.x.get(), C);
+    patch_w_.Apply(T, ws.big.get(), kInChans * patch_ * patch_, ep, ws.x.get(), C);
     if (hook) hook("patch_embed", ws.x.get(), {1, G, G, C});
     // x = x + self.pos_embed
     kernels::Add(ws.x.get(), pos_embed_.data(), ws.x.get(), size_t(T) * C);
@@ -411,11 +419,11 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
     // pad 1 (no bias), LayerNorm2d; channel-last, so LayerNorm2d is a row LN.
     ScopedStage stage(timings, "encoder.neck");
     kernels::GemmEpilogue none;
-    kernels::Gemm(T, ws.x.get(), C, neck_conv1_, none, ws.neck1.get(), O);
+    neck_conv1_.Apply(T, ws.x.get(), C, none, ws.neck1.get(), O);
     kernels::LayerNormRows(T, O, ws.neck1.get(), O, neck_ln1_w_.data(), neck_ln1_b_.data(),
                            kLayerNormEps, ws.neck1.get(), O);
     kernels::Im2ColHwc(ws.neck1.get(), G, G, O, 3, 1, 1, ws.big.get());
-    kernels::Gemm(T, ws.big.get(), O * 9, neck_conv2_, none, ws.neck2.get(), O);
+    neck_conv2_.Apply(T, ws.big.get(), O * 9, none, ws.neck2.get(), O);
     kernels::LayerNormRows(T, O, ws.neck2.get(), O, neck_ln2_w_.data(), neck_ln2_b_.data(),
                            kLayerNormEps, ws.neck2.get(), O);
     // [T, O] -> [O, G, G], the reference's NCHW embedding; tiles of 64
@@ -436,6 +444,11 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
 
 std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const SamConfig& config) {
   return std::make_unique<VitEncoder>(tensors, config);
+}
+
+std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const SamConfig& config,
+                                             Precision precision) {
+  return std::make_unique<VitEncoder>(tensors, config, precision);
 }
 
 }  // namespace persam

@@ -16,13 +16,18 @@
 #include <vector>
 
 #include "engine/image_encoder.h"
-#include "kernels/gemm.h"
+#include "engine/linear.h"
+#include "engine/precision.h"
 
 namespace persam {
 
 class VitEncoder : public ImageEncoder {
  public:
-  VitEncoder(const TensorMap& tensors, const SamConfig& config);
+  // precision: of the GEMM weights and inputs (engine/precision.h); the
+  // weights may be stored in any float dtype or as int8 with per-channel
+  // scales (weights/quantized.h) whatever the precision.
+  VitEncoder(const TensorMap& tensors, const SamConfig& config,
+             Precision precision = Precision::kF32);
   ~VitEncoder() override;
 
   void Encode(const float* input, float* embedding, StageTimings* timings,
@@ -30,12 +35,13 @@ class VitEncoder : public ImageEncoder {
 
   // Bytes held by packed weights and parameters (for reports and tests).
   size_t WeightBytes() const;
+  Precision precision() const { return precision_; }
 
   struct Block {
     int window = 0;  // side of the attention window; the grid side when global
     bool global = false;
     std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b;
-    kernels::PackedWeights q, kv, proj, lin1, lin2;  // q, kv: rows of attn.qkv
+    LinearWeights q, kv, proj, lin1, lin2;  // q, kv: rows of attn.qkv
     std::vector<float> qkv_b, proj_b, lin1_b, lin2_b;
     // [2 * (2 window - 1), head_dim]: rel_pos_h then rel_pos_w, each resized
     // to 2 window - 1 rows as get_rel_pos does when needed.
@@ -47,13 +53,14 @@ class VitEncoder : public ImageEncoder {
   void RunBlock(const Block& block, Workspace& ws, StageTimings* timings) const;
   void RelativePositionBias(const Block& block, Workspace& ws, int tokens) const;
 
+  Precision precision_ = Precision::kF32;
   int embed_dim_ = 0, depth_ = 0, heads_ = 0, head_dim_ = 0, mlp_dim_ = 0;
   int patch_ = 16, grid_ = 64, image_size_ = 1024, out_chans_ = 256;
-  kernels::PackedWeights patch_w_;
+  LinearWeights patch_w_;
   std::vector<float> patch_b_;
   std::vector<float> pos_embed_;  // [grid * grid, C]
   std::vector<Block> blocks_;
-  kernels::PackedWeights neck_conv1_, neck_conv2_;
+  LinearWeights neck_conv1_, neck_conv2_;
   std::vector<float> neck_ln1_w_, neck_ln1_b_, neck_ln2_w_, neck_ln2_b_;
 
   // Activation buffers, allocated on the first Encode and reused: Encode is

@@ -120,13 +120,20 @@ inline uint8_t Clip8(int acc) {
 
 void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
                     int out_h, int out_w) {
+  ResizeBilinear(src, planes, in_h, in_w, dst, out_h, out_w,
+                 planes == 1 ? BilinearRounding::kTorchSingleChannel
+                             : BilinearRounding::kTorchMultiChannel);
+}
+
+void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
+                    int out_h, int out_w, BilinearRounding rounding) {
   CheckSizes("ResizeBilinear", in_h, in_w, out_h, out_w);
   if (planes < 0) throw Error("ResizeBilinear: planes must be >= 0");
   const std::vector<LinearTap> ty = LinearTaps(in_h, out_h);
   const std::vector<LinearTap> tx = LinearTaps(in_w, out_w);
   const int64_t in_plane = static_cast<int64_t>(in_h) * in_w;
   const int64_t out_plane = static_cast<int64_t>(out_h) * out_w;
-  const bool single_plane = planes == 1;
+  const bool single_channel = rounding == BilinearRounding::kTorchSingleChannel;
 #pragma omp parallel for collapse(2) schedule(static) if (planes * out_plane > (1 << 18))
   for (int p = 0; p < planes; ++p) {
     for (int oy = 0; oy < out_h; ++oy) {
@@ -136,16 +143,19 @@ void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst
       float* out = dst + p * out_plane + static_cast<int64_t>(oy) * out_w;
       for (int ox = 0; ox < out_w; ++ox) {
         const LinearTap& x = tx[ox];
-        // Two arithmetic variants, as torch 1.13 picks two kernels (see
-        // resize.h): bit-exact on every map size we probed (up to
-        // 1024 x 1024, up and down), except single maps smaller than ~32
-        // pixels a side, which may differ by <= 2 ulp.
+        // torch 1.13's two kernels (resize.h), matched bit for bit by
+        // probing (64->256, 256->1024, 783x1024->977x1277, 5x7->11x13, ...).
         float v;
-        if (single_plane) {
-          const double r0 = double(row0[x.i0]) * x.w0 + double(row0[x.i1]) * x.w1;
-          const double r1 = double(row1[x.i0]) * x.w0 + double(row1[x.i1]) * x.w1;
-          v = static_cast<float>(r0 * y.w0 + r1 * y.w1);
+        if (single_channel) {
+          // Channels-last kernel: weight products in float, the 4-term sum
+          // effectively in double, rounded once.
+          const float w00 = y.w0 * x.w0, w01 = y.w0 * x.w1;
+          const float w10 = y.w1 * x.w0, w11 = y.w1 * x.w1;
+          v = static_cast<float>(double(row0[x.i0]) * w00 + double(row0[x.i1]) * w01 +
+                                 double(row1[x.i0]) * w10 + double(row1[x.i1]) * w11);
         } else {
+          // Generic kernel: per row fma(t0, w0, t1 * w1), then the same
+          // across the two rows (GCC contracts torch's float loop).
           const float r0 = std::fma(row0[x.i0], x.w0, row0[x.i1] * x.w1);
           const float r1 = std::fma(row1[x.i0], x.w0, row1[x.i1] * x.w1);
           v = std::fma(r0, y.w0, r1 * y.w1);

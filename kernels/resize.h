@@ -8,12 +8,19 @@ namespace persam::kernels {
 
 // PyTorch interpolate(mode="bilinear", align_corners=False, antialias=False)
 // on `planes` float maps [planes, in_h, in_w] -> [planes, out_h, out_w],
-// reproducing torch 1.13's CPU rounding bit for bit: torch runs a tensor
-// with one channel through its channels-last kernel (products and sums
-// effectively in double, one rounding) and others through its generic
-// kernel (fused multiply-adds in float). planes == 1 selects the former,
-// planes > 1 the latter, i.e. pass planes = C for a [1, C, H, W] tensor;
-// for [N, 1, H, W] with N > 1, call once per plane.
+// reproducing torch 1.13's CPU results bit for bit. torch has two kernels
+// that round differently: a [N, C, H, W] input with C == 1 (contiguous or a
+// cropped view) goes through its channels-last kernel, C > 1 through its
+// generic kernel. Say which with `rounding`.
+enum class BilinearRounding {
+  kTorchSingleChannel,  // the input tensor has C == 1
+  kTorchMultiChannel,   // the input tensor has C > 1 (e.g. SAM's 3 masks)
+};
+void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
+                    int out_h, int out_w, BilinearRounding rounding);
+// The same with rounding = planes == 1 ? kTorchSingleChannel :
+// kTorchMultiChannel (right for [1, C, H, W] passed whole; a caller looping
+// over the C > 1 channels of one tensor must pass kTorchMultiChannel).
 void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
                     int out_h, int out_w);
 

@@ -214,6 +214,14 @@ TEST_CASE("predictor rejects malformed prompts and embeddings") {
   CHECK(ok.num_masks == 3);
   CHECK(ok.high_res.empty());
   CHECK(ok.low_res.size() == 3u * 256 * 256);
+  // A mask alone is a valid prompt (no sparse tokens at all), as in the
+  // reference.
+  Prompt mask_only;
+  mask_only.mask_input = ok.low_res.data();
+  mask_only.compute_high_res = false;
+  const Prediction from_mask = predictor.Predict(mask_only);
+  CHECK(from_mask.num_masks == 1);
+  CHECK(std::all_of(from_mask.low_res.begin(), from_mask.low_res.end(), [](float v) { return std::isfinite(v); }));
 }
 
 // The decoder switches its image tokens between [4096, 256] and [256, 4096]

@@ -21,6 +21,7 @@
 #include "weights/checkpoint.h"
 #include "weights/error.h"
 #include "weights/npy.h"
+#include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
 namespace persam {
@@ -230,6 +231,24 @@ TEST_CASE("TransposeMatrix") {
       for (int c = 0; c < cols; ++c) REQUIRE(t[static_cast<size_t>(c) * rows + r] == a[static_cast<size_t>(r) * cols + c]);
     }
   }
+}
+
+TEST_CASE("TinyViT encoder construction names the missing or misshapen tensor") {
+  const SamConfig config = MobileSamConfig();
+  TensorMap tensors = MakeRandomSamTensors(config, /*seed=*/3);
+  const std::string qkv = "image_encoder.layers.2.blocks.4.attn.qkv.weight";
+  TensorMap missing = tensors;
+  missing.erase(qkv);
+  CHECK_THROWS_WITH_AS(MakeTinyVitEncoder(missing, config), doctest::Contains(qkv.c_str()), Error);
+  TensorMap misshapen = tensors;
+  const std::vector<float> small(10, 0.0f);
+  misshapen["image_encoder.layers.1.blocks.0.attn.attention_biases"] = Tensor::FromFloat32({4, 10}, small.data());
+  CHECK_THROWS_WITH_AS(MakeTinyVitEncoder(misshapen, config),
+                       doctest::Contains("layers.1.blocks.0.attn.attention_biases"), Error);
+  // A config whose strides do not reach the 64 x 64 neck grid is rejected.
+  SamConfig bad = config;
+  bad.embed_grid = 32;
+  CHECK_THROWS_AS(MakeTinyVitEncoder(tensors, bad), Error);
 }
 
 // max |got - ref| <= 1e-4 * max |ref| (FIXTURES.md, encoder activations).

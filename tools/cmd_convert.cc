@@ -3,10 +3,12 @@
 #include <chrono>
 #include <string>
 
+#include "engine/precision.h"
 #include "tools/cli.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
+#include "weights/quantized.h"
 #include "weights/sam_config.h"
 
 namespace persam::cli {
@@ -16,18 +18,56 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// --dtype int8 is not a float type: it is handled apart (QuantizeForInt8).
+bool Int8Requested(const Args& args) {
+  const std::optional<std::string> value = args.Value("dtype");
+  return value && (*value == "int8" || *value == "i8");
+}
+
 std::optional<DType> ParseDTypeOption(const Args& args) {
   const std::optional<std::string> value = args.Value("dtype");
   if (!value) return std::nullopt;
+  if (Int8Requested(args)) return DType::kF16;
   if (*value == "f32" || *value == "float32") return DType::kF32;
   if (*value == "f16" || *value == "float16" || *value == "half") return DType::kF16;
   if (*value == "bf16" || *value == "bfloat16") return DType::kBF16;
-  throw UsageError{"option --dtype expects f32, f16 or bf16, got '" + *value + "'"};
+  throw UsageError{"option --dtype expects f32, f16, bf16 or int8, got '" + *value + "'"};
 }
 
 std::string Basename(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// --dtype int8: the weights the encoder runs in int8 (Int8Weights) become
+// int8 + float32 per-output-channel scales (weights/quantized.h); the neck's
+// convolutions, which int8 mode runs in bf16, are stored as bf16; every
+// other float tensor as float16 (the decoder, LayerNorms, biases, position
+// embeddings: float16 rounding, 2^-11 relative, is far below the int8 error,
+// and it keeps ViT-B under 100 MB). Returns the count of int8 tensors.
+int QuantizeForInt8(const SamConfig& config, TensorMap* tensors) {
+  int quantised = 0;
+  for (const std::string& name : Int8Weights(config)) {
+    auto it = tensors->find(name);
+    if (it == tensors->end()) continue;
+    if (IsQuantizedInt8(*tensors, name)) continue;  // already int8: kept as is
+    auto [q, scale] = QuantizeInt8PerRow(it->second, name);
+    it->second = std::move(q);
+    (*tensors)[name + kInt8ScaleSuffix] = std::move(scale);
+    ++quantised;
+  }
+  for (const std::string& name : NeckWeights(config)) {
+    auto it = tensors->find(name);
+    if (it != tensors->end() && IsFloatDType(it->second.dtype)) it->second = CastTensor(it->second, DType::kBF16);
+  }
+  for (auto& [name, t] : *tensors) {
+    if (IsFloatDType(t.dtype) && t.dtype != DType::kBF16 && !(t.dtype == DType::kF32 && name.size() > 6 &&
+                                   name.compare(name.size() - 6, 6, kInt8ScaleSuffix) == 0 &&
+                                   IsQuantizedInt8(*tensors, name.substr(0, name.size() - 6)))) {
+      t = CastTensor(t, DType::kF16);
+    }
+  }
+  return quantised;
 }
 
 int RunConvert(const Args& args) {
@@ -36,7 +76,10 @@ int RunConvert(const Args& args) {
   const std::string& in = positionals[0];
   const std::string& out = positionals[1];
   if (!EndsWith(out, ".safetensors")) throw UsageError{"OUT must end in .safetensors, got '" + out + "'"};
-  const std::optional<DType> dtype = ParseDTypeOption(args);
+  const bool int8 = Int8Requested(args);
+  if (int8 && args.Flag("any")) throw UsageError{"--dtype int8 needs a SAM checkpoint (not --any)"};
+  // For int8 the float tensors are cast before writing (the scales stay f32).
+  const std::optional<DType> dtype = int8 ? std::nullopt : ParseDTypeOption(args);
   const auto start = std::chrono::steady_clock::now();
 
   const Checkpoint checkpoint = ReadCheckpoint(in);
@@ -53,9 +96,30 @@ int RunConvert(const Args& args) {
     if (args.Flag("keep-unused")) {
       tensors = checkpoint.tensors;
     } else {
-      for (const TensorSpec& spec : RequiredTensors(config)) tensors[spec.name] = checkpoint.tensors.at(spec.name);
+      for (const TensorSpec& spec : RequiredTensors(config)) {
+        tensors[spec.name] = checkpoint.tensors.at(spec.name);
+        const std::string scale = spec.name + kInt8ScaleSuffix;
+        if (IsQuantizedInt8(checkpoint.tensors, spec.name)) tensors[scale] = checkpoint.tensors.at(scale);
+      }
       dropped = checkpoint.tensors.size() - tensors.size();
     }
+  }
+  int quantised = 0;
+  if (int8) {
+    SamConfig config = InferSamConfig(checkpoint.tensors, in);
+    quantised = QuantizeForInt8(config, &tensors);
+    if (quantised == 0 && CountQuantizedInt8(tensors) == 0) {
+      throw Error(in + ": --dtype int8 is only implemented for the ViT encoder (sam-vit); this is " +
+                  ArchitectureName(config.encoder));
+    }
+    metadata["persam.precision"] = "int8";
+  } else if (dtype && CountQuantizedInt8(tensors) > 0) {
+    // Narrowing an int8 file's floats would narrow its scales too: go back
+    // to float values first.
+    tensors = DequantizeInt8Tensors(tensors);
+  }
+  if (!int8 && dtype && *dtype == DType::kBF16) {
+    metadata["persam.precision"] = "bf16";
   }
   metadata["persam.source"] = Basename(in);
   SafetensorsWriteOptions options;
@@ -70,9 +134,12 @@ int RunConvert(const Args& args) {
     bytes += static_cast<uint64_t>(entry.second.NumElements()) * DTypeSize(saved);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Say(args, "%s (%s, %s) -> %s: %zu tensors, %lld parameters, %.1f MiB%s%s, %.2f s\n", in.c_str(),
+  const std::string as = int8 ? ", " + std::to_string(quantised) +
+                                     " encoder weights as int8 (per-channel scales), other floats as float16"
+                               : dtype ? std::string(", floats as ") + DTypeName(*dtype) : std::string();
+  Say(args, "%s (%s, %s) -> %s: %zu tensors, %lld parameters, %.1f MiB%s, %.2f s\n", in.c_str(),
       checkpoint.format.c_str(), architecture.c_str(), out.c_str(), tensors.size(), static_cast<long long>(elements),
-      static_cast<double>(bytes) / (1 << 20), dtype ? ", floats as " : "", dtype ? DTypeName(*dtype) : "", seconds);
+      static_cast<double>(bytes) / (1 << 20), as.c_str(), seconds);
   if (dropped > 0) {
     Say(args, "dropped %zu tensors the engine does not use (BatchNorm counters, classifier head); "
         "--keep-unused keeps them\n", dropped);
@@ -85,7 +152,7 @@ int RunConvert(const Args& args) {
 extern const Command kConvertCommand = {
     "convert",
     "convert a .pth or .safetensors checkpoint to safetensors",
-    "usage: persam convert IN OUT.safetensors [--dtype f32|f16|bf16] [--keep-unused] [--any]\n"
+    "usage: persam convert IN OUT.safetensors [--dtype f32|f16|bf16|int8] [--keep-unused] [--any]\n"
     "\n"
     "Reads a SAM checkpoint (ViT-B/L/H or MobileSAM/TinyViT) saved by PyTorch (.pth,\n"
     "zip or legacy format, a plain state dict or one wrapped under 'model') or as\n"
@@ -97,6 +164,13 @@ extern const Command kConvertCommand = {
     "options:\n"
     "  --dtype T      store float tensors as f32, f16 or bf16 (rounded to nearest\n"
     "                 even); integer tensors are kept. Default: as in IN.\n"
+    "                 int8: the ViT encoder's GEMM weights (blocks' qkv, proj, lin1,\n"
+    "                 lin2, patch embedding) as int8 with a float32 scale per output\n"
+    "                 channel in a tensor NAME.scale (symmetric: value = q x scale,\n"
+    "                 max |w| -> 127), the neck convolutions as bf16 (int8 mode runs\n"
+    "                 them in bf16), other floats as f16.\n"
+    "                 A bf16 or int8 file runs at that precision by default\n"
+    "                 (--precision of embed/segment/personalize overrides it).\n"
     "  --keep-unused  also write tensors the engine does not use (e.g. TinyViT's\n"
     "                 classifier head, BatchNorm num_batches_tracked)\n"
     "  --any          do not require a SAM checkpoint: copy every tensor as is\n"
@@ -104,6 +178,7 @@ extern const Command kConvertCommand = {
     "examples:\n"
     "  persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
     "  persam convert mobile_sam.pt mobile_sam_f16.safetensors --dtype f16\n"
+    "  persam convert sam_vit_b_01ec64.pth sam_vit_b_int8.safetensors --dtype int8\n"
     "\n"
     "exit status: 0 on success, 1 when IN is unreadable or not a SAM checkpoint,\n"
     "2 on a command-line error.\n",

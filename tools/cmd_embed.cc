@@ -8,6 +8,7 @@
 #include "engine/timing.h"
 #include "tools/cli.h"
 #include "tools/embedding_file.h"
+#include "tools/precision_option.h"
 #include "weights/error.h"
 #include "weights/npy.h"
 
@@ -22,7 +23,7 @@ int RunEmbed(const Args& args) {
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
-    model = SamModel::Load(model_path);
+    model = SamModel::Load(model_path, ModelLoadOptions(args));
   }
   RgbImage image;
   {
@@ -36,7 +37,10 @@ int RunEmbed(const Args& args) {
   }
   Say(args, "wrote %s (1 x %d x %d x %d) for a %d x %d image\n", out_path.c_str(), model->config().prompt_dim,
       model->config().embed_grid, model->config().embed_grid, image.width, image.height);
-  if (args.verbose()) PrintTimings(args, timings);
+  if (args.verbose()) {
+    Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
+    PrintTimings(args, timings);
+  }
   return 0;
 }
 
@@ -54,8 +58,9 @@ extern const Command kEmbedCommand = {
     "  --model PATH   SAM / MobileSAM checkpoint (.pth or .safetensors)\n"
     "  --image PATH   JPEG / PNG / BMP / TGA image\n"
     "  --out PATH     output .npy\n"
+    PERSAM_PRECISION_HELP
     "  --verbose      per-stage timings\n",
-    {"model", "image", "out"},
+    {"model", "image", "out", kPrecisionOptionName},
     {},
     RunEmbed,
 };

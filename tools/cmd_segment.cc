@@ -15,6 +15,7 @@
 #include "engine/timing.h"
 #include "tools/cli.h"
 #include "tools/embedding_file.h"
+#include "tools/precision_option.h"
 #include "weights/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
@@ -189,7 +190,7 @@ int RunSegment(const Args& args) {
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
-    model = SamModel::Load(model_path);
+    model = SamModel::Load(model_path, ModelLoadOptions(args));
   }
   const int low = 4 * model->config().embed_grid;
   if (mask_spec) {
@@ -234,7 +235,10 @@ int RunSegment(const Args& args) {
     Say(args, "mask %d: score %.4f, area %zu px (%.1f%%)\n", m, pred.scores[m], area, 100.0 * area / plane);
   }
   Say(args, "wrote %s/{mask_*.png,low_res.npy,scores.json,overlay.png}\n", out_dir.c_str());
-  if (args.verbose()) PrintTimings(args, timings);
+  if (args.verbose()) {
+    Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
+    PrintTimings(args, timings);
+  }
   return 0;
 }
 
@@ -256,8 +260,9 @@ extern const Command kSegmentCommand = {
     "Writes DIR/mask_K.png (0/255), DIR/low_res.npy (C x 256 x 256 logits),\n"
     "DIR/scores.json ({\"scores\": [...]}), DIR/overlay.png and, with\n"
     "--save-logits, DIR/high_res.npy (C x H x W logits).\n"
+    PERSAM_PRECISION_HELP
     "  --verbose      per-stage timings\n",
-    {"model", "image", "point", "box", "mask-input", "embedding", "out"},
+    {"model", "image", "point", "box", "mask-input", "embedding", "out", kPrecisionOptionName},
     {"multimask", "save-logits"},
     RunSegment,
 };

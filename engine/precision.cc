@@ -1,0 +1,63 @@
+#include "engine/precision.h"
+
+#include "weights/error.h"
+#include "weights/quantized.h"
+
+namespace persam {
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kF32: return "f32";
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+  }
+  return "?";
+}
+
+Precision ParsePrecision(const std::string& text, const std::string& what) {
+  if (text == "f32" || text == "float32") return Precision::kF32;
+  if (text == "bf16" || text == "bfloat16") return Precision::kBF16;
+  if (text == "int8" || text == "i8") return Precision::kInt8;
+  throw Error(what + " expects f32, bf16 or int8, got '" + text + "'");
+}
+
+Precision StoredPrecision(const TensorMap& tensors) {
+  if (CountQuantizedInt8(tensors) > 0) return Precision::kInt8;
+  // The encoder's GEMM weights decide (a bf16 decoder alone does not make a
+  // bf16 encoder): most image_encoder.*.weight matrices (rank >= 2) bf16.
+  size_t bf16 = 0, floats = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name.rfind("image_encoder.", 0) != 0 || t.shape.size() < 2) continue;
+    if (name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0) continue;
+    if (t.dtype == DType::kBF16) ++bf16;
+    if (t.dtype == DType::kBF16 || t.dtype == DType::kF16 || t.dtype == DType::kF32 || t.dtype == DType::kF64) {
+      ++floats;
+    }
+  }
+  return floats > 0 && 2 * bf16 > floats ? Precision::kBF16 : Precision::kF32;
+}
+
+Precision NeckPrecision(Precision precision) {
+  return precision == Precision::kInt8 ? Precision::kBF16 : precision;
+}
+
+std::vector<std::string> NeckWeights(const SamConfig& config) {
+  if (config.encoder != EncoderKind::kVit) return {};
+  return {"image_encoder.neck.0.weight", "image_encoder.neck.2.weight"};
+}
+
+std::vector<std::string> Int8Weights(const SamConfig& config) {
+  std::vector<std::string> names;
+  if (config.encoder != EncoderKind::kVit) return names;
+  const std::string p = "image_encoder.";
+  names.push_back(p + "patch_embed.proj.weight");
+  for (int i = 0; i < config.vit.depth; ++i) {
+    const std::string b = p + "blocks." + std::to_string(i) + ".";
+    for (const char* w : {"attn.qkv.weight", "attn.proj.weight", "mlp.lin1.weight", "mlp.lin2.weight"}) {
+      names.push_back(b + w);
+    }
+  }
+  return names;
+}
+
+}  // namespace persam

@@ -1,0 +1,55 @@
+// Compute precision of the image encoder's GEMMs (issue 7).
+//   kF32:  float32 everywhere (the reference's arithmetic).
+//   kBF16: the encoder's Linear / convolution-as-GEMM weights and their input
+//          activations rounded to bfloat16, products accumulated in float32
+//          (kernels::GemmBF16).
+//   kInt8: those weights int8 per output channel, activations int8 per token
+//          (dynamic, per row of the GEMM input), int32 accumulation
+//          (kernels::GemmI8).
+// Everything else stays float32 in every mode: LayerNorm, softmax, GELU, the
+// attention products (q k^T, attn v), the relative-position bias, the
+// position embedding, and the whole prompt encoder and mask decoder (a few
+// milliseconds per prompt: nothing to win, and their small attentions are
+// where precision matters for the masks).
+#ifndef PERSAM_ENGINE_PRECISION_H_
+#define PERSAM_ENGINE_PRECISION_H_
+
+#include <string>
+#include <vector>
+
+#include "weights/sam_config.h"
+#include "weights/tensor.h"
+
+namespace persam {
+
+enum class Precision { kF32, kBF16, kInt8 };
+
+const char* PrecisionName(Precision precision);  // "f32", "bf16", "int8"
+
+// Accepts f32/float32, bf16/bfloat16, int8; throws persam::Error naming
+// `what` (e.g. "--precision") otherwise.
+Precision ParsePrecision(const std::string& text, const std::string& what);
+
+// The precision a weight file was stored for (persam convert --dtype): int8
+// when it holds int8 tensors with per-channel scales, bf16 when the image
+// encoder's weights are bfloat16, float32 otherwise (f32, f16, .pth files).
+Precision StoredPrecision(const TensorMap& tensors);
+
+// The precision of the ViT neck's two convolutions (the last GEMMs before the
+// embedding) under `precision`: bf16 in int8 mode. Measured on the fixture
+// model (cat/00): int8 neck 2.0e-2 embedding relative RMS error, bf16 neck
+// 1.6e-2, float32 neck 1.55e-2; the neck is ~1 % of the encoder's work.
+Precision NeckPrecision(Precision precision);
+
+// The weights the image encoder runs in int8 under Precision::kInt8 (the
+// ones `persam convert --dtype int8` quantises): for the ViT, every block's
+// attn.qkv, attn.proj, mlp.lin1 and mlp.lin2 and the patch embedding. Empty
+// for TinyViT, whose encoder runs float32 for now.
+std::vector<std::string> Int8Weights(const SamConfig& config);
+
+// The ViT neck's convolution weights (run at NeckPrecision).
+std::vector<std::string> NeckWeights(const SamConfig& config);
+
+}  // namespace persam
+
+#endif  // PERSAM_ENGINE_PRECISION_H_

@@ -1,0 +1,25 @@
+#include "tools/precision_option.h"
+
+#include <string>
+
+#include "weights/error.h"
+
+namespace persam::cli {
+
+std::optional<Precision> PrecisionOption(const Args& args) {
+  const std::optional<std::string> value = args.Value(kPrecisionOptionName);
+  if (!value) return std::nullopt;
+  try {
+    return ParsePrecision(*value, "option --precision");
+  } catch (const Error& e) {
+    throw UsageError{e.what()};
+  }
+}
+
+LoadOptions ModelLoadOptions(const Args& args) {
+  LoadOptions options;
+  options.precision = PrecisionOption(args);
+  return options;
+}
+
+}  // namespace persam::cli
