@@ -89,3 +89,74 @@ void BM_PersamF_LossPassSmall(benchmark::State& state) {
 BENCHMARK(BM_PersamF_LossPassSmall)->Arg(65536)->Unit(benchmark::kMicrosecond)->UseRealTime();
 }  // namespace
 }  // namespace persam
+
+// Everything but the image encoder for one 1280 x 1280 (1.6 MP) target image,
+// on a ViT-B-sized random model: location prior, target-guided attention,
+// three decoder calls with postprocessing to the original size, boxes.
+#include <memory>
+
+#include "engine/sam_model.h"
+#include "persam/personalizer.h"
+#include "weights/random_checkpoint.h"
+#include "weights/sam_config.h"
+
+namespace persam {
+namespace {
+
+struct PipelineFixture {
+  std::unique_ptr<SamModel> model;
+  ImageEmbedding embedding;
+  RgbImage mask;
+  PipelineFixture() {
+    const SamConfig config = SamVitBConfig();
+    model = SamModel::FromTensors(MakeRandomSamTensors(config, 3), "random vit_b");
+    embedding.orig_height = embedding.orig_width = 1280;
+    embedding.input_height = embedding.input_width = 1024;
+    embedding.data.resize(256 * 64 * 64);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& v : embedding.data) v = normal(rng);
+    mask.height = mask.width = 1280;
+    mask.pixels.assign(1280 * 1280 * 3, 0);
+    for (int y = 300; y < 900; ++y) {
+      for (int x = 400; x < 1000; ++x) mask.pixels[(y * 1280 + x) * 3] = 128;
+    }
+  }
+};
+
+PipelineFixture& Pipeline() {
+  static PipelineFixture fixture;
+  return fixture;
+}
+
+void BM_Persam_TargetImageNoEncoder(benchmark::State& state) {
+  PipelineFixture& f = Pipeline();
+  PersonalizeOptions options;
+  options.finetune = state.range(0) != 0;
+  Personalizer personalizer(*f.model, options);
+  personalizer.SetReference(f.embedding, f.mask, "bench mask");
+  StageTimings totals;
+  for (auto _ : state) {
+    ImageOutcome out = personalizer.Segment(f.embedding);
+    for (const auto& [name, seconds] : out.timings.entries()) totals.Add(name, seconds);
+    benchmark::DoNotOptimize(out.mask_area);
+  }
+  for (const auto& [name, seconds] : totals.entries()) {
+    state.counters[name + "_ms"] = 1e3 * seconds / static_cast<double>(state.iterations());
+  }
+}
+BENCHMARK(BM_Persam_TargetImageNoEncoder)->ArgName("finetune")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Persam_LocationPrior(benchmark::State& state) {
+  PipelineFixture& f = Pipeline();
+  std::vector<float> feat(f.embedding.data.begin(), f.embedding.data.begin() + 256);
+  for (auto _ : state) {
+    std::vector<float> sim = SimilarityMap(f.embedding, feat);
+    std::vector<float> attn = TargetGuidedAttention(sim, 1280, 1280);
+    benchmark::DoNotOptimize(attn.data());
+  }
+}
+BENCHMARK(BM_Persam_LocationPrior)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace persam

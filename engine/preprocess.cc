@@ -93,16 +93,21 @@ std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int 
   std::vector<float> full(full_plane);
   std::vector<float> crop(crop_plane);
   std::vector<float> out(out_plane * count);
-  // One map at a time keeps the 1024 x 1024 intermediate at 4 MB.
+  // One map at a time keeps the 1024 x 1024 intermediate at 4 MB; the
+  // reference resizes all `count` maps as one [1, count, h, w] tensor, whose
+  // rounding depends on count (see kernels/resize.h).
+  const kernels::BilinearRounding rounding = count == 1
+                                                 ? kernels::BilinearRounding::kTorchSingleChannel
+                                                 : kernels::BilinearRounding::kTorchMultiChannel;
   for (int i = 0; i < count; ++i) {
     kernels::ResizeBilinear(low_res + size_t(i) * lh * lw, 1, lh, lw, full.data(), long_side,
-                            long_side);
+                            long_side, rounding);
     for (int y = 0; y < input.height; ++y) {
       std::copy_n(full.data() + size_t(y) * long_side, input.width,
                   crop.data() + size_t(y) * input.width);
     }
     kernels::ResizeBilinear(crop.data(), 1, input.height, input.width,
-                            out.data() + i * out_plane, orig_h, orig_w);
+                            out.data() + i * out_plane, orig_h, orig_w, rounding);
   }
   return out;
 }

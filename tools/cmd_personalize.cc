@@ -1,16 +1,136 @@
-// `persam personalize`: placeholder until its issue lands.
+// `persam personalize`: PerSAM / PerSAM-F, on one reference + target images or
+// on a whole PerSeg-layout dataset (persam/run.h).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/sam_model.h"
+#include "persam/outputs.h"
+#include "persam/run.h"
 #include "tools/cli.h"
 #include "weights/error.h"
 
 namespace persam::cli {
 namespace {
 
-int RunPersonalize(const Args&) { throw persam::Error("'persam personalize' is not implemented yet"); }
+void WriteReport(const std::string& path, const RunReport& report) {
+  const std::string json = ReportToJson(report);
+  WriteAtomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary);
+    out << json;
+    out.close();
+    if (!out) throw Error("cannot write report '" + path + "'");
+  });
+}
+
+void PrintSummary(const Args& args, const RunReport& report, double load_seconds, double wall_seconds) {
+  Say(args, "%s: %d image(s) in %zu object(s), %.2f s (model load %.2f s)\n",
+      report.finetune ? "PerSAM-F" : "PerSAM", report.images, report.objects.size(), wall_seconds, load_seconds);
+  const double per_image = report.images > 0 ? 1.0 / report.images : 0.0;
+  Say(args, "  %-12s %10s %12s\n", "stage", "total s", "per image ms");
+  for (const auto& [stage, seconds] : report.totals.entries()) {
+    Say(args, "  %-12s %10.3f %12.1f\n", stage.c_str(), seconds, 1e3 * seconds * per_image);
+  }
+  for (const ObjectResult& object : report.objects) {
+    const std::string label = object.name.empty() ? object.ref_image : object.name;
+    for (const std::string& w : object.reference.warnings) Say(args, "warning: %s: %s\n", label.c_str(), w.c_str());
+    if (object.reference.training && args.verbose()) {
+      const auto& w = object.reference.training->weights;
+      Say(args, "  %s: mask weights %.6f %.6f %.6f\n", label.c_str(), w[0], w[1], w[2]);
+    }
+    for (const TargetResult& t : object.targets) {
+      for (const std::string& w : t.outcome.warnings) {
+        Say(args, "warning: %s/%s: %s\n", label.c_str(), t.name.c_str(), w.c_str());
+      }
+      if (args.verbose()) {
+        Say(args, "  %s/%s: mask area %lld, decoder calls %zu\n", label.c_str(), t.name.c_str(),
+            static_cast<long long>(t.outcome.mask_area), t.outcome.steps.size());
+      }
+    }
+  }
+}
+
+int RunPersonalize(const Args& args) {
+  const std::string model_path = args.Required("model");
+  const auto dataset = args.Value("dataset");
+  const auto out_dir = args.Value("out");
+  RunOptions options;
+  options.personalize.finetune = args.Flag("finetune");
+  options.write_visualization = !args.Flag("no-vis");
+  if (out_dir) options.out_dir = *out_dir;
+  if (dataset) {
+    if (args.Value("ref-image") || args.Value("ref-mask")) {
+      throw UsageError{"--dataset and --ref-image/--ref-mask are exclusive"};
+    }
+    if (!args.positionals().empty()) throw UsageError{"--dataset takes no target image arguments"};
+    if (!out_dir) throw UsageError{"--dataset needs --out DIR"};
+  } else {
+    if (!args.Value("ref-image") || !args.Value("ref-mask")) {
+      throw UsageError{"give --ref-image IMG --ref-mask MASK TARGET... or --dataset DATA"};
+    }
+    if (args.positionals().empty()) throw UsageError{"no target image given"};
+    if (args.Value("ref-idx")) throw UsageError{"--ref-idx only applies with --dataset"};
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  Progress(args, "loading " + model_path);
+  const std::unique_ptr<SamModel> model = SamModel::Load(model_path);
+  const double load_seconds = seconds_since(start);
+  const ProgressCallback progress = [&](const std::string& object, int done, int total, const std::string& what) {
+    char line[512];
+    std::snprintf(line, sizeof(line), "%s%s[%d/%d] %s", object.c_str(), object.empty() ? "" : " ", done, total,
+                  what.c_str());
+    Progress(args, line);
+  };
+  RunReport report;
+  try {
+    report = dataset ? PersonalizeDataset(*model, *dataset, args.Value("ref-idx").value_or("00"), options, progress)
+                     : PersonalizeImages(*model, *args.Value("ref-image"), *args.Value("ref-mask"),
+                                         args.positionals(), options, progress);
+  } catch (...) {
+    EndProgress(args);
+    throw;
+  }
+  EndProgress(args);
+  if (const auto report_path = args.Value("report")) WriteReport(*report_path, report);
+  PrintSummary(args, report, load_seconds, seconds_since(start));
+  return 0;
+}
 
 }  // namespace
 
 extern const Command kPersonalizeCommand = {
-    "personalize", "(not implemented yet)", "usage: persam personalize\n", {}, {}, RunPersonalize,
+    "personalize",
+    "PerSAM / PerSAM-F: segment a personal concept from one reference",
+    "usage: persam personalize --model M --ref-image IMG --ref-mask MASK [--finetune] [--out DIR] TARGET...\n"
+    "       persam personalize --model M --dataset DATA [--ref-idx 00] [--finetune] --out DIR\n\n"
+    "One reference image and its mask (any non-zero pixel is foreground) define\n"
+    "the concept; every target image gets a mask. With --dataset, every object\n"
+    "of a PerSeg-layout folder (DATA/Images/<object>/NN.jpg|png,\n"
+    "DATA/Annotations/<object>/NN.png) is personalised from its image --ref-idx\n"
+    "and all its images are segmented, the reference included.\n\n"
+    "Outputs (as the reference code writes them): DIR/<object>/NN.png (dataset)\n"
+    "or DIR/<target stem>.png, foreground RGB (128, 0, 0), and vis_mask_NN.jpg\n"
+    "(image, mask, prior points) next to it.\n\n"
+    "  --model M         SAM checkpoint (.pth / .safetensors)\n"
+    "  --ref-image IMG   reference image\n"
+    "  --ref-mask MASK   reference mask, same size as IMG\n"
+    "  --dataset DATA    PerSeg-layout folder\n"
+    "  --ref-idx NN      reference image index in --dataset mode (default 00)\n"
+    "  --finetune        PerSAM-F: learn the 3 mask-scale weights (1000 AdamW steps)\n"
+    "  --out DIR         output directory\n"
+    "  --no-vis          do not write vis_mask_*.jpg\n"
+    "  --report FILE     JSON: prior points, every decoder call (box, scores,\n"
+    "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n",
+    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report"},
+    {"finetune", "no-vis"},
+    RunPersonalize,
 };
 
 }  // namespace persam::cli

@@ -1,0 +1,291 @@
+#include "persam/personalizer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "weights/error.h"
+
+namespace persam {
+namespace {
+
+// np.argmax: the first maximum.
+int BestIndex(const std::vector<float>& scores) {
+  return static_cast<int>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+}
+
+struct StepRun {
+  Prediction prediction;
+  DecoderStep* step;
+};
+
+StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, const Prompt& prompt,
+                bool keep_maps, ImageOutcome* outcome) {
+  StepRun run;
+  StageTimings inner;
+  {
+    ScopedStage stage(&outcome->timings, "decoder");
+    run.prediction = model.Predict(embedding, prompt, &inner);
+  }
+  // The engine's own split (prompt encoder, transformer, postprocessing...).
+  for (const auto& [name, seconds] : inner.entries()) outcome->timings.Add("decoder/" + name, seconds);
+  const Prediction& p = run.prediction;
+  DecoderStep step;
+  step.points = prompt.points;
+  step.box = prompt.box;
+  step.has_mask_input = prompt.mask_input != nullptr;
+  step.multimask = prompt.multimask;
+  step.scores = p.scores;
+  const int64_t plane = static_cast<int64_t>(p.height) * p.width;
+  for (int m = 0; m < p.num_masks; ++m) step.mask_areas.push_back(MaskArea(p.high_res.data() + m * plane, plane));
+  if (keep_maps) step.low_res = p.low_res;
+  outcome->steps.push_back(std::move(step));
+  run.step = &outcome->steps.back();
+  return run;
+}
+
+void SetFinalMask(const float* logits, ImageOutcome* outcome) {
+  const size_t n = static_cast<size_t>(outcome->height) * outcome->width;
+  outcome->mask.resize(n);
+  int64_t area = 0;
+  for (size_t i = 0; i < n; ++i) {
+    outcome->mask[i] = logits[i] > 0.0f;
+    area += outcome->mask[i];
+  }
+  outcome->mask_area = area;
+}
+
+}  // namespace
+
+Personalizer::Personalizer(const SamModel& model, PersonalizeOptions options)
+    : model_(model), options_(std::move(options)) {}
+
+void Personalizer::SetReference(const RgbImage& image, const RgbImage& mask, const std::string& mask_source) {
+  if (image.height != mask.height || image.width != mask.width) {
+    throw Error("reference mask '" + mask_source + "' is " + std::to_string(mask.width) + "x" +
+                std::to_string(mask.height) + " but its image is " + std::to_string(image.width) + "x" +
+                std::to_string(image.height));
+  }
+  NormalizeReferenceMask(mask, mask_source);  // fail on an empty mask before encoding
+  StageTimings timings;
+  ImageEmbedding embedding;
+  {
+    ScopedStage stage(&timings, "encoder");
+    embedding = model_.EncodeImage(image, nullptr);
+  }
+  SetReference(std::move(embedding), mask, mask_source);
+  for (const auto& [name, seconds] : timings.entries()) reference_.timings.Add(name, seconds);
+}
+
+void Personalizer::SetReference(ImageEmbedding embedding, const RgbImage& mask, const std::string& mask_source) {
+  if (embedding.orig_height != mask.height || embedding.orig_width != mask.width) {
+    throw Error("reference mask '" + mask_source + "' is " + std::to_string(mask.width) + "x" +
+                std::to_string(mask.height) + " but its image is " + std::to_string(embedding.orig_width) + "x" +
+                std::to_string(embedding.orig_height));
+  }
+  ReferenceSummary ref;
+  ref.height = mask.height;
+  ref.width = mask.width;
+  const RgbImage mask128 = NormalizeReferenceMask(mask, mask_source);
+  reference_embedding_ = std::move(embedding);
+  const MaskCells cells = SelectReferenceCells(mask128);
+  ref.selected_cells = cells.count;
+  ref.cell_fallback = cells.fallback;
+  if (cells.fallback) {
+    ref.warnings.push_back("the reference mask covers no 64x64 embedding cell after the reference's "
+                           "resizing (it would compute NaN features); used the " +
+                           std::to_string(cells.count) + " cell(s) of highest mask coverage");
+  }
+  ref.target = ComputeTargetFeatures(reference_embedding_, cells.selected,
+                                     options_.finetune ? TargetPooling::kMaxPlusMean : TargetPooling::kMean);
+  if (options_.finetune) {
+    // ref: persam_f.py: self location prior on the reference, one positive
+    // point, multimask logits of the frozen SAM, then the weights.
+    std::vector<float> sim;
+    {
+      ScopedStage stage(&ref.timings, "prior");
+      sim = SimilarityMap(reference_embedding_, ref.target.feat);
+    }
+    const PointPrompt point = ArgMaxPoint(sim, ref.width);
+    ref.training_point = point;
+    Prompt prompt;
+    prompt.points = {point};
+    prompt.multimask = true;
+    Prediction prediction;
+    {
+      ScopedStage stage(&ref.timings, "decoder");
+      prediction = model_.Predict(reference_embedding_, prompt, nullptr);
+    }
+    if (prediction.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(prediction.num_masks) + " masks, expected 3");
+    const std::vector<uint8_t> target = ForegroundPixels(mask128);
+    {
+      ScopedStage stage(&ref.timings, "fine-tuning");
+      ref.training = TrainMaskWeights(prediction.high_res.data(), target.data(),
+                                      static_cast<int64_t>(target.size()), options_.training);
+    }
+    weights_ = ref.training->weights;
+  }
+  reference_ = std::move(ref);
+}
+
+ImageOutcome Personalizer::Segment(const RgbImage& image) const {
+  StageTimings encode;
+  ImageEmbedding embedding;
+  {
+    ScopedStage stage(&encode, "encoder");
+    embedding = model_.EncodeImage(image, nullptr);
+  }
+  ImageOutcome outcome = Segment(embedding);
+  for (const auto& [name, seconds] : encode.entries()) outcome.timings.Add(name, seconds);
+  return outcome;
+}
+
+ImageOutcome Personalizer::Segment(const ImageEmbedding& embedding) const {
+  if (reference_.height == 0) throw Error("PerSAM: no reference set");
+  return options_.finetune ? SegmentPersamF(embedding, nullptr) : SegmentPersam(embedding, nullptr);
+}
+
+ImageOutcome Personalizer::SegmentWithPoints(const ImageEmbedding& embedding,
+                                             const std::vector<PointPrompt>& points) const {
+  if (reference_.height == 0) throw Error("PerSAM: no reference set");
+  if (points.size() != (options_.finetune ? 1u : 2u)) {
+    throw Error(std::string("PerSAM: expected ") + (options_.finetune ? "1 prior point" : "2 prior points"));
+  }
+  return options_.finetune ? SegmentPersamF(embedding, &points) : SegmentPersam(embedding, &points);
+}
+
+ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
+                                         const std::vector<PointPrompt>* points) const {
+  ImageOutcome out;
+  out.height = embedding.orig_height;
+  out.width = embedding.orig_width;
+  out.steps.reserve(3);  // DecoderStep pointers stay valid
+  std::vector<float> attn_sim;
+  {
+    ScopedStage stage(&out.timings, "prior");
+    const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
+    // ref: point_selection(sim, topk=1): positive and negative location prior.
+    out.prior_points = {ArgMaxPoint(sim, out.width), ArgMinPoint(sim, out.width)};
+    if (points != nullptr) out.prior_points = *points;
+    attn_sim = TargetGuidedAttention(sim, out.height, out.width);
+  }
+  if (options_.keep_step_maps) out.attn_sim = attn_sim;
+
+  // First step: target-guided attention + target-semantic prompting.
+  Prompt first;
+  first.points = out.prior_points;
+  first.multimask = false;
+  first.attn_sim = attn_sim.data();
+  first.target_embedding = reference_.target.embedding.data();
+  StepRun run0 = RunStep(model_, embedding, first, options_.keep_step_maps, &out);
+  run0.step->chosen = 0;
+  const int64_t plane = static_cast<int64_t>(out.height) * out.width;
+  const int64_t low_plane = 256 * 256;
+
+  // Cascaded post-refinement 1: the first mask's logits as mask input.
+  Prompt second;
+  second.points = out.prior_points;
+  second.mask_input = run0.prediction.low_res.data();
+  second.multimask = true;
+  StepRun run1 = RunStep(model_, embedding, second, options_.keep_step_maps, &out);
+  const int best1 = BestIndex(run1.prediction.scores);
+  run1.step->chosen = best1;
+  const float* mask1 = run1.prediction.high_res.data() + best1 * plane;
+
+  // Cascaded post-refinement 2: + the box of that mask.
+  const std::optional<BoxPrompt> box = MaskBox(mask1, out.height, out.width);
+  if (!box) {
+    // The reference crashes here (x.min() of an empty array).
+    const bool first_empty = out.steps[0].mask_areas[0] == 0;
+    out.warnings.push_back(std::string("refinement 1 produced an empty mask (the reference would crash); "
+                                       "kept the ") + (first_empty ? "(empty) first-step" : "first-step") +
+                           " mask and skipped refinement 2");
+    SetFinalMask(run0.prediction.high_res.data(), &out);
+    return out;
+  }
+  Prompt third;
+  third.points = out.prior_points;
+  third.box = box;
+  third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
+  third.multimask = true;
+  StepRun run2 = RunStep(model_, embedding, third, options_.keep_step_maps, &out);
+  const int best2 = BestIndex(run2.prediction.scores);
+  run2.step->chosen = best2;
+  SetFinalMask(run2.prediction.high_res.data() + best2 * plane, &out);
+  return out;
+}
+
+ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
+                                          const std::vector<PointPrompt>* points) const {
+  ImageOutcome out;
+  out.height = embedding.orig_height;
+  out.width = embedding.orig_width;
+  out.steps.reserve(3);  // DecoderStep pointers stay valid
+  {
+    ScopedStage stage(&out.timings, "prior");
+    const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
+    out.prior_points = {ArgMaxPoint(sim, out.width)};
+    if (points != nullptr) out.prior_points = *points;
+  }
+  const int64_t plane = static_cast<int64_t>(out.height) * out.width;
+  const int64_t low_plane = 256 * 256;
+
+  Prompt first;
+  first.points = out.prior_points;
+  first.multimask = true;
+  StepRun run0 = RunStep(model_, embedding, first, options_.keep_step_maps, &out);
+  const Prediction& p0 = run0.prediction;
+  if (p0.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(p0.num_masks) + " masks, expected 3");
+  // ref: logits_high * weights, summed over the masks (float32, in order);
+  // logits * weights_np, summed (numpy float32).
+  std::vector<float> mixed_high(plane), mixed_low(low_plane);
+  for (int64_t i = 0; i < plane; ++i) {
+    const float a = p0.high_res[i] * weights_[0], b = p0.high_res[plane + i] * weights_[1];
+    const float c = p0.high_res[2 * plane + i] * weights_[2];
+    mixed_high[i] = (a + b) + c;
+  }
+  for (int64_t i = 0; i < low_plane; ++i) {
+    const float a = p0.low_res[i] * weights_[0], b = p0.low_res[low_plane + i] * weights_[1];
+    const float c = p0.low_res[2 * low_plane + i] * weights_[2];
+    mixed_low[i] = (a + b) + c;
+  }
+  run0.step->chosen = -1;
+
+  // Cascaded post-refinement 1: box of the weighted mask + its low-res logit.
+  const std::optional<BoxPrompt> box1 = MaskBox(mixed_high.data(), out.height, out.width);
+  if (!box1) {
+    out.warnings.push_back("the weighted first-step mask is empty (the reference would crash); "
+                           "kept it and skipped both refinements");
+    SetFinalMask(mixed_high.data(), &out);
+    return out;
+  }
+  Prompt second;
+  second.points = out.prior_points;
+  second.box = box1;
+  second.mask_input = mixed_low.data();
+  second.multimask = true;
+  StepRun run1 = RunStep(model_, embedding, second, options_.keep_step_maps, &out);
+  const int best1 = BestIndex(run1.prediction.scores);
+  run1.step->chosen = best1;
+  const float* mask1 = run1.prediction.high_res.data() + best1 * plane;
+
+  // Cascaded post-refinement 2.
+  const std::optional<BoxPrompt> box2 = MaskBox(mask1, out.height, out.width);
+  if (!box2) {
+    out.warnings.push_back("refinement 1 produced an empty mask (the reference would crash); "
+                           "kept the weighted first-step mask and skipped refinement 2");
+    SetFinalMask(mixed_high.data(), &out);
+    return out;
+  }
+  Prompt third;
+  third.points = out.prior_points;
+  third.box = box2;
+  third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
+  third.multimask = true;
+  StepRun run2 = RunStep(model_, embedding, third, options_.keep_step_maps, &out);
+  const int best2 = BestIndex(run2.prediction.scores);
+  run2.step->chosen = best2;
+  SetFinalMask(run2.prediction.high_res.data() + best2 * plane, &out);
+  return out;
+}
+
+}  // namespace persam

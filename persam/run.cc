@@ -1,0 +1,236 @@
+#include "persam/run.h"
+
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "persam/dataset.h"
+#include "weights/json.h"
+#include "persam/outputs.h"
+#include "weights/error.h"
+
+namespace persam {
+namespace fs = std::filesystem;
+
+namespace {
+
+void AddTimings(StageTimings* to, const StageTimings& from) {
+  for (const auto& [name, seconds] : from.entries()) to->Add(name, seconds);
+}
+
+void MakeDirectory(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create output directory '" + dir + "': " + ec.message());
+}
+
+// One object: reference, then every target; outputs per target.
+struct Target {
+  std::string name, path;
+};
+
+ObjectResult RunObject(const SamModel& model, const std::string& object, const std::string& ref_image_path,
+                       const std::string& ref_mask_path, const std::vector<Target>& targets,
+                       const RunOptions& options, const std::string& out_dir, const ProgressCallback& progress,
+                       RunReport* report) {
+  ObjectResult result;
+  result.name = object;
+  result.ref_image = ref_image_path;
+  result.ref_mask = ref_mask_path;
+  const int total = static_cast<int>(targets.size()) + 1;
+  if (progress) progress(object, 0, total, options.personalize.finetune ? "reference + fine-tuning" : "reference");
+  const RgbImage ref_image = LoadImage(ref_image_path);
+  const RgbImage ref_mask = LoadImage(ref_mask_path);
+  Personalizer personalizer(model, options.personalize);
+  personalizer.SetReference(ref_image, ref_mask, ref_mask_path);
+  result.reference = personalizer.reference();
+  AddTimings(&report->totals, result.reference.timings);
+  if (!out_dir.empty()) MakeDirectory(out_dir);
+
+  const std::string ref_canonical = fs::weakly_canonical(ref_image_path).string();
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& target = targets[i];
+    if (progress) progress(object, static_cast<int>(i) + 1, total, target.name);
+    TargetResult t;
+    t.name = target.name;
+    t.image_path = target.path;
+    const RgbImage image = LoadImage(target.path);
+    // The reference image is usually a target too (PerSeg's 00): its
+    // embedding is already there, and the reference would compute the same.
+    if (fs::weakly_canonical(target.path).string() == ref_canonical) {
+      t.outcome = personalizer.Segment(personalizer.reference_embedding());
+    } else {
+      t.outcome = personalizer.Segment(image);
+    }
+    if (!out_dir.empty()) {
+      ScopedStage stage(&t.outcome.timings, "output");
+      t.mask_path = (fs::path(out_dir) / (target.name + ".png")).string();
+      WriteMaskPng(t.mask_path, t.outcome.mask, t.outcome.height, t.outcome.width);
+      if (options.write_visualization) {
+        WriteVisualizationJpeg((fs::path(out_dir) / ("vis_mask_" + target.name + ".jpg")).string(), image,
+                               t.outcome.mask, t.outcome.prior_points);
+      }
+    }
+    AddTimings(&report->totals, t.outcome.timings);
+    ++report->images;
+    if (!options.personalize.keep_step_maps) {
+      for (DecoderStep& s : t.outcome.steps) s.low_res.clear();
+    }
+    result.targets.push_back(std::move(t));
+  }
+  return result;
+}
+
+}  // namespace
+
+RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root, const std::string& ref_idx,
+                             const RunOptions& options, const ProgressCallback& progress) {
+  const std::vector<DatasetObject> objects = ScanPerSegDataset(data_root, ref_idx);
+  RunReport report;
+  report.finetune = options.personalize.finetune;
+  for (const DatasetObject& object : objects) {
+    std::vector<Target> targets;
+    for (const DatasetImage& image : object.images) targets.push_back({image.name, image.path});
+    const std::string out = options.out_dir.empty() ? "" : (fs::path(options.out_dir) / object.name).string();
+    report.objects.push_back(
+        RunObject(model, object.name, object.ref_image, object.ref_mask, targets, options, out, progress, &report));
+  }
+  return report;
+}
+
+RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image, const std::string& ref_mask,
+                            const std::vector<std::string>& targets, const RunOptions& options,
+                            const ProgressCallback& progress) {
+  if (targets.empty()) throw Error("persam personalize: no target image given");
+  std::vector<Target> list;
+  std::set<std::string> stems;
+  for (const std::string& path : targets) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) throw Error("target image '" + path + "' not found");
+    const std::string stem = fs::path(path).stem().string();
+    if (!stems.insert(stem).second) {
+      throw Error("two target images share the output name '" + stem + "' (" + path + ")");
+    }
+    list.push_back({stem, path});
+  }
+  RunReport report;
+  report.finetune = options.personalize.finetune;
+  report.objects.push_back(RunObject(model, "", ref_image, ref_mask, list, options, options.out_dir, progress, &report));
+  return report;
+}
+
+namespace {
+
+JsonValue PointJson(const PointPrompt& p) {
+  return JsonValue::Object({{"x", JsonValue::Number(p.x)}, {"y", JsonValue::Number(p.y)},
+                            {"label", JsonValue::Integer(p.label)}});
+}
+
+JsonValue TimingsJson(const StageTimings& timings) {
+  std::vector<std::pair<std::string, JsonValue>> members;
+  for (const auto& [name, seconds] : timings.entries()) members.emplace_back(name, JsonValue::Number(seconds));
+  return JsonValue::Object(std::move(members));
+}
+
+template <class T>
+JsonValue NumbersJson(const T* values, size_t n) {
+  std::vector<JsonValue> items;
+  for (size_t i = 0; i < n; ++i) items.push_back(JsonValue::Number(static_cast<double>(values[i])));
+  return JsonValue::Array(std::move(items));
+}
+
+JsonValue StringsJson(const std::vector<std::string>& strings) {
+  std::vector<JsonValue> items;
+  for (const auto& s : strings) items.push_back(JsonValue::String(s));
+  return JsonValue::Array(std::move(items));
+}
+
+JsonValue SizeJson(int height, int width) {
+  return JsonValue::Array({JsonValue::Integer(height), JsonValue::Integer(width)});
+}
+
+JsonValue ReferenceJson(const ReferenceSummary& ref) {
+  std::vector<std::pair<std::string, JsonValue>> m = {
+      {"size", SizeJson(ref.height, ref.width)},
+      {"selected_cells", JsonValue::Integer(ref.selected_cells)},
+      {"cell_fallback", JsonValue::Bool(ref.cell_fallback)},
+      {"warnings", StringsJson(ref.warnings)},
+  };
+  if (ref.training) {
+    std::vector<JsonValue> log;
+    for (const MaskWeightsLogEntry& e : ref.training->log) {
+      log.push_back(JsonValue::Object({{"step", JsonValue::Integer(e.step)},
+                                       {"lr", JsonValue::Number(e.lr)},
+                                       {"dice", JsonValue::Number(e.dice)},
+                                       {"focal", JsonValue::Number(e.focal)}}));
+    }
+    m.emplace_back("training_point", PointJson(*ref.training_point));
+    m.emplace_back("mask_weights", NumbersJson(ref.training->weights.data(), 3));
+    m.emplace_back("log", JsonValue::Array(std::move(log)));
+  }
+  m.emplace_back("timings", TimingsJson(ref.timings));
+  return JsonValue::Object(std::move(m));
+}
+
+JsonValue StepJson(const DecoderStep& s) {
+  JsonValue box = JsonValue::Null();
+  if (s.box) {
+    box = JsonValue::Array({JsonValue::Number(s.box->x0), JsonValue::Number(s.box->y0),
+                            JsonValue::Number(s.box->x1), JsonValue::Number(s.box->y1)});
+  }
+  std::vector<JsonValue> points;
+  for (const PointPrompt& p : s.points) points.push_back(PointJson(p));
+  return JsonValue::Object({
+      {"points", JsonValue::Array(std::move(points))},
+      {"box", std::move(box)},
+      {"has_mask_input", JsonValue::Bool(s.has_mask_input)},
+      {"multimask", JsonValue::Bool(s.multimask)},
+      {"scores", NumbersJson(s.scores.data(), s.scores.size())},
+      {"chosen", JsonValue::Integer(s.chosen)},
+      {"mask_areas", NumbersJson(s.mask_areas.data(), s.mask_areas.size())},
+  });
+}
+
+JsonValue TargetJson(const TargetResult& t) {
+  const ImageOutcome& o = t.outcome;
+  std::vector<JsonValue> points, steps;
+  for (const PointPrompt& p : o.prior_points) points.push_back(PointJson(p));
+  for (const DecoderStep& s : o.steps) steps.push_back(StepJson(s));
+  return JsonValue::Object({
+      {"name", JsonValue::String(t.name)},
+      {"image", JsonValue::String(t.image_path)},
+      {"mask", JsonValue::String(t.mask_path)},
+      {"size", SizeJson(o.height, o.width)},
+      {"prior_points", JsonValue::Array(std::move(points))},
+      {"steps", JsonValue::Array(std::move(steps))},
+      {"mask_area", JsonValue::Integer(o.mask_area)},
+      {"warnings", StringsJson(o.warnings)},
+      {"timings", TimingsJson(o.timings)},
+  });
+}
+
+}  // namespace
+
+std::string ReportToJson(const RunReport& report) {
+  std::vector<JsonValue> objects;
+  for (const ObjectResult& object : report.objects) {
+    std::vector<JsonValue> targets;
+    for (const TargetResult& t : object.targets) targets.push_back(TargetJson(t));
+    objects.push_back(JsonValue::Object({
+        {"name", JsonValue::String(object.name)},
+        {"ref_image", JsonValue::String(object.ref_image)},
+        {"ref_mask", JsonValue::String(object.ref_mask)},
+        {"reference", ReferenceJson(object.reference)},
+        {"targets", JsonValue::Array(std::move(targets))},
+    }));
+  }
+  return WriteJson(JsonValue::Object({
+             {"method", JsonValue::String(report.finetune ? "persam_f" : "persam")},
+             {"images", JsonValue::Integer(report.images)},
+             {"timings", TimingsJson(report.totals)},
+             {"objects", JsonValue::Array(std::move(objects))},
+         })) +
+         "\n";
+}
+
+}  // namespace persam

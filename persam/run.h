@@ -1,0 +1,65 @@
+// The library entry points behind `persam personalize`: a whole PerSeg-layout
+// dataset, or one reference + a list of target images; outputs written as
+// the reference writes them, and a JSON report.
+#ifndef PERSAM_PERSAM_RUN_H_
+#define PERSAM_PERSAM_RUN_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/sam_model.h"
+#include "engine/timing.h"
+#include "persam/personalizer.h"
+
+namespace persam {
+
+struct RunOptions {
+  PersonalizeOptions personalize;
+  std::string out_dir;      // empty: write nothing
+  bool write_visualization = true;
+};
+
+struct TargetResult {
+  std::string name;        // output stem ("01")
+  std::string image_path;
+  std::string mask_path;   // written mask (empty when not written)
+  ImageOutcome outcome;
+};
+
+struct ObjectResult {
+  std::string name;  // dataset object (empty in single-reference mode)
+  std::string ref_image, ref_mask;
+  ReferenceSummary reference;
+  std::vector<TargetResult> targets;
+};
+
+struct RunReport {
+  bool finetune = false;
+  std::vector<ObjectResult> objects;
+  StageTimings totals;  // summed over everything: encoder, prior, decoder, fine-tuning, output
+  int images = 0;
+};
+
+// Called before each reference / target: (object, step, of, what).
+using ProgressCallback = std::function<void(const std::string& object, int done, int total, const std::string& what)>;
+
+// Every object of DATA (ScanPerSegDataset): masks to out_dir/<object>/NN.png
+// and out_dir/<object>/vis_mask_NN.jpg.
+RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root, const std::string& ref_idx,
+                             const RunOptions& options, const ProgressCallback& progress = nullptr);
+
+// One reference and its targets: masks to out_dir/<stem>.png and
+// out_dir/vis_mask_<stem>.jpg (stem of the target file name).
+RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image, const std::string& ref_mask,
+                            const std::vector<std::string>& targets, const RunOptions& options,
+                            const ProgressCallback& progress = nullptr);
+
+// --report FILE.json: per target the prior points and labels, each decoder
+// call's box, scores, chosen index and mask areas, the final mask area and
+// warnings; with --finetune the learned weights and the loss log.
+std::string ReportToJson(const RunReport& report);
+
+}  // namespace persam
+
+#endif  // PERSAM_PERSAM_RUN_H_
