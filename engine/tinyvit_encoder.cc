@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "engine/image_encoder.h"
+#include "engine/neck.h"
 #include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
 #include "kernels/conv_rows.h"
@@ -30,7 +31,6 @@ using kernels::Epilogue;
 using kernels::GemmEpilogue;
 using kernels::PackedWeights;
 
-constexpr float kNeckLnEps = 1e-6f;  // LayerNorm2d in the neck
 // Band sizes: about this many floats in the largest per-band buffer (4 MB),
 // which keeps a band's intermediates in L2/L3 and the peak RSS low.
 constexpr int64_t kBandFloats = int64_t{1} << 20;
@@ -339,10 +339,7 @@ class TinyVitEncoder : public ImageEncoder {
   int grid_ = 0;  // side of the embedding grid (64)
   DenseConv embed1_, embed2_;
   std::vector<Stage> stages_;
-  PackedWeights neck1_;
-  DenseConv neck2_;
-  std::vector<float> neck_ln1_g_, neck_ln1_b_, neck_ln2_g_, neck_ln2_b_;
-  int neck_dim_ = 0;
+  SamNeck neck_;
 };
 
 Bottleneck TinyVitEncoder::LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin,
@@ -485,24 +482,14 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config)
                 std::to_string(res) + " tokens, the neck expects " + std::to_string(grid_) + "x" +
                 std::to_string(grid_));
   }
-  // ref: tiny_vit_sam.py TinyViT.neck: conv1x1 (no bias), LayerNorm2d,
-  // conv3x3 pad 1 (no bias), LayerNorm2d.
-  const int last = tc.embed_dims.back();
-  neck_dim_ = config.prompt_dim;
-  const int64_t nd = neck_dim_;
-  const std::vector<float> n0 = Load(t, root + "neck.0.weight", {nd, last, 1, 1});
-  neck1_ = PackedWeights::Pack(n0.data(), neck_dim_, last, last);
-  neck_ln1_g_ = Load(t, root + "neck.1.weight", {nd});
-  neck_ln1_b_ = Load(t, root + "neck.1.bias", {nd});
-  const std::vector<float> n2 = Load(t, root + "neck.2.weight", {nd, nd, 3, 3});
-  FoldedConv f2;
-  f2.out_channels = neck_dim_;
-  f2.in_per_group = neck_dim_;
-  f2.kernel = 3;
-  f2.weight = n2;
-  neck2_ = MakeDense(f2);
-  neck_ln2_g_ = Load(t, root + "neck.3.weight", {nd});
-  neck_ln2_b_ = Load(t, root + "neck.3.bias", {nd});
+  // ref: tiny_vit_sam.py TinyViT.neck (engine/neck.h); float32 like the
+  // rest of this encoder.
+  neck_ = SamNeck(t, root, tc.embed_dims.back(), Precision::kF32, "TinyViT encoder");
+  if (neck_.out_chans() != config.prompt_dim) {
+    throw Error("TinyViT encoder: tensor '" + root + "neck.0.weight' has " +
+                std::to_string(neck_.out_chans()) + " output channels, expected the prompt dim " +
+                std::to_string(config.prompt_dim));
+  }
 }
 
 void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
@@ -543,17 +530,10 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
   {
     // ref: tiny_vit_sam.py TinyViT.forward_features (view as 64x64, neck)
     ScopedStage stage(timings, "encoder.neck");
-    const int tokens = res * res, last = stages_.back().out_dim, nd = neck_dim_;
-    Buffer a = Alloc(static_cast<size_t>(tokens) * nd), b = Alloc(static_cast<size_t>(tokens) * nd);
-    kernels::Gemm(tokens, x.get(), last, neck1_, GemmEpilogue(), a.get(), nd);
-    kernels::LayerNormRows(tokens, nd, a.get(), nd, neck_ln1_g_.data(), neck_ln1_b_.data(),
-                           kNeckLnEps, a.get(), nd);
-    Conv3x3Rows(a.get(), 0, res, res, nd, 1, 1, neck2_, Epilogue::kNone, 0, res, b.get());
-    kernels::LayerNormRows(tokens, nd, b.get(), nd, neck_ln2_g_.data(), neck_ln2_b_.data(),
-                           kNeckLnEps, b.get(), nd);
-    kernels::TransposeMatrix(b.get(), tokens, nd, embedding);
+    Buffer scratch = Alloc(neck_.ScratchFloats(res));
+    neck_.Run(x.get(), res, scratch.get(), embedding);
   }
-  if (hook) hook("neck", embedding, {1, neck_dim_, res, res});
+  if (hook) hook("neck", embedding, {1, neck_.out_chans(), res, res});
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ struct VitEncoder::Workspace {
   Buffer rel_w;
   Buffer rel_dots;  // [chunk tokens * heads, 2 (2 window - 1)] q . table rows
   size_t rel_dots_floats = 0;
-  Buffer neck1, neck2;  // [T, out_chans]
+  Buffer neck;  // SamNeck::ScratchFloats
 };
 
 VitEncoder::~VitEncoder() = default;
@@ -167,28 +167,15 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config, Precis
     }
   }
 
-  const Tensor& neck0 = Get(tensors, p + "neck.0.weight", {});
-  if (neck0.shape.size() != 4 || neck0.shape[1] != C || neck0.shape[2] != 1 ||
-      neck0.shape[3] != 1) {
-    throw Error("ViT encoder: tensor '" + p + "neck.0.weight' has shape " +
-                ShapeToString(neck0.shape) + ", expected [out, " + std::to_string(C) + ", 1, 1]");
-  }
-  out_chans_ = static_cast<int>(neck0.shape[0]);
-  const int64_t O = out_chans_;
   // The neck's GEMMs feed the embedding directly: see NeckPrecision.
-  const Precision neck = NeckPrecision(precision);
-  neck_conv1_ = Pack(tensors, p + "neck.0.weight", {O, C, 1, 1}, out_chans_, embed_dim_, neck);
-  neck_ln1_w_ = Floats(tensors, p + "neck.1.weight", {O});
-  neck_ln1_b_ = Floats(tensors, p + "neck.1.bias", {O});
-  neck_conv2_ = Pack(tensors, p + "neck.2.weight", {O, O, 3, 3}, out_chans_, out_chans_ * 9, neck);
-  neck_ln2_w_ = Floats(tensors, p + "neck.3.weight", {O});
-  neck_ln2_b_ = Floats(tensors, p + "neck.3.bias", {O});
+  neck_ = SamNeck(tensors, p, embed_dim_, NeckPrecision(precision), "ViT encoder");
+  out_chans_ = neck_.out_chans();
 }
 
 size_t VitEncoder::WeightBytes() const {
   auto packed = [](const LinearWeights& w) { return w.Bytes(); };
-  size_t bytes = packed(patch_w_) + packed(neck_conv1_) + packed(neck_conv2_) +
-                 4 * (patch_b_.size() + pos_embed_.size() + 4 * size_t(out_chans_));
+  size_t bytes = packed(patch_w_) + neck_.WeightBytes() +
+                 4 * (patch_b_.size() + pos_embed_.size());
   for (const Block& b : blocks_) {
     bytes += packed(b.q) + packed(b.kv) + packed(b.proj) + packed(b.lin1) + packed(b.lin2);
     bytes += 4 * (b.qkv_b.size() + b.proj_b.size() + b.lin1_b.size() + b.lin2_b.size() +
@@ -385,7 +372,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
     ws->a = Allocate(Tp * C);
     ws->b = Allocate(size_t(T) * C);
     ws->big = Allocate(std::max({Tp * 3 * C, size_t(T) * mlp_dim_,
-                                 size_t(T) * kInChans * patch_ * patch_, size_t(T) * O * 9}));
+                                 size_t(T) * kInChans * patch_ * patch_}));
     ws->rel_h = Allocate(size_t(heads_) * ws->rel_slab);
     ws->rel_w = Allocate(size_t(heads_) * ws->rel_slab);
     // At most 4M floats (16 MB): global blocks go in token chunks.
@@ -393,8 +380,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
                                            size_t(heads_) * 2 * (2 * G - 1));
     ws->rel_dots = Allocate(ws->rel_dots_floats);
     ws->kv_offset = Tp * C;
-    ws->neck1 = Allocate(size_t(T) * O);
-    ws->neck2 = Allocate(size_t(T) * O);
+    ws->neck = Allocate(neck_.ScratchFloats(G));
     workspace_ = std::move(ws);
   }
   Workspace& ws = *workspace_;
@@ -417,29 +403,9 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
     if (hook) hook("blocks." + std::to_string(i), ws.x.get(), {1, G, G, C});
   }
   {
-    // ref: ImageEncoderViT.neck: Conv2d 1x1 (no bias), LayerNorm2d, Conv2d 3x3
-    // pad 1 (no bias), LayerNorm2d; channel-last, so LayerNorm2d is a row LN.
+    // ref: ImageEncoderViT.neck (engine/neck.h)
     ScopedStage stage(timings, "encoder.neck");
-    kernels::GemmEpilogue none;
-    neck_conv1_.Apply(T, ws.x.get(), C, none, ws.neck1.get(), O);
-    kernels::LayerNormRows(T, O, ws.neck1.get(), O, neck_ln1_w_.data(), neck_ln1_b_.data(),
-                           kLayerNormEps, ws.neck1.get(), O);
-    kernels::Im2ColHwc(ws.neck1.get(), G, G, O, 3, 1, 1, ws.big.get());
-    neck_conv2_.Apply(T, ws.big.get(), O * 9, none, ws.neck2.get(), O);
-    kernels::LayerNormRows(T, O, ws.neck2.get(), O, neck_ln2_w_.data(), neck_ln2_b_.data(),
-                           kLayerNormEps, ws.neck2.get(), O);
-    // [T, O] -> [O, G, G], the reference's NCHW embedding; tiles of 64
-    // tokens (64 KB for O = 256) keep the strided reads in L2.
-    const float* src = ws.neck2.get();
-    constexpr int kTile = 64;
-#pragma omp parallel for schedule(static)
-    for (int t0 = 0; t0 < T; t0 += kTile) {
-      const int t1 = std::min(T, t0 + kTile);
-      for (int o = 0; o < O; ++o) {
-        float* dst = embedding + size_t(o) * T;
-        for (int t = t0; t < t1; ++t) dst[t] = src[size_t(t) * O + o];
-      }
-    }
+    neck_.Run(ws.x.get(), G, ws.neck.get(), embedding);
   }
   if (hook) hook("neck", embedding, {1, O, G, G});
 }

@@ -17,6 +17,7 @@
 
 #include "engine/image_encoder.h"
 #include "engine/linear.h"
+#include "engine/neck.h"
 #include "engine/precision.h"
 
 namespace persam {
@@ -60,8 +61,7 @@ class VitEncoder : public ImageEncoder {
   std::vector<float> patch_b_;
   std::vector<float> pos_embed_;  // [grid * grid, C]
   std::vector<Block> blocks_;
-  LinearWeights neck_conv1_, neck_conv2_;
-  std::vector<float> neck_ln1_w_, neck_ln1_b_, neck_ln2_w_, neck_ln2_b_;
+  SamNeck neck_;
 
   // Activation buffers, allocated on the first Encode and reused: Encode is
   // const but serialised on this mutex.
