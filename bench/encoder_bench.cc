@@ -16,19 +16,21 @@
 
 #include "engine/image_encoder.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_lowp.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
 namespace persam {
 namespace {
 
-void EncoderBenchmark(benchmark::State& state, const SamConfig& config, double nominal_gflop) {
+void EncoderBenchmark(benchmark::State& state, const SamConfig& config, double nominal_gflop,
+                      Precision precision = Precision::kF32) {
   std::unique_ptr<ImageEncoder> encoder;
   {
     // bf16 random weights halve the transient memory of construction; the
     // encoder converts to float32 when packing, as for any checkpoint dtype.
     const TensorMap tensors = MakeRandomSamTensors(config, /*seed=*/1, DType::kBF16);
-    encoder = MakeVitEncoder(tensors, config);
+    encoder = MakeVitEncoder(tensors, config, precision);
   }  // the source tensors are freed here: only packed weights remain
   std::vector<float> input(size_t(3) * config.image_size * config.image_size);
   std::mt19937 rng(7);
@@ -51,15 +53,28 @@ void EncoderBenchmark(benchmark::State& state, const SamConfig& config, double n
       benchmark::Counter(nominal_gflop * 1e9 * iters, benchmark::Counter::kIsRate);
   state.counters["cold_s"] = cold.Total();
   for (const auto& [stage, seconds] : timings.entries()) state.counters[stage] = seconds / iters;
-  state.SetLabel(std::string("gemm ") + kernels::GemmTargetName());
+  switch (precision) {
+    case Precision::kF32: state.SetLabel(std::string("gemm ") + kernels::GemmTargetName()); break;
+    case Precision::kBF16: state.SetLabel(std::string("gemm ") + kernels::GemmBF16PathName()); break;
+    case Precision::kInt8:
+      state.SetLabel(std::string("gemm ") + kernels::GemmI8PathName() + ", neck " +
+                     kernels::GemmBF16PathName());
+      break;
+  }
 }
 
 void BM_VitB(benchmark::State& state) { EncoderBenchmark(state, SamVitBConfig(), 972.0); }
 void BM_VitL(benchmark::State& state) { EncoderBenchmark(state, SamVitLConfig(), 2986.0); }
 void BM_VitH(benchmark::State& state) { EncoderBenchmark(state, SamVitHConfig(), 5961.0); }
 
+// Issue 7: the reduced-precision encoders (engine/precision.h).
+void BM_VitBBF16(benchmark::State& state) { EncoderBenchmark(state, SamVitBConfig(), 972.0, Precision::kBF16); }
+void BM_VitBInt8(benchmark::State& state) { EncoderBenchmark(state, SamVitBConfig(), 972.0, Precision::kInt8); }
+
 // A few seconds (B) to a minute (H) per image on two cores: few iterations.
 BENCHMARK(BM_VitB)->Name("encoder/vit_b")->Iterations(3)->UseRealTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_VitBBF16)->Name("encoder/vit_b_bf16")->Iterations(3)->UseRealTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_VitBInt8)->Name("encoder/vit_b_int8")->Iterations(3)->UseRealTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_VitL)->Name("encoder/vit_l")->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_VitH)->Name("encoder/vit_h")->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 

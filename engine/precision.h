@@ -50,6 +50,18 @@ std::vector<std::string> Int8Weights(const SamConfig& config);
 // The ViT neck's convolution weights (run at NeckPrecision).
 std::vector<std::string> NeckWeights(const SamConfig& config);
 
+// The ViT position embedding [1, grid, grid, C] ("" for TinyViT): `persam
+// convert --dtype int8` stores it as int8 with one scale per position (it is
+// 6 MB of ViT-B even in float16); the encoder adds it in float32.
+std::string PositionEmbeddingName(const SamConfig& config);
+
+// What `persam convert --dtype int8` stores, in place: Int8Weights as int8
+// with per-output-channel scales, the position embedding as int8 with
+// per-position scales, the neck weights as bf16, every other float tensor
+// as float16. Tensors already quantised are kept. Returns how many tensors
+// it quantised.
+int QuantizeTensorsForInt8(const SamConfig& config, TensorMap* tensors);
+
 }  // namespace persam
 
 #endif  // PERSAM_ENGINE_PRECISION_H_

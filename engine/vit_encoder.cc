@@ -29,9 +29,11 @@ const Tensor& Get(const TensorMap& tensors, const std::string& name,
   return it->second;
 }
 
+// Any float dtype, or int8 with scales (weights/quantized.h).
 std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
                           const std::vector<int64_t>& shape) {
-  return Get(tensors, name, shape).ToFloat32();
+  Get(tensors, name, shape);
+  return DequantizedFloat32(tensors, name);
 }
 
 // Packs rows [row0, row0 + n) of a [rows, k] weight (any float dtype, or int8

@@ -214,8 +214,8 @@ TEST_CASE("weights stored as bf16 or int8 run exactly what a float32 file gives"
     const Run ra = Encode(a, input), rb = Encode(b, input);
     CHECK(std::memcmp(ra.embedding.data(), rb.embedding.data(), ra.embedding.size() * 4) == 0);
   }
-  // int8: the GEMM weights as int8 + per-channel scales, the neck as bf16
-  // (persam convert --dtype int8).
+  // int8: the GEMM weights as int8 + per-channel scales (persam convert
+  // --dtype int8 minus its other roundings: position embedding, float16).
   {
     TensorMap stored = m.tensors;
     const std::vector<std::string> int8 = Int8Weights(m.config);
@@ -336,6 +336,22 @@ TEST_CASE("predictor masks at bf16 / int8: IoU with the float32 masks") {
   }
 }
 
+TEST_CASE("a whole int8 file (persam convert --dtype int8) meets the int8 bound") {
+  if (!HaveFixtures("precision int8 file")) return;
+  const Fixture& m = Model();
+  TensorMap stored = m.tensors;
+  CHECK(QuantizeTensorsForInt8(m.config, &stored) == 4 * m.config.vit.depth + 2);
+  CHECK(stored.at("image_encoder.pos_embed.scale").shape == std::vector<int64_t>{1, 64, 64});
+  CHECK(stored.at("mask_decoder.iou_token.weight").dtype == DType::kF16);
+  CHECK(StoredPrecision(stored) == Precision::kInt8);
+  const VitEncoder enc(stored, m.config, Precision::kInt8);
+  const Run run = Encode(enc, Input(kCases[0].image));
+  const std::vector<float> r = ReadNpy(FixturePath(kCases[0].embedding)).ToFloat32();
+  const double err = RelRms(run.embedding.data(), r.data(), r.size());
+  MESSAGE("int8 file: embedding rel RMS error " << err);
+  CHECK(err <= kBoundInt8);
+}
+
 TEST_CASE("int8 quantisation helpers") {
   const std::vector<float> w = {0.5f, -1.0f, 0.25f, 0.0f, 0.0f, 0.0f, 3.0f, 1.5f, -0.75f};
   const Tensor t = Tensor::FromFloat32({3, 3}, w.data());
@@ -358,6 +374,15 @@ TEST_CASE("int8 quantisation helpers") {
   CHECK(plain.at("w").dtype == DType::kF32);
   CHECK(StoredPrecision(map) == Precision::kInt8);
   CHECK_THROWS_AS(QuantizeInt8PerRow(Tensor::FromFloat32({0}, nullptr), "empty"), Error);
+  CHECK_THROWS_AS(QuantizeInt8PerRow(t, "w", 2), Error);  // scales need a proper prefix
+  // Scales over two leading dimensions (per position of [1, 3, 3]... here [3, 1, 3]).
+  const Tensor t3 = Tensor::FromFloat32({3, 1, 3}, w.data());
+  auto [q3, s3] = QuantizeInt8PerRow(t3, "w3", 2);
+  CHECK(s3.shape == std::vector<int64_t>{3, 1});
+  TensorMap map3{{"w3", q3}, {"w3.scale", s3}};
+  CHECK(DequantizedFloat32(map3, "w3") == back);
+  map3["w3.scale"] = Tensor::FromFloat32({1, 3}, w.data());  // not a prefix of [3, 1, 3]
+  CHECK_THROWS_AS(IsQuantizedInt8(map3, "w3"), Error);
 }
 
 }  // namespace

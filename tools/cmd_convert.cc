@@ -39,37 +39,6 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// --dtype int8: the weights the encoder runs in int8 (Int8Weights) become
-// int8 + float32 per-output-channel scales (weights/quantized.h); the neck's
-// convolutions, which int8 mode runs in bf16, are stored as bf16; every
-// other float tensor as float16 (the decoder, LayerNorms, biases, position
-// embeddings: float16 rounding, 2^-11 relative, is far below the int8 error,
-// and it keeps ViT-B under 100 MB). Returns the count of int8 tensors.
-int QuantizeForInt8(const SamConfig& config, TensorMap* tensors) {
-  int quantised = 0;
-  for (const std::string& name : Int8Weights(config)) {
-    auto it = tensors->find(name);
-    if (it == tensors->end()) continue;
-    if (IsQuantizedInt8(*tensors, name)) continue;  // already int8: kept as is
-    auto [q, scale] = QuantizeInt8PerRow(it->second, name);
-    it->second = std::move(q);
-    (*tensors)[name + kInt8ScaleSuffix] = std::move(scale);
-    ++quantised;
-  }
-  for (const std::string& name : NeckWeights(config)) {
-    auto it = tensors->find(name);
-    if (it != tensors->end() && IsFloatDType(it->second.dtype)) it->second = CastTensor(it->second, DType::kBF16);
-  }
-  for (auto& [name, t] : *tensors) {
-    if (IsFloatDType(t.dtype) && t.dtype != DType::kBF16 && !(t.dtype == DType::kF32 && name.size() > 6 &&
-                                   name.compare(name.size() - 6, 6, kInt8ScaleSuffix) == 0 &&
-                                   IsQuantizedInt8(*tensors, name.substr(0, name.size() - 6)))) {
-      t = CastTensor(t, DType::kF16);
-    }
-  }
-  return quantised;
-}
-
 int RunConvert(const Args& args) {
   const auto& positionals = args.positionals();
   if (positionals.size() != 2) throw UsageError{"expected IN and OUT.safetensors"};
@@ -107,7 +76,7 @@ int RunConvert(const Args& args) {
   int quantised = 0;
   if (int8) {
     SamConfig config = InferSamConfig(checkpoint.tensors, in);
-    quantised = QuantizeForInt8(config, &tensors);
+    quantised = QuantizeTensorsForInt8(config, &tensors);
     if (quantised == 0 && CountQuantizedInt8(tensors) == 0) {
       throw Error(in + ": --dtype int8 is only implemented for the ViT encoder (sam-vit); this is " +
                   ArchitectureName(config.encoder));
@@ -168,7 +137,8 @@ extern const Command kConvertCommand = {
     "                 lin2, patch embedding) as int8 with a float32 scale per output\n"
     "                 channel in a tensor NAME.scale (symmetric: value = q x scale,\n"
     "                 max |w| -> 127), the neck convolutions as bf16 (int8 mode runs\n"
-    "                 them in bf16), other floats as f16.\n"
+    "                 them in bf16), the position embedding as int8 with a scale per\n"
+    "                 position, other floats as f16.\n"
     "                 A bf16 or int8 file runs at that precision by default\n"
     "                 (--precision of embed/segment/personalize overrides it).\n"
     "  --keep-unused  also write tensors the engine does not use (e.g. TinyViT's\n"

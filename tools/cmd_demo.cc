@@ -13,6 +13,7 @@
 #include "persam/personalizer.h"
 #include "tools/cli.h"
 #include "tools/demo_scene.h"
+#include "tools/precision_option.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -35,9 +36,10 @@ int64_t MaskArea(const Prediction& prediction, int index) {
 }
 
 std::unique_ptr<SamModel> DemoModel(const Args& args) {
+  const LoadOptions options = ModelLoadOptions(args);  // usage errors first
   if (auto path = args.Value("model")) {
     Say(args, "model: %s\n", path->c_str());
-    return SamModel::Load(*path);
+    return SamModel::Load(*path, options);
   }
   const SamConfig config = SamVitTinyTestConfig();
   Say(args,
@@ -48,7 +50,7 @@ std::unique_ptr<SamModel> DemoModel(const Args& args) {
       "         persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
       "         persam demo --model sam_vit_b.safetensors\n\n",
       config.vit.embed_dim, config.vit.depth, config.vit.num_heads);
-  return SamModel::FromTensors(MakeRandomSamTensors(config, kDemoSeed), "built-in demo model");
+  return SamModel::FromTensors(MakeRandomSamTensors(config, kDemoSeed), "built-in demo model", options);
 }
 
 RgbImage MaskImage(const DemoScene& scene) {
@@ -101,6 +103,7 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
 
 int RunDemo(const Args& args) {
   std::unique_ptr<SamModel> model = DemoModel(args);
+  Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
 
   const DemoScene scene = MakeDemoScene(480, 640, 250.0, 220.0, 90.0, 1);
   Say(args, "image: generated %dx%d scene with one striped object\n", scene.image.width,
@@ -139,13 +142,15 @@ int RunDemo(const Args& args) {
 extern const Command kDemoCommand = {
     "demo",
     "run the pipeline on built-in generated images (no download needed)",
-    "usage: persam demo [--model M] [--out DIR] [--threads N] [--quiet]\n\n"
+    "usage: persam demo [--model M] [--precision P] [--out DIR] [--threads N] [--quiet]\n\n"
     "Builds a small SAM with deterministic random weights in memory (or loads\n"
     "--model M, a .pth or .safetensors SAM checkpoint), generates images, and\n"
     "runs segmentation and PerSAM personalization on them, printing what each\n"
     "stage did and how long it took. Random weights give meaningless masks.\n"
-    "With --out DIR it writes the PerSAM / PerSAM-F masks and visualisations.\n",
-    {"model", "out"},
+    "With --out DIR it writes the PerSAM / PerSAM-F masks and visualisations.\n"
+    "\n"
+    PERSAM_PRECISION_HELP,
+    {"model", "out", kPrecisionOptionName},
     {},
     RunDemo,
 };

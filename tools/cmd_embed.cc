@@ -19,11 +19,12 @@ int RunEmbed(const Args& args) {
   const std::string model_path = args.Required("model");
   const std::string image_path = args.Required("image");
   const std::string out_path = args.Required("out");
+  const LoadOptions load_options = ModelLoadOptions(args);
   StageTimings timings;
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
-    model = SamModel::Load(model_path, ModelLoadOptions(args));
+    model = SamModel::Load(model_path, load_options);
   }
   RgbImage image;
   {

@@ -2,10 +2,12 @@
 #include <map>
 #include <string>
 
+#include "engine/precision.h"
 #include "tools/cli.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
 #include "weights/json.h"
+#include "weights/quantized.h"
 #include "weights/sam_config.h"
 
 namespace persam::cli {
@@ -40,8 +42,26 @@ int RunInspect(const Args& args) {
   } catch (const Error& e) {
     problem = e.what();
   }
-  const std::vector<std::string> unused = problem.empty() ? UnusedTensors(checkpoint.tensors, config)
-                                                          : std::vector<std::string>();
+  // What `persam convert --dtype` made of it: the precision it runs at when
+  // no --precision is given.
+  int int8_tensors = 0;
+  Precision precision = Precision::kF32;
+  try {
+    int8_tensors = CountQuantizedInt8(checkpoint.tensors);
+    precision = StoredPrecision(checkpoint.tensors);
+  } catch (const Error& e) {
+    if (problem.empty()) problem = e.what();  // a malformed scale tensor
+  }
+  std::vector<std::string> unused;
+  if (problem.empty()) {
+    // int8 scales are used with their tensor.
+    for (const std::string& name : UnusedTensors(checkpoint.tensors, config)) {
+      const size_t n = sizeof(kInt8ScaleSuffix) - 1;
+      const bool scale = name.size() > n && name.compare(name.size() - n, n, kInt8ScaleSuffix) == 0 &&
+                         IsQuantizedInt8(checkpoint.tensors, name.substr(0, name.size() - n));
+      if (!scale) unused.push_back(name);
+    }
+  }
 
   if (args.Flag("json")) {
     std::vector<std::pair<std::string, JsonValue>> doc;
@@ -62,6 +82,8 @@ int RunInspect(const Args& args) {
     std::vector<std::pair<std::string, JsonValue>> types;
     for (const auto& kv : dtypes) types.emplace_back(kv.first, JsonValue::Integer(kv.second));
     doc.emplace_back("dtypes", JsonValue::Object(std::move(types)));
+    doc.emplace_back("precision", JsonValue::String(PrecisionName(precision)));
+    doc.emplace_back("int8_tensors", JsonValue::Integer(int8_tensors));
     std::vector<std::pair<std::string, JsonValue>> meta;
     for (const auto& kv : checkpoint.metadata) meta.emplace_back(kv.first, JsonValue::String(kv.second));
     doc.emplace_back("metadata", JsonValue::Object(std::move(meta)));
@@ -94,6 +116,12 @@ int RunInspect(const Args& args) {
     std::string types;
     for (const auto& kv : dtypes) types += (types.empty() ? "" : ", ") + kv.first + " x " + std::to_string(kv.second);
     Say(args, "dtypes:        %s\n", types.c_str());
+    if (int8_tensors > 0) {
+      Say(args, "precision:     int8 (default of --precision): %d int8 tensors quantised per output\n"
+          "               channel, value = q x NAME.scale[channel] (float32 scales)\n", int8_tensors);
+    } else {
+      Say(args, "precision:     %s (default of --precision)\n", PrecisionName(precision));
+    }
     for (const auto& kv : checkpoint.metadata) Say(args, "metadata:      %s = %s\n", kv.first.c_str(), kv.second.c_str());
     if (args.Flag("tensors")) {
       for (const auto& entry : checkpoint.tensors) {
@@ -116,7 +144,10 @@ extern const Command kInspectCommand = {
     "Reads FILE (.pth, zip or legacy, or .safetensors; the format is detected from\n"
     "its bytes) and prints its format, the SAM architecture (sam-vit or sam-tinyvit)\n"
     "and configuration inferred from the tensor shapes, the tensor count, parameter\n"
-    "count and bytes per dtype, and any safetensors metadata.\n"
+    "count and bytes per dtype, the precision the image encoder runs at by\n"
+    "default (bf16 / int8 for files from 'persam convert --dtype bf16|int8'; int8\n"
+    "tensors NAME come with float32 per-output-channel scales NAME.scale), and\n"
+    "any safetensors metadata.\n"
     "\n"
     "options:\n"
     "  --json     one JSON object instead of text\n"

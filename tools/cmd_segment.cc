@@ -161,6 +161,7 @@ int RunSegment(const Args& args) {
   const std::string model_path = args.Required("model");
   const std::string image_path = args.Required("image");
   const std::string out_dir = args.Required("out");
+  const LoadOptions load_options = ModelLoadOptions(args);
   StageTimings timings;
   RgbImage image;
   {
@@ -181,7 +182,7 @@ int RunSegment(const Args& args) {
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
-    model = SamModel::Load(model_path, ModelLoadOptions(args));
+    model = SamModel::Load(model_path, load_options);
   }
   const int low = 4 * model->config().embed_grid;
   if (mask_spec) {

@@ -1,5 +1,6 @@
 #include "weights/quantized.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -13,7 +14,11 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-int64_t Rows(const Tensor& t) { return t.shape.empty() ? 1 : t.shape[0]; }
+// Scales shaped as a non-empty proper prefix of the tensor's shape.
+bool IsShapePrefix(const std::vector<int64_t>& prefix, const std::vector<int64_t>& shape) {
+  return !prefix.empty() && prefix.size() < shape.size() &&
+         std::equal(prefix.begin(), prefix.end(), shape.begin());
+}
 
 template <typename T>
 Tensor OwnedTensor(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
@@ -37,10 +42,10 @@ bool IsQuantizedInt8(const TensorMap& tensors, const std::string& name) {
   if (scale == tensors.end()) return false;
   const Tensor& t = it->second;
   const Tensor& s = scale->second;
-  if (t.shape.empty() || s.shape != std::vector<int64_t>{t.shape[0]} || s.dtype != DType::kF32) {
-    throw Error("int8 tensor '" + name + "': scale tensor '" + name + kInt8ScaleSuffix + "' is " +
-                DTypeName(s.dtype) + " " + ShapeToString(s.shape) + ", expected float32 [" +
-                (t.shape.empty() ? std::string("rows") : std::to_string(t.shape[0])) + "]");
+  if (!IsShapePrefix(s.shape, t.shape) || s.dtype != DType::kF32) {
+    throw Error("int8 tensor '" + name + "' " + ShapeToString(t.shape) + ": scale tensor '" + name +
+                kInt8ScaleSuffix + "' is " + DTypeName(s.dtype) + " " + ShapeToString(s.shape) +
+                ", expected float32 with leading dimensions of the tensor's shape");
   }
   return true;
 }
@@ -51,7 +56,7 @@ std::vector<float> DequantizedFloat32(const TensorMap& tensors, const std::strin
   if (!IsQuantizedInt8(tensors, name)) return it->second.ToFloat32();
   const Tensor& t = it->second;
   const Tensor& s = tensors.at(name + kInt8ScaleSuffix);
-  const int64_t rows = Rows(t);
+  const int64_t rows = s.NumElements();
   const int64_t cols = rows > 0 ? t.NumElements() / rows : 0;
   std::vector<float> out(static_cast<size_t>(t.NumElements()));
   const int8_t* q = reinterpret_cast<const int8_t*>(t.data);
@@ -63,15 +68,18 @@ std::vector<float> DequantizedFloat32(const TensorMap& tensors, const std::strin
   return out;
 }
 
-std::pair<Tensor, Tensor> QuantizeInt8PerRow(const Tensor& t, const std::string& name) {
-  if (t.shape.empty() || t.NumElements() == 0) {
+std::pair<Tensor, Tensor> QuantizeInt8PerRow(const Tensor& t, const std::string& name, int scale_dims) {
+  if (scale_dims < 1 || t.shape.size() <= size_t(scale_dims) || t.NumElements() == 0) {
     throw Error("cannot quantise tensor '" + name + "' of shape " + ShapeToString(t.shape) + " to int8");
   }
   if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16 && t.dtype != DType::kF64) {
     throw Error("cannot quantise tensor '" + name + "' of type " + DTypeName(t.dtype) + " to int8");
   }
   const std::vector<float> w = t.ToFloat32();
-  const int64_t rows = t.shape[0], cols = t.NumElements() / rows;
+  const std::vector<int64_t> scale_shape(t.shape.begin(), t.shape.begin() + scale_dims);
+  int64_t rows = 1;
+  for (int64_t d : scale_shape) rows *= d;
+  const int64_t cols = t.NumElements() / rows;
   std::vector<int8_t> q(w.size());
   std::vector<float> scales(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
@@ -89,7 +97,7 @@ std::pair<Tensor, Tensor> QuantizeInt8PerRow(const Tensor& t, const std::string&
     }
     scales[r] = scale;
   }
-  return {OwnedTensor(DType::kI8, t.shape, q), OwnedTensor(DType::kF32, {rows}, scales)};
+  return {OwnedTensor(DType::kI8, t.shape, q), OwnedTensor(DType::kF32, scale_shape, scales)};
 }
 
 TensorMap DequantizeInt8Tensors(const TensorMap& tensors, const std::string& keep_prefix) {
