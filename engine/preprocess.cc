@@ -1,6 +1,7 @@
 #include "engine/preprocess.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "kernels/resize.h"
@@ -87,28 +88,31 @@ std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int 
                 std::to_string(orig_h) + " x " + std::to_string(orig_w) + ")");
   }
   const InputSize input = ResizedSize(orig_h, orig_w, long_side);
-  const size_t full_plane = size_t(long_side) * long_side;
   const size_t crop_plane = size_t(input.height) * input.width;
   const size_t out_plane = size_t(orig_h) * orig_w;
-  std::vector<float> full(full_plane);
-  std::vector<float> crop(crop_plane);
   std::vector<float> out(out_plane * count);
-  // One map at a time keeps the 1024 x 1024 intermediate at 4 MB; the
-  // reference resizes all `count` maps as one [1, count, h, w] tensor, whose
-  // rounding depends on count (see kernels/resize.h).
+  // The reference resizes all `count` maps as one [1, count, h, w] tensor,
+  // whose rounding depends on count (see kernels/resize.h).
   const kernels::BilinearRounding rounding = count == 1
                                                  ? kernels::BilinearRounding::kTorchSingleChannel
                                                  : kernels::BilinearRounding::kTorchMultiChannel;
-  for (int i = 0; i < count; ++i) {
-    kernels::ResizeBilinear(low_res + size_t(i) * lh * lw, 1, lh, lw, full.data(), long_side,
-                            long_side, rounding);
-    for (int y = 0; y < input.height; ++y) {
-      std::copy_n(full.data() + size_t(y) * long_side, input.width,
-                  crop.data() + size_t(y) * input.width);
-    }
-    kernels::ResizeBilinear(crop.data(), 1, input.height, input.width,
-                            out.data() + i * out_plane, orig_h, orig_w, rounding);
+  // interpolate to long_side x long_side, then [..., :h, :w]: only the kept
+  // window is computed, straight into a dense [count, h, w] buffer.
+  // The second interpolate, to the original size, is an exact copy in torch
+  // when the sizes already agree (every finite value and NaN keep their bits;
+  // only +-inf would become NaN, which finite mask logits never are), so it
+  // is skipped: e.g. any image whose long side is already long_side.
+  if (input.height == orig_h && input.width == orig_w) {
+    kernels::ResizeBilinearCrop(low_res, count, lh, lw, long_side, long_side, input.height,
+                                input.width, out.data(), rounding);
+    return out;
   }
+  // Not zero-filled (new[] default-initialises): the resize writes it all.
+  std::unique_ptr<float[]> crop(new float[crop_plane * count]);
+  kernels::ResizeBilinearCrop(low_res, count, lh, lw, long_side, long_side, input.height,
+                              input.width, crop.get(), rounding);
+  kernels::ResizeBilinear(crop.get(), count, input.height, input.width, out.data(), orig_h,
+                          orig_w, rounding);
   return out;
 }
 

@@ -1,76 +1,16 @@
-// Convolution helpers (kernels/conv.h): im2col gathers, a direct depthwise
-// 3x3 (vectorised over channels, HWC keeps them contiguous) and the 2x2
-// (the 2x2 stride-2 transposed convolution is in conv_transpose.cc).
+// Convolution helpers (kernels/conv.h): im2col gathers and the whole-image
+// depthwise 3x3 (a thin wrapper of the row-banded kernel in conv_rows.cc).
+// The 2x2 stride-2 transposed convolution is in conv_transpose.cc.
 #include "kernels/conv.h"
 
 #include <string.h>
 
+#include <cstdint>
 #include <string>
-#include <vector>
 
+#include "kernels/conv_rows.h"
 #include "weights/error.h"
 
-#include "kernels/hwy_target.h"  // first: target policy
-
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/conv.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "kernels/hwy_target.h"
-#include "kernels/ops-inl.h"
-
-HWY_BEFORE_NAMESPACE();
-namespace persam::kernels::HWY_NAMESPACE {
-namespace {
-
-// out[y, x, :] = bias + sum over the 3x3 taps inside the image. Lanes are
-// channels; the 9 weights of a channel vector are gathered once per call
-// into [9, c] so every tap is a contiguous load.
-void DepthwiseConv3x3HwcT(const float* in, int h, int w, int c,
-                          const float* weight, const float* bias, float* out) {
-  const hn::ScalableTag<float> d;
-  const int N = static_cast<int>(hn::Lanes(d));
-  std::vector<float> taps(static_cast<size_t>(9) * c);  // [tap, channel]
-  for (int ch = 0; ch < c; ++ch) {
-    for (int t = 0; t < 9; ++t) taps[static_cast<size_t>(t) * c + ch] = weight[ch * 9 + t];
-  }
-  const float* tp = taps.data();
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(h) * w * c > (1 << 16))
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      float* o = out + (static_cast<int64_t>(y) * w + x) * c;
-      for (int ch = 0; ch < c; ch += N) {
-        const size_t n = static_cast<size_t>(c - ch < N ? c - ch : N);
-        auto load = [&](const float* p) {
-          return n == static_cast<size_t>(N) ? hn::LoadU(d, p) : LoadN(d, p, n);
-        };
-        auto acc = bias ? load(bias + ch) : hn::Zero(d);
-        for (int ky = 0; ky < 3; ++ky) {
-          const int iy = y + ky - 1;
-          if (iy < 0 || iy >= h) continue;
-          for (int kx = 0; kx < 3; ++kx) {
-            const int ix = x + kx - 1;
-            if (ix < 0 || ix >= w) continue;
-            const float* src = in + (static_cast<int64_t>(iy) * w + ix) * c + ch;
-            acc = hn::MulAdd(load(src), load(tp + (ky * 3 + kx) * c + ch), acc);
-          }
-        }
-        if (n == static_cast<size_t>(N)) {
-          hn::StoreU(acc, d, o + ch);
-        } else {
-          StoreN(acc, d, o + ch, n);
-        }
-      }
-    }
-  }
-}
-
-}  // namespace
-// NOLINTNEXTLINE(google-readability-namespace-comments)
-}  // namespace persam::kernels::HWY_NAMESPACE
-HWY_AFTER_NAMESPACE();
-
-#if HWY_ONCE
 namespace persam::kernels {
 namespace {
 
@@ -85,8 +25,6 @@ void CheckConv(const char* what, int c, int h, int w, int kernel, int stride, in
 }
 
 }  // namespace
-
-HWY_EXPORT(DepthwiseConv3x3HwcT);
 
 void Im2ColChw(const float* chw, int c, int h, int w, int kernel, int stride, int pad,
                float* cols) {
@@ -153,8 +91,7 @@ void Im2ColHwc(const float* hwc, int h, int w, int c, int kernel, int stride, in
 void DepthwiseConv3x3Hwc(const float* in, int h, int w, int c, const float* weight,
                          const float* bias, float* out) {
   CheckConv("DepthwiseConv3x3Hwc", c, h, w, 3, 1, 1);
-  HWY_DYNAMIC_DISPATCH(DepthwiseConv3x3HwcT)(in, h, w, c, weight, bias, out);
+  DepthwiseConv3x3HwcRows(in, 0, h, w, c, 1, weight, bias, Epilogue::kNone, 0, h, out);
 }
 
 }  // namespace persam::kernels
-#endif  // HWY_ONCE

@@ -16,7 +16,9 @@ void Im2ColHwc(const float* hwc, int h, int w, int c, int kernel, int stride,
                int pad, float* cols);
 
 // Depthwise 3x3, stride 1, pad 1, HWC: out[y, x, ch] = bias[ch] +
-// sum weight[ch, 0, ky, kx] * in[y + ky - 1, x + kx - 1, ch].
+// sum weight[ch, 0, ky, kx] * in[y + ky - 1, x + kx - 1, ch]. The whole-image
+// case of DepthwiseConv3x3HwcRows (kernels/conv_rows.h), which documents the
+// rounding; bias may be null.
 void DepthwiseConv3x3Hwc(const float* in, int h, int w, int c, const float* weight,
                          const float* bias, float* out);
 

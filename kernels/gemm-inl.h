@@ -18,18 +18,17 @@
 //   SSSE3/SSE4 (16 xmm, no FMA): 6 x 8, same register budget.
 //   NEON/SVE (32 registers): 12 x 2 vectors (capped at 16 lanes).
 // Cache blocking (Zen4: L1D 32 KiB, L2 1 MiB per core, L3 shared):
-//   KC = 256: the B sub-panel (KC x 32 x 4 B = 32 KiB) is reused by the
-//   MC / MR micro-tiles of the block and streams from L2; the A micro-panel
-//   (12 x 256 x 4 B = 12 KiB) stays in L1 during one micro-kernel call.
-//   MC = 144 (12 tiles): the packed A block (144 x 256 x 4 B = 144 KiB) stays
-//   in L2 while the task walks all its N columns.
-//   NC = 768: a task's C block (144 x 768 x 4 B = 432 KiB) stays in L2 across
-//   its K / KC passes (partial sums are re-read from C); with NC = N = 2304
-//   it spilled to L3 and cost ~10% at ViT shapes. Packed B (k x 32 panels)
-//   streams from L3 at < 1 byte per FMA cycle, far below L3 bandwidth.
-// Measured (Zen4 EPYC, 1 core, CPU-time based because the machine is shared):
-//   ~90-98 GFLOP/s of a 111 GFLOP/s FMA-loop peak at ViT-B/H shapes. MR = 14
-//   (28 accumulators) was slower (register spills); KC = 128 was no better.
+//   KC <= 384, split into equal blocks (K = 768: 2 x 384, 1280: 4 x 320): the
+//   B sub-panel (KC x 32 x 4 B = 48 KiB) is reused by the MC / MR micro-tiles
+//   of a block from L2 (L1 hit rate does not matter much on Zen4: a tile
+//   needs 128 B of B per 24 FMA cycles); the A micro-panel (12 x 384 x 4 B =
+//   18 KiB) stays in L1 during one micro-kernel call. Fewer KC passes mean
+//   fewer re-reads of the C partial sums: KC = 384 beat 256 by ~5%.
+//   MC = 144 (12 tiles): a task packs its A block (144 x K) once, then walks
+//   its columns in NC = 768 chunks: the C block (144 x 768 x 4 B = 432 KiB)
+//   stays in L2 across the KC passes (with NC = N = 2304 it spilled to L3:
+//   -10%). The C rows of a tile are prefetched when its micro-kernel starts
+//   (+3%). Packed B streams from L3 at < 1 byte per FMA cycle.
 // Threads: OpenMP over a 2-D grid of (MC rows) x (NC columns) tasks; K is
 // never split (each C tile is owned by one thread for its whole K loop).
 // Numerics: each output is a float32 FMA chain over k in order, blocked by
@@ -47,6 +46,7 @@
 #include <cstdint>
 
 #include "hwy/aligned_allocator.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/gelu-inl.h"
 #include "kernels/gemm.h"
@@ -69,7 +69,7 @@ constexpr size_t kMR = 6;
 #else  // AVX-512, NEON (aarch64), SVE: 32 registers
 constexpr size_t kMR = 12;
 #endif
-constexpr size_t kKC = 256;
+constexpr size_t kKC = 384;  // maximum; GemmF32 splits K into equal blocks
 constexpr size_t kMC = 12 * kMR;  // 144 rows on AVX-512, 72 on AVX2
 constexpr size_t kNC = 768;       // C block 144 x 768 x 4 B = 432 KiB in L2
 
@@ -147,6 +147,16 @@ HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
   }
 }
 
+// The tile's C rows (read back on all but the first KC pass) are scattered
+// over kMR rows: request them when a micro-kernel starts so that they arrive
+// during its k loop.
+HWY_INLINE void PrefetchTile(size_t lanes, const TileOut& o) {
+  for (size_t r = 0; r < o.rows; ++r) {
+    hwy::Prefetch(o.c + r * o.ldc);
+    hwy::Prefetch(o.c + r * o.ldc + lanes);
+  }
+}
+
 // The micro-kernel: kMR x (2 vectors) tile over kc steps.
 // ap: packed A micro-panel, kc x kMR. bp: B sub-panel, kc rows of stride
 // kGemmNR floats (only the first 2 vectors of each row are used).
@@ -156,6 +166,7 @@ HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
                             const float* HWY_RESTRICT bp, const TileOut& o) {
   using V = hn::Vec<D>;
   const size_t n = hn::Lanes(d);
+  PrefetchTile(n, o);
 #define PERSAM_GEMM_DECL(r)                       \
   HWY_MAYBE_UNUSED V c##r##0 = hn::Zero(d); \
   HWY_MAYBE_UNUSED V c##r##1 = hn::Zero(d);
@@ -266,10 +277,11 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   // may alias C); otherwise add it after the activation.
   const bool residual_first = act == Epilogue::kNone;
   const size_t mblocks = (m + kMC - 1) / kMC;
-  // Column tasks: at most kNC columns (the task's C block, MC x NC, stays in
-  // L2 across its KC passes), and enough of them for >= 4 tasks per thread.
+  // Tasks: MC-row blocks, split by columns only as far as needed for >= 4
+  // tasks per thread (small m). Each task packs its A block (mc x k) once and
+  // walks its columns in NC chunks (C block in L2), each over all KC passes.
   const size_t npanels = (n + kGemmNR - 1) / kGemmNR;
-  size_t nsplit = (npanels + kNC / kGemmNR - 1) / (kNC / kGemmNR);
+  size_t nsplit = 1;
   while (mblocks * nsplit < 4 * static_cast<size_t>(threads) &&
          nsplit < npanels) {
     ++nsplit;
@@ -277,7 +289,9 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   const size_t panels_per_task = (npanels + nsplit - 1) / nsplit;
   nsplit = (npanels + panels_per_task - 1) / panels_per_task;
   const int64_t tasks = static_cast<int64_t>(mblocks * nsplit);
-  const size_t kc_max = HWY_MIN(kKC, HWY_MAX(k, size_t{1}));
+  // Equal KC blocks of at most kKC (K = 1280: 4 x 320, not 3 x 384 + 128).
+  const size_t kpasses = HWY_MAX((k + kKC - 1) / kKC, size_t{1});
+  const size_t kc_blk = ((k + kpasses - 1) / kpasses + 7) / 8 * 8;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)
   for (int64_t t = 0; t < tasks; ++t) {
@@ -288,40 +302,48 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
     const size_t mc_padded = (mc + kMR - 1) / kMR * kMR;
     const size_t j_begin = jb * panels_per_task * kGemmNR;
     const size_t j_end = HWY_MIN(n, j_begin + panels_per_task * kGemmNR);
-    float* apack = PackBuffer(mc_padded * kc_max);
+    // KC block pc of the packed A starts at pc * mc_padded.
+    float* apack = PackBuffer(HWY_MAX(mc_padded * k, size_t{1}));
+    for (size_t pc = 0; pc < k; pc += kc_blk) {
+      PackA(a + i0 * lda + pc, lda, mc, HWY_MIN(kc_blk, k - pc),
+            apack + pc * mc_padded);
+    }
 
-    size_t pc = 0;
-    do {
-      const size_t kc = HWY_MIN(kKC, k - pc);
-      const bool first = pc == 0;
-      const bool last = pc + kc >= k;
-      if (kc != 0) PackA(a + i0 * lda + pc, lda, mc, kc, apack);
-      for (size_t j0 = j_begin; j0 < j_end; j0 += tile_cols) {
-        const size_t cols = HWY_MIN(tile_cols, n - j0);
-        const float* bp = panels + (j0 / kGemmNR) * k * kGemmNR +
-                          pc * kGemmNR + j0 % kGemmNR;
-        for (size_t ir = 0; ir < mc; ir += kMR) {
-          const size_t i = i0 + ir;
-          TileOut o;
-          o.c = c + i * ldc + j0;
-          o.ldc = ldc;
-          o.rows = HWY_MIN(kMR, m - i);
-          o.cols = cols;
-          o.first = first;
-          o.last = last;
-          o.init = (residual && residual_first) ? residual + i * ldr + j0
-                                                : nullptr;
-          o.ld_init = ldr;
-          o.bias = bias ? bias + j0 : nullptr;
-          o.act = act;
-          o.post = (residual && !residual_first) ? residual + i * ldr + j0
-                                                 : nullptr;
-          o.ld_post = ldr;
-          MicroKernel(d, kc, apack + ir * kc, bp, o);
+    for (size_t jc = j_begin; jc < j_end; jc += kNC) {
+      const size_t jc_end = HWY_MIN(j_end, jc + kNC);
+      size_t pc = 0;
+      do {
+        const size_t kc = HWY_MIN(kc_blk, k - pc);
+        const bool first = pc == 0;
+        const bool last = pc + kc >= k;
+        const float* ablock = apack + pc * mc_padded;
+        for (size_t j0 = jc; j0 < jc_end; j0 += tile_cols) {
+          const size_t cols = HWY_MIN(tile_cols, n - j0);
+          const float* bp = panels + (j0 / kGemmNR) * k * kGemmNR +
+                            pc * kGemmNR + j0 % kGemmNR;
+          for (size_t ir = 0; ir < mc; ir += kMR) {
+            const size_t i = i0 + ir;
+            TileOut o;
+            o.c = c + i * ldc + j0;
+            o.ldc = ldc;
+            o.rows = HWY_MIN(kMR, m - i);
+            o.cols = cols;
+            o.first = first;
+            o.last = last;
+            o.init = (residual && residual_first) ? residual + i * ldr + j0
+                                                  : nullptr;
+            o.ld_init = ldr;
+            o.bias = bias ? bias + j0 : nullptr;
+            o.act = act;
+            o.post = (residual && !residual_first) ? residual + i * ldr + j0
+                                                   : nullptr;
+            o.ld_post = ldr;
+            MicroKernel(d, kc, ablock + ir * kc, bp, o);
+          }
         }
-      }
-      pc += kc;
-    } while (pc < k);
+        pc += kc;
+      } while (pc < k);
+    }
   }
 }
 

@@ -165,6 +165,7 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
   const hn::RebindToUnsigned<D> du;
   const size_t n = hn::Lanes(d);
   const auto hi_mask = hn::Set(du, 0xFFFF0000u);
+  gemm_detail::PrefetchTile(n, o);
 #define PERSAM_GEMM_DECL(r)                 \
   HWY_MAYBE_UNUSED V c##r##0 = hn::Zero(d); \
   HWY_MAYBE_UNUSED V c##r##1 = hn::Zero(d);
@@ -241,6 +242,7 @@ __attribute__((target("avx512bf16"))) HWY_NOINLINE void KernelBF16Dot(
   static_assert(kMR == 12, "AVX-512 tile is 12 x 32");
   const DF d;
   using V = hn::Vec<DF>;
+  gemm_detail::PrefetchTile(16, o);
 #define PERSAM_GEMM_DECL(r)                   \
   __m512 c##r##0 = _mm512_setzero_ps(); \
   __m512 c##r##1 = _mm512_setzero_ps();

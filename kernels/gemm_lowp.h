@@ -14,6 +14,11 @@
 //   dot products (vpdpbusd on AVX512_VNNI, portable widening elsewhere), then
 //   dequantised in float32. Error: |a - a_q| <= s_a / 2, |w - w_q| <= s_w / 2
 //   per element, so |C - C_f32| <= sum_k (|w| s_a + |a| s_w + s_a s_w / 2) / 2.
+//   NaN / Inf in an A row are not propagated (the row's scale falls back to
+//   1 and they quantise to the ends of the range): int8 is for finite data.
+// Both pack all of A once per call (bf16 pairs / u8 quads, 2 or 1 bytes per
+// element) into a buffer owned by the calling thread and reused by its later
+// calls (it grows to the largest m * k seen).
 // Threads: OpenMP over the M/N blocks as Gemm; call outside parallel regions.
 #ifndef PERSAM_KERNELS_GEMM_LOWP_H_
 #define PERSAM_KERNELS_GEMM_LOWP_H_

@@ -1,34 +1,54 @@
-// Bit-exact resamplers (kernels/resize.h). Scalar on purpose: exactness
-// depends on the order and precision of every operation, and both are cheap
-// next to the encoder (a 1024 x 1024 x 3 Pillow resize is a few ms).
+// torch 1.13's bilinear interpolation (kernels/resize.h), vectorised with
+// Highway and still bit-exact: every lane performs the same float/double
+// operations in the same order as torch's scalar loops (see the two formulas
+// in OutputRow), which vectors can do because nothing below depends on a
+// reduction order across lanes.
 //
-// This TU is compiled for the x86-64-v2 baseline only (no FMA), so the
-// compiler cannot contract a * b + c behind our back; where torch's kernel
-// fuses (GCC contracts its float loop) we call std::fma explicitly.
+// Structure: both axes' taps (index pairs and weights) are computed once per
+// call. Each output row needs two source rows "expanded" to the output
+// columns (gathered at the column taps); threads own contiguous ranges of
+// output rows and keep the last two expanded rows, so each source row is
+// gathered about once per thread instead of once per output row. For torch's
+// multi-channel kernel the expansion is already the horizontal interpolation
+// (its formula is separable); the single-channel kernel mixes the four taps
+// with products of the two axes' weights, so it keeps both gathered taps.
+//
+// Fused multiply-add: the multi-channel formula is fma(a, w0, b * w1) (GCC
+// contracts torch's float loop), so its lanes need a true single-rounding
+// fma. Targets without one (x86 SSSE3/SSE4) evaluate it per lane with
+// std::fma (slow but exact; no machine running this engine lacks FMA in
+// practice). The single-channel formula multiplies floats into doubles, which
+// is exact, so fused or unfused adds round the same and MulAdd is safe there.
+//
+// Compiled with -std=c++17 (ISO mode), so GCC does not contract the separate
+// Mul/Add below behind our back (-ffp-contract=off is the ISO default).
 #include "kernels/resize.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "weights/error.h"
 
-namespace persam::kernels {
-namespace {
+#ifndef PERSAM_KERNELS_RESIZE_TAPS_
+#define PERSAM_KERNELS_RESIZE_TAPS_
+namespace persam::kernels::resize_internal {
 
-void CheckSizes(const char* what, int in_h, int in_w, int out_h, int out_w) {
-  if (in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0) {
-    throw Error(std::string(what) + ": sizes must be positive, got input " +
-                std::to_string(in_h) + "x" + std::to_string(in_w) + ", output " +
-                std::to_string(out_h) + "x" + std::to_string(out_w));
-  }
-}
+// Outputs are padded to a multiple of the widest vector we may compile for
+// (64 floats: SVE 2048-bit) with taps (0, 0, 0, 0), so gathers and row
+// loads never need a tail; only the final stores do.
+constexpr int kPadLanes = 64;
 
-// One output coordinate of PyTorch's linear interpolation along one axis.
-struct LinearTap {
-  int i0, i1;
-  float w0, w1;
+inline int PaddedCount(int n) { return (n + kPadLanes - 1) / kPadLanes * kPadLanes; }
+
+// The taps of the first `count` outputs of an in -> out axis, as arrays.
+struct AxisTaps {
+  std::vector<int32_t> i0, i1;
+  std::vector<float> w0, w1;
 };
 
 // ref: aten/src/ATen/native/UpSample.h area_pixel_compute_scale /
@@ -38,188 +58,223 @@ struct LinearTap {
 // float_ratio * (dst + 0.5) - 0.5 is evaluated in double and clamped at 0,
 // i0 = floor, lambda1 = float(src - i0) (from the double, not from a float
 // src: that loses ~1e-4 near src ~ 600), lambda0 = 1 - lambda1 in float.
-// An axis whose size does not change is copied (weights 1 / 0).
-std::vector<LinearTap> LinearTaps(int in, int out) {
-  std::vector<LinearTap> taps(out);
+// An axis whose size does not change reads one pixel with weights 1 and 0
+// (i1 == i0): torch's result is then the input bit for bit for every finite
+// value (-0 and denormals included) while inf becomes NaN (inf * 0), which
+// this reproduces.
+inline AxisTaps LinearTaps(int in, int out, int count) {
+  AxisTaps t;
+  const size_t padded = static_cast<size_t>(PaddedCount(count));
+  t.i0.assign(padded, 0);
+  t.i1.assign(padded, 0);
+  t.w0.assign(padded, 0.0f);
+  t.w1.assign(padded, 0.0f);
   const float ratio = static_cast<float>(in) / static_cast<float>(out);
-  for (int o = 0; o < out; ++o) {
-    LinearTap& t = taps[o];
+  for (int o = 0; o < count; ++o) {
     if (in == out) {
-      t = {o, o, 1.0f, 0.0f};
+      t.i0[o] = t.i1[o] = o;
+      t.w0[o] = 1.0f;
       continue;
     }
     double src = static_cast<double>(ratio) * (o + 0.5) - 0.5;
     if (src < 0.0) src = 0.0;
-    t.i0 = std::min(static_cast<int>(src), in - 1);
-    t.i1 = t.i0 + (t.i0 < in - 1 ? 1 : 0);
-    t.w1 = static_cast<float>(std::min(std::max(src - t.i0, 0.0), 1.0));
-    t.w0 = 1.0f - t.w1;
+    const int i0 = std::min(static_cast<int>(src), in - 1);
+    t.i0[o] = i0;
+    t.i1[o] = i0 + (i0 < in - 1 ? 1 : 0);
+    t.w1[o] = static_cast<float>(std::min(std::max(src - i0, 0.0), 1.0));
+    t.w0[o] = 1.0f - t.w1[o];
   }
-  return taps;
+  return t;
 }
 
-// Pillow's fixed point: 32 bits minus 8 for the pixel minus 2 for the
-// overshoot of filters with negative lobes (Resample.c PRECISION_BITS).
-constexpr int kPillowPrecisionBits = 22;
+}  // namespace persam::kernels::resize_internal
+#endif  // PERSAM_KERNELS_RESIZE_TAPS_
 
-// Filter taps of one axis as Pillow's precompute_coeffs computes them for the
-// triangle filter (support 1) over the box [0, in): all in double, the
-// support widened by the downscale factor, the window bounds rounded by
-// truncating center -+ support + 0.5, weights normalised to sum 1, then
-// converted to 22-bit fixed point rounding half away from zero.
-struct PillowTaps {
-  int ksize = 0;
-  std::vector<int> first;  // first source index of each output
-  std::vector<int> count;  // number of taps of each output
-  std::vector<int32_t> weights;  // [out, ksize]
-};
+#include "kernels/hwy_target.h"  // target policy
 
-PillowTaps PillowBilinearTaps(int in, int out) {
-  PillowTaps taps;
-  const double scale = static_cast<double>(in) / out;
-  const double filterscale = std::max(scale, 1.0);
-  const double support = 1.0 * filterscale;
-  taps.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
-  taps.first.resize(out);
-  taps.count.resize(out);
-  taps.weights.assign(static_cast<size_t>(out) * taps.ksize, 0);
-  std::vector<double> w(taps.ksize);
-  for (int o = 0; o < out; ++o) {
-    const double center = (o + 0.5) * scale;
-    const double inv = 1.0 / filterscale;
-    int lo = static_cast<int>(center - support + 0.5);  // truncation, as C's (int)
-    if (lo < 0) lo = 0;
-    int hi = static_cast<int>(center + support + 0.5);
-    if (hi > in) hi = in;
-    const int n = hi - lo;
-    double sum = 0.0;
-    for (int x = 0; x < n; ++x) {
-      const double t = std::fabs((x + lo - center + 0.5) * inv);
-      w[x] = t < 1.0 ? 1.0 - t : 0.0;
-      sum += w[x];
-    }
-    int32_t* k = &taps.weights[static_cast<size_t>(o) * taps.ksize];
-    for (int x = 0; x < n; ++x) {
-      const double v = sum != 0.0 ? w[x] / sum : w[x];
-      const double f = v * (1 << kPillowPrecisionBits);
-      k[x] = static_cast<int32_t>(v < 0 ? -0.5 + f : 0.5 + f);
-    }
-    taps.first[o] = lo;
-    taps.count[o] = n;
-  }
-  return taps;
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/resize.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/hwy_target.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace persam::kernels::HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using resize_internal::AxisTaps;
+
+// fma(a, b, c) with a single rounding in every lane (see the file comment).
+template <class D, class V>
+HWY_INLINE V ExactMulAdd(D d, V a, V b, V c) {
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2) || HWY_ARCH_ARM_A64 || HWY_ARCH_RVV
+  (void)d;
+  return hn::MulAdd(a, b, c);
+#else
+  using T = hn::TFromD<D>;
+  HWY_ALIGN T pa[hn::MaxLanes(D())];
+  HWY_ALIGN T pb[hn::MaxLanes(D())];
+  HWY_ALIGN T pc[hn::MaxLanes(D())];
+  hn::Store(a, d, pa);
+  hn::Store(b, d, pb);
+  hn::Store(c, d, pc);
+  for (size_t i = 0; i < hn::Lanes(d); ++i) pa[i] = std::fma(pa[i], pb[i], pc[i]);
+  return hn::Load(d, pa);
+#endif
 }
 
-// Pillow's clip8: arithmetic shift (floor) then clamp to [0, 255].
-inline uint8_t Clip8(int acc) {
-  const int v = acc >> kPillowPrecisionBits;
-  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+template <class D>
+HWY_INLINE void StoreUpTo(hn::Vec<D> v, D d, float* p, size_t n) {
+  if (n >= hn::Lanes(d)) {
+    hn::StoreU(v, d, p);
+  } else {
+    StoreN(v, d, p, n);
+  }
+}
+
+// One source row expanded to the padded output columns: for the
+// multi-channel kernel the horizontal interpolation fma(a, w0, b * w1)
+// ([width]); for the single-channel kernel the two gathered taps a, b
+// ([2, width]).
+void ExpandRow(const float* HWY_RESTRICT row, const AxisTaps& tx, size_t width,
+               bool single_channel, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const size_t N = hn::Lanes(d);
+  for (size_t x = 0; x < width; x += N) {
+    const auto a = hn::GatherIndex(d, row, hn::LoadU(di, tx.i0.data() + x));
+    const auto b = hn::GatherIndex(d, row, hn::LoadU(di, tx.i1.data() + x));
+    if (single_channel) {
+      hn::StoreU(a, d, out + x);
+      hn::StoreU(b, d, out + width + x);
+    } else {
+      const auto bw1 = hn::Mul(b, hn::LoadU(d, tx.w1.data() + x));
+      hn::StoreU(ExactMulAdd(d, a, hn::LoadU(d, tx.w0.data() + x), bw1), d, out + x);
+    }
+  }
+}
+
+// One output row from the expanded source rows e0 (tap i0 of the row axis)
+// and e1 (tap i1), weights wy0 / wy1; `count` outputs.
+void OutputRow(const float* HWY_RESTRICT e0, const float* HWY_RESTRICT e1, float wy0, float wy1,
+               const AxisTaps& tx, size_t width, bool single_channel, size_t count,
+               float* HWY_RESTRICT out) {
+  if (!single_channel) {
+    // torch's generic kernel: fma(r0, wy0, r1 * wy1) of the two rows'
+    // horizontal interpolations.
+    const hn::ScalableTag<float> d;
+    const size_t N = hn::Lanes(d);
+    const auto w0 = hn::Set(d, wy0), w1 = hn::Set(d, wy1);
+    for (size_t x = 0; x < count; x += N) {
+      const auto r1w = hn::Mul(hn::LoadU(d, e1 + x), w1);
+      StoreUpTo(ExactMulAdd(d, hn::LoadU(d, e0 + x), w0, r1w), d, out + x, count - x);
+    }
+    return;
+  }
+  // torch's channels-last kernel: the four weight products in float, the
+  // sum a*w00 + b*w01 + c*w10 + d*w11 in double (left to right), rounded
+  // once to float. Lanes are doubles, so floats are handled half a vector
+  // at a time.
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const size_t N = hn::Lanes(dd);
+  const auto vy0 = hn::Set(df, wy0), vy1 = hn::Set(df, wy1);
+  for (size_t x = 0; x < count; x += N) {
+    const auto wx0 = hn::LoadU(df, tx.w0.data() + x);
+    const auto wx1 = hn::LoadU(df, tx.w1.data() + x);
+    const auto w00 = hn::PromoteTo(dd, hn::Mul(vy0, wx0));
+    const auto w01 = hn::PromoteTo(dd, hn::Mul(vy0, wx1));
+    const auto w10 = hn::PromoteTo(dd, hn::Mul(vy1, wx0));
+    const auto w11 = hn::PromoteTo(dd, hn::Mul(vy1, wx1));
+    // Products of two floats are exact in double: fusing them into the adds
+    // does not change any rounding.
+    auto sum = hn::Mul(hn::PromoteTo(dd, hn::LoadU(df, e0 + x)), w00);
+    sum = hn::MulAdd(hn::PromoteTo(dd, hn::LoadU(df, e0 + width + x)), w01, sum);
+    sum = hn::MulAdd(hn::PromoteTo(dd, hn::LoadU(df, e1 + x)), w10, sum);
+    sum = hn::MulAdd(hn::PromoteTo(dd, hn::LoadU(df, e1 + width + x)), w11, sum);
+    StoreUpTo(hn::DemoteTo(df, sum), df, out + x, count - x);
+  }
+}
+
+void ResizeBilinearT(const float* src, int planes, int in_h, int in_w, int out_h, int out_w,
+                     int crop_h, int crop_w, float* dst, bool single_channel) {
+  const AxisTaps ty = resize_internal::LinearTaps(in_h, out_h, crop_h);
+  const AxisTaps tx = resize_internal::LinearTaps(in_w, out_w, crop_w);
+  const size_t width = tx.i0.size();  // padded
+  const size_t slot = single_channel ? 2 * width : width;
+  const int64_t in_plane = static_cast<int64_t>(in_h) * in_w;
+  const int64_t out_plane = static_cast<int64_t>(crop_h) * crop_w;
+  const int64_t rows = static_cast<int64_t>(planes) * crop_h;
+  // Below ~64k outputs the fork/join costs more than it saves.
+#pragma omp parallel if (rows * crop_w > (1 << 16))
+  {
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
+    // The last two expanded source rows, keyed by plane * in_h + row.
+    std::vector<float> cache(2 * slot);
+    int64_t key[2] = {-1, -1};
+    auto expanded = [&](int64_t want, int64_t keep) -> const float* {
+      for (int s = 0; s < 2; ++s) {
+        if (key[s] == want) return cache.data() + s * slot;
+      }
+      const int s = key[0] == keep ? 1 : 0;
+      ExpandRow(src + (want / in_h) * in_plane + (want % in_h) * in_w, tx, width, single_channel,
+                cache.data() + s * slot);
+      key[s] = want;
+      return cache.data() + s * slot;
+    };
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t p = r / crop_h;
+      const int oy = static_cast<int>(r % crop_h);
+      const int64_t k0 = p * in_h + ty.i0[oy], k1 = p * in_h + ty.i1[oy];
+      const float* e0 = expanded(k0, k1);
+      const float* e1 = expanded(k1, k0);
+      OutputRow(e0, e1, ty.w0[oy], ty.w1[oy], tx, width, single_channel,
+                static_cast<size_t>(crop_w), dst + p * out_plane + static_cast<int64_t>(oy) * crop_w);
+    }
+  }
 }
 
 }  // namespace
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace persam::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
 
-void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
-                    int out_h, int out_w) {
+#if HWY_ONCE
+namespace persam::kernels {
+
+HWY_EXPORT(ResizeBilinearT);
+
+void ResizeBilinearCrop(const float* src, int planes, int in_h, int in_w, int out_h, int out_w,
+                        int crop_h, int crop_w, float* dst, BilinearRounding rounding) {
+  if (in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0) {
+    throw Error("ResizeBilinear: sizes must be positive, got input " + std::to_string(in_h) +
+                "x" + std::to_string(in_w) + ", output " + std::to_string(out_h) + "x" +
+                std::to_string(out_w));
+  }
+  if (crop_h <= 0 || crop_w <= 0 || crop_h > out_h || crop_w > out_w) {
+    throw Error("ResizeBilinearCrop: crop " + std::to_string(crop_h) + "x" +
+                std::to_string(crop_w) + " must be within the output " + std::to_string(out_h) +
+                "x" + std::to_string(out_w));
+  }
+  if (planes < 0) throw Error("ResizeBilinear: planes must be >= 0");
+  if (planes == 0) return;
+  HWY_DYNAMIC_DISPATCH(ResizeBilinearT)(src, planes, in_h, in_w, out_h, out_w, crop_h, crop_w,
+                                        dst, rounding == BilinearRounding::kTorchSingleChannel);
+}
+
+void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst, int out_h,
+                    int out_w, BilinearRounding rounding) {
+  ResizeBilinearCrop(src, planes, in_h, in_w, out_h, out_w, out_h, out_w, dst, rounding);
+}
+
+void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst, int out_h,
+                    int out_w) {
   ResizeBilinear(src, planes, in_h, in_w, dst, out_h, out_w,
                  planes == 1 ? BilinearRounding::kTorchSingleChannel
                              : BilinearRounding::kTorchMultiChannel);
 }
 
-void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
-                    int out_h, int out_w, BilinearRounding rounding) {
-  CheckSizes("ResizeBilinear", in_h, in_w, out_h, out_w);
-  if (planes < 0) throw Error("ResizeBilinear: planes must be >= 0");
-  const std::vector<LinearTap> ty = LinearTaps(in_h, out_h);
-  const std::vector<LinearTap> tx = LinearTaps(in_w, out_w);
-  const int64_t in_plane = static_cast<int64_t>(in_h) * in_w;
-  const int64_t out_plane = static_cast<int64_t>(out_h) * out_w;
-  const bool single_channel = rounding == BilinearRounding::kTorchSingleChannel;
-#pragma omp parallel for collapse(2) schedule(static) if (planes * out_plane > (1 << 18))
-  for (int p = 0; p < planes; ++p) {
-    for (int oy = 0; oy < out_h; ++oy) {
-      const LinearTap& y = ty[oy];
-      const float* row0 = src + p * in_plane + static_cast<int64_t>(y.i0) * in_w;
-      const float* row1 = src + p * in_plane + static_cast<int64_t>(y.i1) * in_w;
-      float* out = dst + p * out_plane + static_cast<int64_t>(oy) * out_w;
-      for (int ox = 0; ox < out_w; ++ox) {
-        const LinearTap& x = tx[ox];
-        // torch 1.13's two kernels (resize.h), matched bit for bit by
-        // probing (64->256, 256->1024, 783x1024->977x1277, 5x7->11x13, ...).
-        float v;
-        if (single_channel) {
-          // Channels-last kernel: weight products in float, the 4-term sum
-          // effectively in double, rounded once.
-          const float w00 = y.w0 * x.w0, w01 = y.w0 * x.w1;
-          const float w10 = y.w1 * x.w0, w11 = y.w1 * x.w1;
-          v = static_cast<float>(double(row0[x.i0]) * w00 + double(row0[x.i1]) * w01 +
-                                 double(row1[x.i0]) * w10 + double(row1[x.i1]) * w11);
-        } else {
-          // Generic kernel: per row fma(t0, w0, t1 * w1), then the same
-          // across the two rows (GCC contracts torch's float loop).
-          const float r0 = std::fma(row0[x.i0], x.w0, row0[x.i1] * x.w1);
-          const float r1 = std::fma(row1[x.i0], x.w0, row1[x.i1] * x.w1);
-          v = std::fma(r0, y.w0, r1 * y.w1);
-        }
-        out[ox] = v;
-      }
-    }
-  }
-}
-
-void ResizePillowBilinearU8(const uint8_t* src, int in_h, int in_w, int channels,
-                            uint8_t* dst, int out_h, int out_w) {
-  CheckSizes("ResizePillowBilinearU8", in_h, in_w, out_h, out_w);
-  if (channels <= 0) throw Error("ResizePillowBilinearU8: channels must be > 0");
-  const int C = channels;
-  const PillowTaps vert = PillowBilinearTaps(in_h, out_h);
-  const int32_t kHalf = 1 << (kPillowPrecisionBits - 1);
-
-  // Horizontal pass over only the source rows the vertical pass reads
-  // (Pillow's ybox_first / ybox_last), into a uint8 intermediate.
-  const uint8_t* rows = src;  // [rows_h, rows_w, C]
-  int rows_w = in_w;
-  int row_offset = 0;  // source row of rows[0]
-  std::vector<uint8_t> temp;
-  if (out_w != in_w) {
-    const PillowTaps horiz = PillowBilinearTaps(in_w, out_w);
-    const int first = vert.first[0];
-    const int last = vert.first[out_h - 1] + vert.count[out_h - 1];
-    temp.resize(static_cast<size_t>(last - first) * out_w * C);
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(last - first) * out_w > (1 << 16))
-    for (int y = first; y < last; ++y) {
-      const uint8_t* in_row = src + static_cast<size_t>(y) * in_w * C;
-      uint8_t* out_row = temp.data() + static_cast<size_t>(y - first) * out_w * C;
-      for (int ox = 0; ox < out_w; ++ox) {
-        const int32_t* k = &horiz.weights[static_cast<size_t>(ox) * horiz.ksize];
-        const uint8_t* px = in_row + static_cast<size_t>(horiz.first[ox]) * C;
-        for (int c = 0; c < C; ++c) {
-          int32_t acc = kHalf;
-          for (int t = 0; t < horiz.count[ox]; ++t) acc += px[t * C + c] * k[t];
-          out_row[ox * C + c] = Clip8(acc);
-        }
-      }
-    }
-    rows = temp.data();
-    rows_w = out_w;
-    row_offset = first;
-  }
-
-  if (out_h == in_h) {  // vertical pass skipped: the intermediate is the result
-    std::copy(rows, rows + static_cast<size_t>(out_h) * rows_w * C, dst);
-    return;
-  }
-  const size_t row_len = static_cast<size_t>(rows_w) * C;
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(out_h) * out_w > (1 << 16))
-  for (int oy = 0; oy < out_h; ++oy) {
-    const int32_t* k = &vert.weights[static_cast<size_t>(oy) * vert.ksize];
-    const uint8_t* base = rows + static_cast<size_t>(vert.first[oy] - row_offset) * row_len;
-    uint8_t* out_row = dst + static_cast<size_t>(oy) * row_len;
-    for (size_t i = 0; i < row_len; ++i) {
-      int32_t acc = kHalf;
-      for (int t = 0; t < vert.count[oy]; ++t) acc += base[t * row_len + i] * k[t];
-      out_row[i] = Clip8(acc);
-    }
-  }
-}
-
 }  // namespace persam::kernels
+#endif  // HWY_ONCE

@@ -23,6 +23,14 @@ void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst
 // over the C > 1 channels of one tensor must pass kTorchMultiChannel).
 void ResizeBilinear(const float* src, int planes, int in_h, int in_w, float* dst,
                     int out_h, int out_w);
+// The top-left crop_h x crop_w window of the in -> out_h x out_w resize,
+// written densely as [planes, crop_h, crop_w]: bit for bit the values of
+// resizing fully then cropping (SAM's postprocessing crops the padding away),
+// without computing the rest. Requires 1 <= crop_h <= out_h, 1 <= crop_w <=
+// out_w. Vectorised (Highway, every lane runs torch's scalar formula) and
+// threaded over output rows.
+void ResizeBilinearCrop(const float* src, int planes, int in_h, int in_w, int out_h, int out_w,
+                        int crop_h, int crop_w, float* dst, BilinearRounding rounding);
 
 // Pillow (9.x) Image.resize(BILINEAR) on interleaved uint8 images
 // [h, w, channels]: antialiased triangle filter, 22-bit fixed point,

@@ -63,7 +63,7 @@ struct Case {
 };
 
 std::vector<Case> Cases() {
-  // N = 16 lanes (AVX-512 float), tile 12 x 32, KC = 256, MC = 144:
+  // N = 16 lanes (AVX-512 float), tile 12 x 32, KC <= 384, MC = 144:
   // sizes {1, N-1, N, N+1, 3N, 8N+2} and around the tile / block sizes.
   const int ms[] = {1, 5, 6, 7, 12, 13, 145};
   const int ns[] = {1, 7, 15, 16, 17, 33, 48, 130};
@@ -73,6 +73,7 @@ std::vector<Case> Cases() {
     for (int n : ns)
       for (int k : ks) cases.push_back({m, n, k});
   cases.push_back({290, 70, 520});  // several MC and KC blocks
+  cases.push_back({20, 800, 1000});  // several NC chunks, 3 KC blocks
   return cases;
 }
 

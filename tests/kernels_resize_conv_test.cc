@@ -12,7 +12,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -87,6 +90,131 @@ TEST_CASE("ResizeBilinear: torch 1.13's two kernels bit for bit") {
   for (int i = 0; i < 20; ++i) CHECK(out[i] == want_multi[i]);
   ResizeBilinear(x.data(), 2, 3, 3, out, 5, 4, BilinearRounding::kTorchSingleChannel);
   for (int i = 0; i < 20; ++i) CHECK(out[i] == want_single[i]);
+}
+
+// The scalar formulas of torch 1.13's two kernels, one output at a time:
+// the oracle the vectorised kernel must match bit for bit (lanes may not
+// reorder, fuse or widen anything differently).
+void ScalarTorchBilinear(const float* src, int planes, int in_h, int in_w, int out_h, int out_w,
+                         int crop_h, int crop_w, bool single_channel, float* dst) {
+  struct Tap {
+    int i0, i1;
+    float w0, w1;
+  };
+  auto tap = [](int in, int out, int o) {
+    if (in == out) return Tap{o, o, 1.0f, 0.0f};
+    const float ratio = static_cast<float>(in) / static_cast<float>(out);
+    const double s = std::max(0.0, static_cast<double>(ratio) * (o + 0.5) - 0.5);
+    Tap t;
+    t.i0 = std::min(static_cast<int>(s), in - 1);
+    t.i1 = t.i0 + (t.i0 < in - 1 ? 1 : 0);
+    t.w1 = static_cast<float>(std::min(std::max(s - t.i0, 0.0), 1.0));
+    t.w0 = 1.0f - t.w1;
+    return t;
+  };
+  for (int p = 0; p < planes; ++p) {
+    const float* s = src + size_t(p) * in_h * in_w;
+    for (int oy = 0; oy < crop_h; ++oy) {
+      const Tap y = tap(in_h, out_h, oy);
+      const float* r0 = s + size_t(y.i0) * in_w;
+      const float* r1 = s + size_t(y.i1) * in_w;
+      for (int ox = 0; ox < crop_w; ++ox) {
+        const Tap x = tap(in_w, out_w, ox);
+        float v;
+        if (single_channel) {
+          const float w00 = y.w0 * x.w0, w01 = y.w0 * x.w1;
+          const float w10 = y.w1 * x.w0, w11 = y.w1 * x.w1;
+          v = static_cast<float>(double(r0[x.i0]) * w00 + double(r0[x.i1]) * w01 +
+                                 double(r1[x.i0]) * w10 + double(r1[x.i1]) * w11);
+        } else {
+          const float t0 = std::fma(r0[x.i0], x.w0, r0[x.i1] * x.w1);
+          const float t1 = std::fma(r1[x.i0], x.w0, r1[x.i1] * x.w1);
+          v = std::fma(t0, y.w0, t1 * y.w1);
+        }
+        dst[(size_t(p) * crop_h + oy) * crop_w + ox] = v;
+      }
+    }
+  }
+}
+
+TEST_CASE("ResizeBilinear(Crop): every target bit for bit with the scalar formulas") {
+  std::mt19937 rng(12);
+  // Up/down/same-size axes, widths around every vector width, SAM's
+  // 256 -> 1024 masks and a 1024 x 768 crop of them, odd probes.
+  const std::tuple<int, int, int, int> shapes[] = {
+      {3, 3, 5, 4},     {5, 7, 11, 13},  {13, 1, 5, 1},    {1, 4, 1, 2},   {31, 29, 7, 9},
+      {100, 3, 37, 3},  {17, 33, 17, 65}, {9, 9, 9, 9},    {4, 5, 6, 15},  {4, 5, 6, 16},
+      {4, 5, 6, 17},    {6, 8, 7, 33},   {6, 70, 3, 130},  {7, 257, 9, 257}, {2, 64, 3, 63},
+      {256, 256, 1024, 1024}, {64, 48, 977, 1277}};
+  ForEachTarget([&](const char* target_name) {
+    const std::string target = target_name;
+    CAPTURE(target);
+    for (auto [ih, iw, oh, ow] : shapes) {
+      CAPTURE(ih);
+      CAPTURE(iw);
+      CAPTURE(oh);
+      CAPTURE(ow);
+      const bool big = size_t(oh) * ow > 100000;
+      for (int planes : {1, 3}) {
+        if (big && planes == 3) continue;  // keeps the sweep fast
+        Guarded src(size_t(planes) * ih * iw, planes);
+        src.FillUniform(rng, -10.0f, 10.0f);
+        // Signed zeros and denormals must come through with their bits.
+        for (size_t i = 0; i < src.size(); i += 7) src[i] = (i % 3 == 0) ? -0.0f : 1e-41f;
+        const std::pair<int, int> crops[] = {{oh, ow}, {std::max(1, oh - 1), std::max(1, ow - 3)},
+                                             {std::max(1, oh / 2), std::max(1, ow * 3 / 4)}};
+        for (auto [ch, cw] : crops) {
+          CAPTURE(ch);
+          CAPTURE(cw);
+          for (bool single : {true, false}) {
+            CAPTURE(single);
+            const size_t n = size_t(planes) * ch * cw;
+            Guarded got(n, 3);
+            std::vector<float> want(n);
+            ScalarTorchBilinear(src.data(), planes, ih, iw, oh, ow, ch, cw, single, want.data());
+            const BilinearRounding rounding = single ? BilinearRounding::kTorchSingleChannel
+                                                     : BilinearRounding::kTorchMultiChannel;
+            if (ch == oh && cw == ow) {
+              ResizeBilinear(src.data(), planes, ih, iw, got.data(), oh, ow, rounding);
+            } else {
+              ResizeBilinearCrop(src.data(), planes, ih, iw, oh, ow, ch, cw, got.data(), rounding);
+            }
+            size_t mismatches = 0;
+            for (size_t i = 0; i < n; ++i) {
+              mismatches += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+            }
+            CHECK(mismatches == 0);
+            CHECK(got.GuardsIntact());
+          }
+        }
+      }
+    }
+  });
+  float out[4];
+  const float in[4] = {1, 2, 3, 4};
+  CHECK_THROWS(ResizeBilinearCrop(in, 1, 2, 2, 4, 4, 5, 4, out, BilinearRounding::kTorchMultiChannel));
+  CHECK_THROWS(ResizeBilinearCrop(in, 1, 2, 2, 4, 4, 0, 4, out, BilinearRounding::kTorchMultiChannel));
+}
+
+TEST_CASE("ResizeBilinear to the same size: torch's copy, inf becoming NaN") {
+  // torch 1.13: interpolate(x, x.shape[-2:]) returns x bit for bit for finite
+  // values (-0 included) and NaN where x is inf (inf * 0 with the zero weight);
+  // printed for a 6 x 6 zero map with inf at (2, 3), C = 1 and C = 2.
+  for (int planes : {1, 2}) {
+    std::vector<float> x(size_t(planes) * 36, 0.0f), y(x.size());
+    x[2 * 6 + 3] = std::numeric_limits<float>::infinity();
+    x[4 * 6 + 1] = -0.0f;
+    ResizeBilinear(x.data(), planes, 6, 6, y.data(), 6, 6);
+    for (int i = 0; i < 36 * planes; ++i) {
+      CAPTURE(i);
+      if (i == 2 * 6 + 3) {
+        CHECK(std::isnan(y[i]));
+      } else {
+        CHECK(y[i] == 0.0f);
+        CHECK(std::signbit(y[i]) == (i == 4 * 6 + 1));
+      }
+    }
+  }
 }
 
 TEST_CASE("ResizeBilinear within 2 ulp of the double-precision formula") {
