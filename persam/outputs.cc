@@ -76,6 +76,15 @@ RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& 
   return out;
 }
 
+void MakeOutputDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
+    throw Error("output directory '" + dir + "' exists and is not a directory");
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("cannot create output directory '" + dir + "': " + ec.message());
+}
+
 void WriteAtomically(const std::string& path, const std::function<void(const std::string&)>& write) {
   const std::filesystem::path target(path);
   // Same directory (rename must not cross file systems), same extension

@@ -27,6 +27,9 @@ RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& 
 // Calls write(temp_path), then renames temp_path to path; removes the
 // temporary file and rethrows if anything fails.
 void WriteAtomically(const std::string& path, const std::function<void(const std::string&)>& write);
+// Creates `dir` and its parents; an existing directory is fine, an existing
+// file of that name is an error naming it.
+void MakeOutputDirectory(const std::string& dir);
 
 void WriteMaskPng(const std::string& path, const std::vector<uint8_t>& mask, int height, int width);
 void WriteVisualizationJpeg(const std::string& path, const RgbImage& image, const std::vector<uint8_t>& mask,

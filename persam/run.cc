@@ -18,12 +18,6 @@ void AddTimings(StageTimings* to, const StageTimings& from) {
   for (const auto& [name, seconds] : from.entries()) to->Add(name, seconds);
 }
 
-void MakeDirectory(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error("cannot create output directory '" + dir + "': " + ec.message());
-}
-
 // One object: reference, then every target; outputs per target.
 struct Target {
   std::string name, path;
@@ -45,7 +39,7 @@ ObjectResult RunObject(const SamModel& model, const std::string& object, const s
   personalizer.SetReference(ref_image, ref_mask, ref_mask_path);
   result.reference = personalizer.reference();
   AddTimings(&report->totals, result.reference.timings);
-  if (!out_dir.empty()) MakeDirectory(out_dir);
+  if (!out_dir.empty()) MakeOutputDirectory(out_dir);
 
   const std::string ref_canonical = fs::weakly_canonical(ref_image_path).string();
   for (size_t i = 0; i < targets.size(); ++i) {

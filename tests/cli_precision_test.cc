@@ -108,7 +108,7 @@ TEST_CASE("embed --precision bf16 on a float32 checkpoint") {
 
 TEST_CASE("--precision rejects unknown values as a usage error") {
   for (const char* command : {"embed --model x --image y --out z", "segment --model x --image y --out z --point 1,1",
-                              "demo"}) {
+                              "personalize --model x --dataset y --out z", "demo"}) {
     CAPTURE(command);
     const RunResult r = Persam(std::string(command) + " --precision fp8");
     CHECK(r.code == 2);

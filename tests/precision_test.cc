@@ -24,6 +24,7 @@
 #include "engine/vit_encoder.h"
 #include "hwy/targets.h"
 #include "kernels/gemm_lowp.h"
+#include "persam/run.h"
 #include "tests/fixtures.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
@@ -350,6 +351,48 @@ TEST_CASE("a whole int8 file (persam convert --dtype int8) meets the int8 bound"
   const double err = RelRms(run.embedding.data(), r.data(), r.size());
   MESSAGE("int8 file: embedding rel RMS error " << err);
   CHECK(err <= kBoundInt8);
+}
+
+TEST_CASE("PerSAM final masks (perseg-mini) at bf16 / int8: IoU with the reference") {
+  if (!HaveFixtures("precision persam")) return;
+  const JsonValue manifest = ParseJsonFile(FixturePath("manifest.json"));
+  const JsonValue& cs = manifest.At("cases").At("vit_persam");
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    CAPTURE(std::string(PrecisionName(p)));
+    LoadOptions options;
+    options.precision = p;
+    const auto model = SamModel::Load(FixturePath("models/sam_vit_tiny.pth"), options);
+    const RunReport report = PersonalizeDataset(*model, FixturePath("perseg-mini"), "00", RunOptions());
+    const double bound = p == Precision::kBF16 ? 0.97 : 0.93;
+    double worst = 1.0;
+    std::string line;
+    int checked = 0;
+    for (const ObjectResult& object : report.objects) {
+      const auto& images = cs.At("objects").At(object.name).At("images").Items();
+      for (const TargetResult& target : object.targets) {
+        const size_t idx = static_cast<size_t>(std::stoi(target.name));
+        REQUIRE(idx < images.size());
+        const RgbImage ref = LoadImage(FixturePath("ref/" + images[idx].At("final_mask").AsString()));
+        const std::vector<uint8_t>& mask = target.outcome.mask;
+        REQUIRE(mask.size() * 3 == ref.pixels.size());
+        size_t inter = 0, uni = 0;
+        for (size_t i = 0; i < mask.size(); ++i) {
+          const bool a = mask[i] != 0, b = ref.pixels[3 * i] != 0;
+          inter += a && b;
+          uni += a || b;
+        }
+        const double iou = uni == 0 ? 1.0 : double(inter) / double(uni);
+        worst = std::min(worst, iou);
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), " %s/%s %.4f", object.name.c_str(), target.name.c_str(), iou);
+        line += buf;
+        CHECK(iou >= bound);
+        ++checked;
+      }
+    }
+    CHECK(checked == 9);
+    MESSAGE(std::string(PrecisionName(p)) << " PerSAM final mask IoU:" << line << " (min " << worst << ")");
+  }
 }
 
 TEST_CASE("int8 quantisation helpers") {

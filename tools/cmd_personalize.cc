@@ -11,6 +11,7 @@
 #include "persam/outputs.h"
 #include "persam/run.h"
 #include "tools/cli.h"
+#include "tools/precision_option.h"
 #include "weights/error.h"
 
 namespace persam::cli {
@@ -75,12 +76,13 @@ int RunPersonalize(const Args& args) {
     if (args.Value("ref-idx")) throw UsageError{"--ref-idx only applies with --dataset"};
   }
 
+  const LoadOptions load_options = ModelLoadOptions(args);
   const auto start = std::chrono::steady_clock::now();
   const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
   Progress(args, "loading " + model_path);
-  const std::unique_ptr<SamModel> model = SamModel::Load(model_path);
+  const std::unique_ptr<SamModel> model = SamModel::Load(model_path, load_options);
   const double load_seconds = seconds_since(start);
   const ProgressCallback progress = [&](const std::string& object, int done, int total, const std::string& what) {
     char line[512];
@@ -127,8 +129,9 @@ extern const Command kPersonalizeCommand = {
     "  --out DIR         output directory\n"
     "  --no-vis          do not write vis_mask_*.jpg\n"
     "  --report FILE     JSON: prior points, every decoder call (box, scores,\n"
-    "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n",
-    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report"},
+    "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n"
+    PERSAM_PRECISION_HELP,
+    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", kPrecisionOptionName},
     {"finetune", "no-vis"},
     RunPersonalize,
 };

@@ -1,5 +1,4 @@
 // `persam segment`: SAM with point / box / mask prompts on one image.
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include "engine/image.h"
 #include "engine/sam_model.h"
 #include "engine/timing.h"
+#include "persam/outputs.h"
 #include "tools/cli.h"
 #include "tools/embedding_file.h"
 #include "tools/precision_option.h"
@@ -101,15 +101,6 @@ std::vector<float> ReadMaskInput(const std::string& spec, int size) {
   const std::vector<float> all = t.ToFloat32();
   const size_t plane = static_cast<size_t>(size) * size;
   return std::vector<float>(all.begin() + index * plane, all.begin() + (index + 1) * plane);
-}
-
-void MakeDirectory(const std::string& dir) {
-  struct stat st;
-  if (stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) throw Error("--out '" + dir + "' exists and is not a directory");
-    return;
-  }
-  if (mkdir(dir.c_str(), 0755) != 0) throw Error("cannot create output directory '" + dir + "'");
 }
 
 // The image with each mask tinted, the prompt points (green foreground, red
@@ -210,7 +201,7 @@ int RunSegment(const Args& args) {
 
   {
     ScopedStage stage(&timings, "write");
-    MakeDirectory(out_dir);
+    MakeOutputDirectory(out_dir);
     const size_t plane = static_cast<size_t>(pred.height) * pred.width;
     std::vector<uint8_t> mask(plane);
     for (int m = 0; m < pred.num_masks; ++m) {
