@@ -15,14 +15,10 @@ constexpr float kLayerNorm2dEps = 1e-6f;  // ref: image_encoder.py LayerNorm2d(e
 // Floats of the 3x3 conv's im2col band (4 MB: L2/L3 resident, small RSS).
 constexpr int64_t kBandFloats = int64_t{1} << 20;
 
+// Any float dtype, or int8 with scales (weights/quantized.h).
 std::vector<float> Load(const TensorMap& tensors, const std::string& name,
                         const std::vector<int64_t>& shape, const std::string& what) {
-  const auto it = tensors.find(name);
-  if (it == tensors.end()) throw Error(what + ": missing tensor '" + name + "'");
-  if (it->second.shape != shape) {
-    throw Error(what + ": tensor '" + name + "' has shape " + ShapeToString(it->second.shape) +
-                ", expected " + ShapeToString(shape));
-  }
+  FindTensor(tensors, name, shape, what);
   return DequantizedFloat32(tensors, name);
 }
 
@@ -32,9 +28,7 @@ SamNeck::SamNeck(const TensorMap& tensors, const std::string& prefix, int in_cha
                  Precision precision, const std::string& what)
     : in_chans_(in_chans) {
   const std::string n0 = prefix + "neck.0.weight";
-  const auto it = tensors.find(n0);
-  if (it == tensors.end()) throw Error(what + ": missing tensor '" + n0 + "'");
-  const std::vector<int64_t>& s0 = it->second.shape;
+  const std::vector<int64_t>& s0 = FindTensor(tensors, n0, {}, what).shape;
   if (s0.size() != 4 || s0[0] < 1 || s0[1] != in_chans || s0[2] != 1 || s0[3] != 1) {
     throw Error(what + ": tensor '" + n0 + "' has shape " + ShapeToString(s0) +
                 ", expected [out, " + std::to_string(in_chans) + ", 1, 1]");

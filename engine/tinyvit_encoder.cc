@@ -42,20 +42,9 @@ constexpr int kMlpChunkRows = 4096;
 using Buffer = hwy::AlignedFreeUniquePtr<float[]>;
 Buffer Alloc(size_t n) { return hwy::AllocateAligned<float>(n); }
 
-const Tensor& Find(const TensorMap& tensors, const std::string& name,
-                   const std::vector<int64_t>& shape) {
-  auto it = tensors.find(name);
-  if (it == tensors.end()) throw Error("TinyViT encoder: missing tensor " + name);
-  if (it->second.shape != shape) {
-    throw Error("TinyViT encoder: tensor " + name + " has shape " +
-                ShapeToString(it->second.shape) + ", expected " + ShapeToString(shape));
-  }
-  return it->second;
-}
-
 std::vector<float> Load(const TensorMap& tensors, const std::string& name,
                         const std::vector<int64_t>& shape) {
-  return Find(tensors, name, shape).ToFloat32();
+  return FindTensor(tensors, name, shape, "TinyViT encoder").ToFloat32();
 }
 
 void CheckConv(const FoldedConv& conv, const std::string& name, int out, int in_per_group,

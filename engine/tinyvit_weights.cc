@@ -11,9 +11,7 @@ namespace persam {
 namespace {
 
 const Tensor& Find(const TensorMap& tensors, const std::string& name) {
-  auto it = tensors.find(name);
-  if (it == tensors.end()) throw Error("TinyViT encoder: missing tensor " + name);
-  return it->second;
+  return FindTensor(tensors, name, {}, "TinyViT encoder");
 }
 
 std::vector<float> Vector(const TensorMap& tensors, const std::string& name, int64_t n) {

@@ -20,13 +20,7 @@ constexpr int kInChans = 3;
 
 const Tensor& Get(const TensorMap& tensors, const std::string& name,
                   const std::vector<int64_t>& shape) {
-  const auto it = tensors.find(name);
-  if (it == tensors.end()) throw Error("ViT encoder: missing tensor '" + name + "'");
-  if (!shape.empty() && it->second.shape != shape) {
-    throw Error("ViT encoder: tensor '" + name + "' has shape " + ShapeToString(it->second.shape) +
-                ", expected " + ShapeToString(shape));
-  }
-  return it->second;
+  return FindTensor(tensors, name, shape, "ViT encoder");
 }
 
 // Any float dtype, or int8 with scales (weights/quantized.h).

@@ -1,6 +1,6 @@
 // TinyViT (MobileSAM) encoder: load-time helpers, the row-banded conv kernels
 // against double-precision references, and parity with the golden fixtures.
-#include "kernels/hwy_target.h"  // before hwy/targets.h: same target list
+#include "tests/kernels_test_util.h"  // first: the kernels' target policy
 
 #include <doctest/doctest.h>
 
@@ -14,7 +14,6 @@
 
 #include "engine/image_encoder.h"
 #include "engine/tinyvit_encoder.h"
-#include "hwy/targets.h"
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "tests/fixtures.h"
@@ -35,15 +34,7 @@ std::vector<float> RandomVector(size_t n, uint32_t seed, float lo = -1.0f, float
   return v;
 }
 
-// Runs `body` once per compiled Highway target (hwy_gtest.h's loop).
-template <class Body>
-void ForEachTarget(const Body& body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    body(hwy::TargetName(target));
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using kernels::testing_kernels::ForEachTarget;
 
 double GeluRef(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 

@@ -65,6 +65,18 @@ std::string ShapeToString(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+const Tensor& FindTensor(const TensorMap& tensors, const std::string& name,
+                         const std::vector<int64_t>& shape, const std::string& what) {
+  const std::string prefix = what.empty() ? "" : what + ": ";
+  const auto it = tensors.find(name);
+  if (it == tensors.end()) throw Error(prefix + "missing tensor '" + name + "'");
+  if (!shape.empty() && it->second.shape != shape) {
+    throw Error(prefix + "tensor '" + name + "' has shape " + ShapeToString(it->second.shape) +
+                ", expected " + ShapeToString(shape));
+  }
+  return it->second;
+}
+
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1Fu;

@@ -41,6 +41,13 @@ std::string ShapeToString(const std::vector<int64_t>& shape);  // "[3, 4]"
 // Ordered by name; the order of a state dict is not significant to us.
 using TensorMap = std::map<std::string, Tensor>;
 
+// The tensor `name`, checked: throws persam::Error "<what>: missing tensor
+// 'name'" or "<what>: tensor 'name' has shape [..], expected [..]" (what may
+// be empty; an empty `shape` accepts any). The one lookup every model loader
+// uses, so the messages name the tensor and both shapes everywhere.
+const Tensor& FindTensor(const TensorMap& tensors, const std::string& name,
+                         const std::vector<int64_t>& shape = {}, const std::string& what = "");
+
 // IEEE half / bfloat16 conversions; narrowing rounds to nearest even.
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
