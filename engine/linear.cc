@@ -15,6 +15,24 @@ LinearWeights LinearWeights::Pack(const float* w, int n, int k, int ldw, Precisi
   return l;
 }
 
+LinearWeights LinearWeights::PackBF16(const uint16_t* w, int n, int k, int ldw) {
+  LinearWeights l;
+  l.precision_ = Precision::kBF16;
+  l.n_ = n;
+  l.k_ = k;
+  l.bf16_ = kernels::PackedWeightsBF16::PackBF16(w, n, k, ldw);
+  return l;
+}
+
+LinearWeights LinearWeights::PackInt8(const int8_t* q, const float* scales, int n, int k, int ldq) {
+  LinearWeights l;
+  l.precision_ = Precision::kInt8;
+  l.n_ = n;
+  l.k_ = k;
+  l.i8_ = kernels::PackedWeightsI8::PackQuantized(q, scales, n, k, ldq);
+  return l;
+}
+
 void LinearWeights::Apply(int m, const float* a, int lda, const kernels::GemmEpilogue& epilogue,
                           float* c, int ldc) const {
   switch (precision_) {

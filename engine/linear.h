@@ -17,6 +17,10 @@ class LinearWeights {
   LinearWeights() = default;
   // w: [n, k] float32 with row stride ldw (PyTorch's Linear layout).
   static LinearWeights Pack(const float* w, int n, int k, int ldw, Precision precision);
+  // Stored weights packed as they are (no rounding or re-quantisation): bf16
+  // bits for Precision::kBF16, int8 with per-row scales for kInt8.
+  static LinearWeights PackBF16(const uint16_t* w, int n, int k, int ldw);
+  static LinearWeights PackInt8(const int8_t* q, const float* scales, int n, int k, int ldq);
 
   // C[m, n] = act(A[m, k] W^T + bias) + residual, as kernels::Gemm.
   void Apply(int m, const float* a, int lda, const kernels::GemmEpilogue& epilogue, float* c,

@@ -32,13 +32,23 @@ std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
 
 // Packs rows [row0, row0 + n) of a [rows, k] weight (any float dtype, or int8
 // with per-channel scales) for `precision`, and drops the float32 copy right
-// away, so conversion never holds more than one extra tensor. An int8 weight
-// dequantised here re-quantises to the same int8 values in PackedWeightsI8
-// (same scale rule), so an int8 file runs exactly its stored weights.
+// away, so conversion never holds more than one extra tensor. bf16 weights at
+// bf16 and int8 weights at int8 are packed as stored, with no conversion
+// (the same packed values as from their float32 values: same rounding rule).
 LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
   const Tensor& t = Get(tensors, name, shape);
+  // Stored at the precision it runs at: packed as is.
+  if (precision == Precision::kInt8 && IsQuantizedInt8(tensors, name)) {
+    const Tensor& scales = tensors.at(name + kInt8ScaleSuffix);
+    return LinearWeights::PackInt8(reinterpret_cast<const int8_t*>(t.data) + size_t(row0) * k,
+                                   reinterpret_cast<const float*>(scales.data) + row0, n, k, k);
+  }
+  if (precision == Precision::kBF16 && t.dtype == DType::kBF16) {
+    return LinearWeights::PackBF16(reinterpret_cast<const uint16_t*>(t.data) + size_t(row0) * k, n,
+                                   k, k);
+  }
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
     return LinearWeights::Pack(reinterpret_cast<const float*>(t.data) + size_t(row0) * k, n, k, k,
                                precision);

@@ -180,6 +180,65 @@ PackedWeightsI8 PackedWeightsI8::Pack(const float* w, int n, int k, int ldw) {
   return packed;
 }
 
+PackedWeightsBF16 PackedWeightsBF16::PackBF16(const uint16_t* w, int n, int k, int ldw) {
+  CheckPack("PackedWeightsBF16::PackBF16", reinterpret_cast<const float*>(w), n, k, ldw);
+  PackedWeightsBF16 packed;
+  packed.n_ = n;
+  packed.k_ = k;
+  const size_t kp = (size_t(k) + 1) / 2;
+  const size_t npanels = (size_t(n) + kGemmNR - 1) / kGemmNR;
+  packed.panels_ = AllocateShared<uint16_t>(npanels * kp * kGemmNR * 2, "PackedWeightsBF16::PackBF16");
+  uint16_t* out = packed.panels_.get();
+#pragma omp parallel for schedule(static) if (size_t(n) * k > 65536)
+  for (int64_t jp = 0; jp < int64_t(npanels); ++jp) {
+    uint16_t* panel = out + size_t(jp) * kp * kGemmNR * 2;
+    for (size_t jj = 0; jj < kGemmNR; ++jj) {
+      const size_t j = size_t(jp) * kGemmNR + jj;
+      for (size_t p = 0; p < 2 * kp; ++p) {
+        uint16_t v = 0;
+        if (j < size_t(n) && p < size_t(k)) std::memcpy(&v, w + j * ldw + p, 2);  // may be unaligned (mmap)
+        panel[((p / 2) * kGemmNR + jj) * 2 + p % 2] = v;
+      }
+    }
+  }
+  return packed;
+}
+
+PackedWeightsI8 PackedWeightsI8::PackQuantized(const int8_t* q, const float* scales, int n, int k, int ldq) {
+  CheckPack("PackedWeightsI8::PackQuantized", reinterpret_cast<const float*>(q), n, k, ldq);
+  if (scales == nullptr && n > 0) throw Error("PackedWeightsI8::PackQuantized: null scales");
+  PackedWeightsI8 packed;
+  packed.n_ = n;
+  packed.k_ = k;
+  const size_t kq = (size_t(k) + 3) / 4;
+  const size_t npanels = (size_t(n) + kGemmNR - 1) / kGemmNR;
+  const size_t n_pad = npanels * kGemmNR;
+  packed.panels_ = AllocateShared<int8_t>(npanels * kq * kGemmNR * 4, "PackedWeightsI8::PackQuantized");
+  packed.scales_ = AllocateShared<float>(n_pad, "PackedWeightsI8::PackQuantized");
+  packed.col_sums_ = AllocateShared<int32_t>(n_pad, "PackedWeightsI8::PackQuantized");
+  int8_t* out = packed.panels_.get();
+  float* out_scales = packed.scales_.get();
+  int32_t* sums = packed.col_sums_.get();
+#pragma omp parallel for schedule(static) if (size_t(n) * k > 65536)
+  for (int64_t jp = 0; jp < int64_t(npanels); ++jp) {
+    int8_t* panel = out + size_t(jp) * kq * kGemmNR * 4;
+    for (size_t jj = 0; jj < kGemmNR; ++jj) {
+      const size_t j = size_t(jp) * kGemmNR + jj;
+      int32_t sum = 0;
+      for (size_t p = 0; p < 4 * kq; ++p) {
+        const int8_t v = j < size_t(n) && p < size_t(k) ? q[j * ldq + p] : int8_t{0};
+        sum += v;
+        panel[((p / 4) * kGemmNR + jj) * 4 + p % 4] = v;
+      }
+      float scale = 0.0f;
+      if (j < size_t(n)) std::memcpy(&scale, scales + j, 4);  // may be unaligned (mmap)
+      out_scales[j] = scale;
+      sums[j] = sum;
+    }
+  }
+  return packed;
+}
+
 void GemmBF16(int m, const float* a, int lda, const PackedWeightsBF16& b,
               const GemmEpilogue& epilogue, float* c, int ldc) {
   CheckCall("GemmBF16", b.empty(), m, b.n(), b.k(), lda, ldc, epilogue);

@@ -35,6 +35,10 @@ class PackedWeightsBF16 {
  public:
   PackedWeightsBF16() = default;
   static PackedWeightsBF16 Pack(const float* w, int n, int k, int ldw);
+  // From weights already in bfloat16 (bits, row stride ldw): a bf16
+  // checkpoint packs without any rounding; same result as Pack of their
+  // float32 values.
+  static PackedWeightsBF16 PackBF16(const uint16_t* w, int n, int k, int ldw);
   int n() const { return n_; }
   int k() const { return k_; }
   const uint16_t* panels() const { return panels_.get(); }
@@ -52,6 +56,10 @@ class PackedWeightsI8 {
  public:
   PackedWeightsI8() = default;
   static PackedWeightsI8 Pack(const float* w, int n, int k, int ldw);
+  // From weights already quantised (an int8 checkpoint): q [n, k] (row
+  // stride ldq, values in [-127, 127]) with per-row scales [n]; no
+  // re-quantisation.
+  static PackedWeightsI8 PackQuantized(const int8_t* q, const float* scales, int n, int k, int ldq);
   int n() const { return n_; }
   int k() const { return k_; }
   const int8_t* panels() const { return panels_.get(); }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -392,6 +393,40 @@ TEST_CASE("PerSAM final masks (perseg-mini) at bf16 / int8: IoU with the referen
     }
     CHECK(checked == 9);
     MESSAGE(std::string(PrecisionName(p)) << " PerSAM final mask IoU:" << line << " (min " << worst << ")");
+  }
+}
+
+TEST_CASE("packing stored bf16 / int8 weights equals packing their float values") {
+  // Sizes off the 32-column panels and the 2 / 4-deep k groups (padding).
+  for (int n : {1, 31, 33, 70}) {
+    for (int k : {1, 3, 5, 66}) {
+      CAPTURE(n);
+      CAPTURE(k);
+      std::mt19937 rng(n * 100 + k);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> w(size_t(n) * k), a(size_t(7) * k), bias(n);
+      for (float& v : w) v = normal(rng);
+      for (float& v : a) v = normal(rng);
+      for (float& v : bias) v = normal(rng);
+      kernels::GemmEpilogue ep;
+      ep.bias = bias.data();
+      std::vector<float> c1(size_t(7) * n), c2(size_t(7) * n);
+
+      auto [q, scales] = QuantizeInt8PerRow(Tensor::FromFloat32({n, k}, w.data()), "w");
+      kernels::GemmI8(7, a.data(), k, kernels::PackedWeightsI8::Pack(w.data(), n, k, k), ep, c1.data(), n);
+      kernels::GemmI8(7, a.data(), k,
+                      kernels::PackedWeightsI8::PackQuantized(reinterpret_cast<const int8_t*>(q.data),
+                                                              reinterpret_cast<const float*>(scales.data), n, k, k),
+                      ep, c2.data(), n);
+      CHECK(std::memcmp(c1.data(), c2.data(), c1.size() * 4) == 0);
+
+      const Tensor b16 = CastTensor(Tensor::FromFloat32({n, k}, w.data()), DType::kBF16);
+      kernels::GemmBF16(7, a.data(), k, kernels::PackedWeightsBF16::Pack(w.data(), n, k, k), ep, c1.data(), n);
+      kernels::GemmBF16(7, a.data(), k,
+                        kernels::PackedWeightsBF16::PackBF16(reinterpret_cast<const uint16_t*>(b16.data), n, k, k),
+                        ep, c2.data(), n);
+      CHECK(std::memcmp(c1.data(), c2.data(), c1.size() * 4) == 0);
+    }
   }
 }
 
