@@ -2,7 +2,6 @@
 // as a user would, checking outputs, exit codes and error messages.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
 #include "weights/json.h"
 #include "weights/npy.h"
@@ -20,24 +20,10 @@ namespace {
 using testing::FixturePath;
 using testing::HaveFixtures;
 
-struct RunResult {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
-
-RunResult Persam(const std::string& args) {
+testing::CliRun Persam(const std::string& args) {
   const char* exe = std::getenv("PERSAM_EXE");
   REQUIRE_MESSAGE(exe != nullptr, "PERSAM_EXE must point at the persam binary");
-  const std::string command = std::string("'") + exe + "' " + args + " --threads 2 2>&1";
-  RunResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunCli(exe, args + " --threads 2");
 }
 
 std::string TempDir() {
@@ -80,7 +66,7 @@ TEST_CASE("segment rejects malformed prompts with a clear message") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.args);
-    const RunResult r = Persam("segment " + ModelArgs() + " " + c.args + " --out " + out);
+    const testing::CliRun r = Persam("segment " + ModelArgs() + " " + c.args + " --out " + out);
     CHECK(r.code != 0);
     CHECK_MESSAGE(r.output.find(c.message) != std::string::npos, r.output);
   }
@@ -96,7 +82,7 @@ TEST_CASE("segment and embed report unreadable inputs") {
   std::fputs("not an image", f);
   std::fclose(f);
   const std::string model = " --model " + FixturePath("models/sam_vit_tiny.pth");
-  RunResult r = Persam("segment" + model + " --image " + garbage + " --point 1,1 --out " + dir + "/o");
+  testing::CliRun r = Persam("segment" + model + " --image " + garbage + " --point 1,1 --out " + dir + "/o");
   CHECK(r.code != 0);
   CHECK(r.output.find("garbage.png") != std::string::npos);
   r = Persam("embed" + model + " --image " + dir + "/missing.png --out " + dir + "/e.npy");
@@ -127,7 +113,7 @@ TEST_CASE("segment and embed report unreadable inputs") {
 TEST_CASE("embed then segment with --embedding gives the same masks as segment") {
   if (!HaveFixtures("cli embed + segment")) return;
   const std::string dir = TempDir();
-  RunResult r = Persam("embed " + ModelArgs() + " --out " + dir + "/emb.npy");
+  testing::CliRun r = Persam("embed " + ModelArgs() + " --out " + dir + "/emb.npy");
   REQUIRE_MESSAGE(r.code == 0, r.output);
   const Tensor emb = ReadNpy(dir + "/emb.npy");
   CHECK(emb.shape == std::vector<int64_t>{1, 256, 64, 64});

@@ -1,7 +1,6 @@
 // `persam convert` and `persam inspect` end to end: exit codes, outputs, errors.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
@@ -22,22 +22,8 @@
 namespace persam {
 namespace {
 
-struct Run {
-  int status;
-  std::string out;  // stdout and stderr
-};
-
-Run Persam(const std::string& arguments) {
-  const std::string command = std::string(PERSAM_EXE) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+testing::CliRun Persam(const std::string& arguments) {
+  return testing::RunCli(PERSAM_EXE, arguments);
 }
 
 std::string Temp(const std::string& name) { return "/tmp/persam_cli_test_" + std::to_string(getpid()) + "_" + name; }
@@ -46,10 +32,10 @@ TEST_CASE("cli: convert MobileSAM fp16 .pth to f32 safetensors; values promoted 
   if (!testing::HaveFixtures("cli convert")) return;
   const std::string in = testing::FixturePath("models/mobile_sam_rand_fp16.pth");
   const std::string out = Temp("mobile.safetensors");
-  const Run run = Persam("convert " + in + " " + out + " --dtype f32");
-  CAPTURE(run.out);
-  REQUIRE(run.status == 0);
-  CHECK(run.out.find("sam-tinyvit") != std::string::npos);
+  const testing::CliRun run = Persam("convert " + in + " " + out + " --dtype f32");
+  CAPTURE(run.output);
+  REQUIRE(run.code == 0);
+  CHECK(run.output.find("sam-tinyvit") != std::string::npos);
   const Checkpoint source = ReadCheckpoint(in);
   const Checkpoint converted = ReadCheckpoint(out);
   const SamConfig config = InferSamConfig(converted.tensors, out);
@@ -72,9 +58,9 @@ TEST_CASE("cli: convert ViT to f16 and bf16 rounds to nearest even") {
   const std::string name = "image_encoder.blocks.1.attn.qkv.weight";
   for (const char* dtype : {"f16", "bf16"}) {
     const std::string out = Temp(std::string(dtype) + ".safetensors");
-    const Run run = Persam("convert " + in + " " + out + " --dtype " + dtype);
-    CAPTURE(run.out);
-    REQUIRE(run.status == 0);
+    const testing::CliRun run = Persam("convert " + in + " " + out + " --dtype " + dtype);
+    CAPTURE(run.output);
+    REQUIRE(run.code == 0);
     const Checkpoint converted = ReadCheckpoint(out);
     const Tensor& t = converted.tensors.at(name);
     const std::vector<float> original = source.tensors.at(name).ToFloat32();
@@ -87,7 +73,7 @@ TEST_CASE("cli: convert ViT to f16 and bf16 rounds to nearest even") {
     }
     // A converted file converts again (safetensors input).
     const std::string again = Temp("again.safetensors");
-    CHECK(Persam("convert " + out + " " + again).status == 0);
+    CHECK(Persam("convert " + out + " " + again).code == 0);
     std::remove(out.c_str());
     std::remove(again.c_str());
   }
@@ -96,15 +82,15 @@ TEST_CASE("cli: convert ViT to f16 and bf16 rounds to nearest even") {
 TEST_CASE("cli: inspect text and json") {
   if (!testing::HaveFixtures("cli inspect")) return;
   const std::string in = testing::FixturePath("models/sam_vit_tiny.pth");
-  Run run = Persam("inspect " + in);
-  CAPTURE(run.out);
-  CHECK(run.status == 0);
-  CHECK(run.out.find("architecture:  sam-vit") != std::string::npos);
-  CHECK(run.out.find("global blocks [1, 3]") != std::string::npos);
-  CHECK(run.out.find("tensors:       202") != std::string::npos);
+  testing::CliRun run = Persam("inspect " + in);
+  CAPTURE(run.output);
+  CHECK(run.code == 0);
+  CHECK(run.output.find("architecture:  sam-vit") != std::string::npos);
+  CHECK(run.output.find("global blocks [1, 3]") != std::string::npos);
+  CHECK(run.output.find("tensors:       202") != std::string::npos);
   run = Persam("inspect --json " + in);
-  CHECK(run.status == 0);
-  const JsonValue doc = ParseJson(run.out.data(), run.out.size(), "inspect --json");
+  CHECK(run.code == 0);
+  const JsonValue doc = ParseJson(run.output.data(), run.output.size(), "inspect --json");
   CHECK(doc.At("architecture").AsString() == "sam-vit");
   CHECK(doc.At("config").At("vit.embed_dim").AsString() == "96");
   CHECK(doc.At("tensors").AsInt64() == 202);
@@ -115,30 +101,30 @@ TEST_CASE("cli: inspect text and json") {
 }
 
 TEST_CASE("cli: errors and exit codes") {
-  Run run = Persam("inspect /nonexistent.pth");
-  CHECK(run.status == 1);
-  CHECK(run.out.find("/nonexistent.pth: cannot open") != std::string::npos);
+  testing::CliRun run = Persam("inspect /nonexistent.pth");
+  CHECK(run.code == 1);
+  CHECK(run.output.find("/nonexistent.pth: cannot open") != std::string::npos);
   run = Persam("convert /tmp " + Temp("x.safetensors"));
-  CHECK(run.status == 1);
-  CHECK(run.out.find("is a directory") != std::string::npos);
-  CHECK(Persam("convert a.pth b.bin").status == 2);
-  CHECK(Persam("convert a.pth").status == 2);
+  CHECK(run.code == 1);
+  CHECK(run.output.find("is a directory") != std::string::npos);
+  CHECK(Persam("convert a.pth b.bin").code == 2);
+  CHECK(Persam("convert a.pth").code == 2);
   run = Persam("convert a.pth b.safetensors --dtype f8");
-  CHECK(run.status == 2);
-  CHECK(run.out.find("--dtype") != std::string::npos);
+  CHECK(run.code == 2);
+  CHECK(run.output.find("--dtype") != std::string::npos);
   run = Persam("convert --help");
-  CHECK(run.status == 0);
-  CHECK(run.out.find("usage: persam convert") != std::string::npos);
+  CHECK(run.code == 0);
+  CHECK(run.output.find("usage: persam convert") != std::string::npos);
   if (!testing::HaveFixtures("cli errors")) return;
   // Not a SAM: inspect summarises then fails; convert refuses unless --any.
   const std::string other = testing::FixturePath("formats/tensors_zip.pth");
   run = Persam("inspect " + other);
-  CHECK(run.status == 1);
-  CHECK(run.out.find("tensors:       14") != std::string::npos);
-  CHECK(run.out.find("not a SAM checkpoint") != std::string::npos);
+  CHECK(run.code == 1);
+  CHECK(run.output.find("tensors:       14") != std::string::npos);
+  CHECK(run.output.find("not a SAM checkpoint") != std::string::npos);
   const std::string out = Temp("any.safetensors");
-  CHECK(Persam("convert " + other + " " + out).status == 1);
-  CHECK(Persam("convert " + other + " " + out + " --any --dtype f16").status == 0);
+  CHECK(Persam("convert " + other + " " + out).code == 1);
+  CHECK(Persam("convert " + other + " " + out + " --any --dtype f16").code == 0);
   const Checkpoint converted = ReadCheckpoint(out);
   CHECK(converted.tensors.at("int64.index").dtype == DType::kI64);
   CHECK(converted.tensors.at("double.weight").dtype == DType::kF16);
