@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "engine/image.h"
 #include "engine/image_encoder.h"
 #include "engine/preprocess.h"
+#include "kernels/resize.h"
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
 #include "weights/npy.h"
@@ -193,6 +195,43 @@ TEST_CASE("postprocessing: constant maps stay constant, sizes follow the origina
   CHECK(*std::max_element(out.begin(), out.begin() + orig_h * orig_w) == 1.5f);
   CHECK(*std::min_element(out.begin() + orig_h * orig_w, out.end()) == -2.0f);
   CHECK_THROWS(PostprocessMaps(low.data(), 0, 256, 256, orig_h, orig_w));
+}
+
+TEST_CASE("postprocessing: equals the reference's resize, crop and resize bit for bit") {
+  // PostprocessMaps computes only the kept window and skips the second resize
+  // when it is a same-size copy; the result must still be what the
+  // reference's three steps give (kernels::ResizeBilinear is itself checked
+  // against torch's formulas in kernels_tests).
+  std::mt19937 rng(8);
+  std::normal_distribution<float> dist(0.0f, 8.0f);
+  struct Case {
+    int count, orig_h, orig_w;
+  };
+  for (const Case c : {Case{3, 1024, 768}, Case{1, 683, 1024}, Case{3, 300, 500},
+                       Case{1, 1500, 1100}, Case{2, 1024, 1024}}) {
+    CAPTURE(c.count);
+    CAPTURE(c.orig_h);
+    CAPTURE(c.orig_w);
+    std::vector<float> low(size_t(c.count) * 256 * 256);
+    for (float& v : low) v = dist(rng);
+    const auto rounding = c.count == 1 ? kernels::BilinearRounding::kTorchSingleChannel
+                                       : kernels::BilinearRounding::kTorchMultiChannel;
+    const InputSize in = ResizedSize(c.orig_h, c.orig_w);
+    std::vector<float> full(size_t(c.count) * 1024 * 1024), crop(size_t(c.count) * in.height * in.width);
+    kernels::ResizeBilinear(low.data(), c.count, 256, 256, full.data(), 1024, 1024, rounding);
+    for (int m = 0; m < c.count; ++m) {
+      for (int y = 0; y < in.height; ++y) {
+        std::copy_n(full.data() + (size_t(m) * 1024 + y) * 1024, in.width,
+                    crop.data() + (size_t(m) * in.height + y) * in.width);
+      }
+    }
+    std::vector<float> want(size_t(c.count) * c.orig_h * c.orig_w);
+    kernels::ResizeBilinear(crop.data(), c.count, in.height, in.width, want.data(), c.orig_h,
+                            c.orig_w, rounding);
+    const std::vector<float> got = PostprocessMaps(low.data(), c.count, 256, 256, c.orig_h, c.orig_w);
+    REQUIRE(got.size() == want.size());
+    CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+  }
 }
 
 }  // namespace
