@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/image_encoder.h"
@@ -24,12 +25,12 @@ namespace {
 // layers + attention), counted with forward hooks on the reference model.
 constexpr double kVitTFlops = 75.0e9;
 
-void BM_EncoderVitT(benchmark::State& state) {
+void EncoderVitT(benchmark::State& state, Precision precision) {
   const SamConfig config = MobileSamConfig();
   std::unique_ptr<ImageEncoder> encoder;
   {
     const TensorMap tensors = MakeRandomSamTensors(config, /*seed=*/1);
-    encoder = MakeTinyVitEncoder(tensors, config);
+    encoder = MakeTinyVitEncoder(tensors, config, precision);
   }  // the float32 tensors are freed: only the packed weights remain
   std::vector<float> input(3 * 1024 * 1024);
   std::mt19937 rng(7);
@@ -44,8 +45,11 @@ void BM_EncoderVitT(benchmark::State& state) {
   rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   state.counters["peak_RSS_MB"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
-  state.SetLabel(kernels::GemmTargetName());
+  state.SetLabel(std::string(kernels::GemmTargetName()) + ", blocks " + PrecisionName(precision));
 }
+void BM_EncoderVitT(benchmark::State& state) { EncoderVitT(state, Precision::kF32); }
+void BM_EncoderVitTInt8(benchmark::State& state) { EncoderVitT(state, Precision::kInt8); }
+BENCHMARK(BM_EncoderVitTInt8)->Name("encoder/vit_t_int8")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_EncoderVitT)->Name("encoder/vit_t")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace

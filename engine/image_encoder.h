@@ -39,6 +39,10 @@ std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const Sam
 std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const SamConfig& config,
                                              Precision precision);
 std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config);
+// TinyViT at `precision`: its attention blocks' Linears (qkv, proj, fc1, fc2)
+// at bf16 / int8; its convolutions stay float32.
+std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config,
+                                                 Precision precision);
 
 }  // namespace persam
 

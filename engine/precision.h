@@ -6,6 +6,7 @@
 //   kInt8: those weights int8 per output channel, activations int8 per token
 //          (dynamic, per row of the GEMM input), int32 accumulation
 //          (kernels::GemmI8).
+// (TinyViT: only its attention blocks' Linears; its convolutions stay f32.)
 // Everything else stays float32 in every mode: LayerNorm, softmax, GELU, the
 // attention products (q k^T, attn v), the relative-position bias, the
 // position embedding, and the whole prompt encoder and mask decoder (a few
@@ -44,7 +45,8 @@ Precision NeckPrecision(Precision precision);
 // The weights the image encoder runs in int8 under Precision::kInt8 (the
 // ones `persam convert --dtype int8` quantises): for the ViT, every block's
 // attn.qkv, attn.proj, mlp.lin1 and mlp.lin2 and the patch embedding. Empty
-// for TinyViT, whose encoder runs float32 for now.
+// for TinyViT (its int8 mode quantises float weights at load; int8 files are
+// only written for the ViT).
 std::vector<std::string> Int8Weights(const SamConfig& config);
 
 // The ViT neck's convolution weights (run at NeckPrecision).

@@ -45,7 +45,7 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   impl->config = InferSamConfig(tensors, source);
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
-  impl->precision = vit ? options.precision.value_or(StoredPrecision(tensors)) : Precision::kF32;
+  impl->precision = options.precision.value_or(StoredPrecision(tensors));
   // The ViT encoder reads int8 weights itself; every other part (TinyViT,
   // prompt encoder, mask decoder) gets them as float32.
   const bool quantised = CountQuantizedInt8(tensors) > 0;
@@ -54,7 +54,7 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   const TensorMap& floats = quantised ? dequantised : tensors;
   try {
     impl->encoder = vit ? MakeVitEncoder(tensors, impl->config, impl->precision)
-                        : MakeTinyVitEncoder(floats, impl->config);
+                        : MakeTinyVitEncoder(floats, impl->config, impl->precision);
     impl->prompt_encoder = std::make_unique<PromptEncoder>(floats, impl->config);
     impl->mask_decoder =
         std::make_unique<MaskDecoder>(floats, impl->config, impl->prompt_encoder->dense_pe_hwc());

@@ -54,9 +54,9 @@ struct LoadOptions {
   // file's own (StoredPrecision: bf16 / int8 for files written by `persam
   // convert --dtype bf16|int8`, float32 otherwise). Any file runs at any
   // precision: lower ones are packed from the float values at load, int8
-  // weights are dequantised for f32/bf16. The TinyViT encoder runs float32
-  // whatever is asked (precision() says so); the prompt encoder and mask
-  // decoder always run float32.
+  // weights are dequantised for f32/bf16. TinyViT runs its attention blocks'
+  // Linears at that precision, its convolutions in float32; the prompt
+  // encoder and mask decoder always run float32.
   std::optional<Precision> precision;
 };
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "engine/image_encoder.h"
+#include "engine/linear.h"
 #include "engine/neck.h"
 #include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
@@ -93,15 +94,17 @@ struct Bottleneck {
 struct TinyVitBlock {
   int dim = 0, heads = 0, head_dim = 0, window = 0, mlp_hidden = 0;
   std::vector<float> attn_norm_g, attn_norm_b;
-  PackedWeights qkv;
+  // The transformer blocks' Linears run at the encoder's precision (issue
+  // 7); the convolutions (patch embedding, MBConv, neck) stay float32.
+  LinearWeights qkv;
   std::vector<float> qkv_b;
   std::vector<float> qkv_pad;  // qkv of a zero (padding) token: LN(0) = beta
   std::vector<float> bias;     // [heads, N, N], attention_biases[:, idxs]
-  PackedWeights proj;
+  LinearWeights proj;
   std::vector<float> proj_b;
   std::vector<float> local_w, local_b;  // depthwise 3x3 Conv2d_BN, folded
   std::vector<float> mlp_norm_g, mlp_norm_b;
-  PackedWeights fc1, fc2;
+  LinearWeights fc1, fc2;
   std::vector<float> fc1_b, fc2_b;
 };
 
@@ -231,7 +234,7 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
       float* normed = tmp + static_cast<int64_t>(y0) * w * c;
       kernels::LayerNormRows(static_cast<int>(band_tokens), c, x + static_cast<int64_t>(y0) * w * c,
                              c, b.attn_norm_g.data(), b.attn_norm_b.data(), kTinyVitLnEps, normed, c);
-      kernels::Gemm(static_cast<int>(band_tokens), normed, c, b.qkv, ep, qkv.get(), c3);
+      b.qkv.Apply(static_cast<int>(band_tokens), normed, c, ep, qkv.get(), c3);
       // Window partition (row-major windows, row-major tokens inside).
 #pragma omp parallel for schedule(static)
       for (int wx = 0; wx < nw; ++wx) {
@@ -287,7 +290,7 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     pe.bias = b.proj_b.data();
     pe.residual = x;
     pe.ldr = c;
-    kernels::Gemm(static_cast<int>(tokens), tmp, c, b.proj, pe, x, c);
+    b.proj.Apply(static_cast<int>(tokens), tmp, c, pe, x, c);
   }
   // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
   kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
@@ -303,18 +306,18 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     GemmEpilogue e1;
     e1.bias = b.fc1_b.data();
     e1.activation = Epilogue::kGelu;
-    kernels::Gemm(rows, normed.get(), c, b.fc1, e1, hidden.get(), b.mlp_hidden);
+    b.fc1.Apply(rows, normed.get(), c, e1, hidden.get(), b.mlp_hidden);
     GemmEpilogue e2;
     e2.bias = b.fc2_b.data();
     e2.residual = tmp + r0 * c;
     e2.ldr = c;
-    kernels::Gemm(rows, hidden.get(), b.mlp_hidden, b.fc2, e2, x + r0 * c, c);
+    b.fc2.Apply(rows, hidden.get(), b.mlp_hidden, e2, x + r0 * c, c);
   }
 }
 
 class TinyVitEncoder : public ImageEncoder {
  public:
-  TinyVitEncoder(const TensorMap& tensors, const SamConfig& config);
+  TinyVitEncoder(const TensorMap& tensors, const SamConfig& config, Precision precision);
   void Encode(const float* input, float* embedding, StageTimings* timings,
               const ActivationHook& hook) const override;
 
@@ -324,6 +327,7 @@ class TinyVitEncoder : public ImageEncoder {
   TinyVitBlock LoadBlock(const TensorMap& t, const std::string& prefix, int dim, int heads,
                          int window, int mlp_hidden) const;
 
+  Precision precision_ = Precision::kF32;
   int image_size_ = 0;
   int grid_ = 0;  // side of the embedding grid (64)
   DenseConv embed1_, embed2_;
@@ -362,13 +366,13 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   b.attn_norm_g = Load(t, p + ".attn.norm.weight", {c});
   b.attn_norm_b = Load(t, p + ".attn.norm.bias", {c});
   const std::vector<float> qkv_w = Load(t, p + ".attn.qkv.weight", {3 * c, c});
-  b.qkv = PackedWeights::Pack(qkv_w.data(), 3 * dim, dim, dim);
+  b.qkv = LinearWeights::Pack(qkv_w.data(), 3 * dim, dim, dim, precision_);
   b.qkv_b = Load(t, p + ".attn.qkv.bias", {3 * c});
   // The padding tokens' qkv: Linear(LayerNorm(0)) = Linear(beta).
   b.qkv_pad.resize(3 * c);
   GemmEpilogue ep;
   ep.bias = b.qkv_b.data();
-  kernels::Gemm(1, b.attn_norm_b.data(), dim, b.qkv, ep, b.qkv_pad.data(), 3 * dim);
+  b.qkv.Apply(1, b.attn_norm_b.data(), dim, ep, b.qkv_pad.data(), 3 * dim);
   int offsets = 0;
   const std::vector<int> idx = AttentionBiasIndices(window, &offsets);
   const std::vector<float> biases =
@@ -381,7 +385,7 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
     }
   }
   const std::vector<float> proj_w = Load(t, p + ".attn.proj.weight", {c, c});
-  b.proj = PackedWeights::Pack(proj_w.data(), dim, dim, dim);
+  b.proj = LinearWeights::Pack(proj_w.data(), dim, dim, dim, precision_);
   b.proj_b = Load(t, p + ".attn.proj.bias", {c});
   const FoldedConv local = FoldConv2dBn(t, p + ".local_conv");
   CheckConv(local, p + ".local_conv", dim, 1, 3);
@@ -390,16 +394,16 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   b.mlp_norm_g = Load(t, p + ".mlp.norm.weight", {c});
   b.mlp_norm_b = Load(t, p + ".mlp.norm.bias", {c});
   const std::vector<float> fc1 = Load(t, p + ".mlp.fc1.weight", {mlp_hidden, c});
-  b.fc1 = PackedWeights::Pack(fc1.data(), mlp_hidden, dim, dim);
+  b.fc1 = LinearWeights::Pack(fc1.data(), mlp_hidden, dim, dim, precision_);
   b.fc1_b = Load(t, p + ".mlp.fc1.bias", {mlp_hidden});
   const std::vector<float> fc2 = Load(t, p + ".mlp.fc2.weight", {c, mlp_hidden});
-  b.fc2 = PackedWeights::Pack(fc2.data(), dim, mlp_hidden, mlp_hidden);
+  b.fc2 = LinearWeights::Pack(fc2.data(), dim, mlp_hidden, mlp_hidden, precision_);
   b.fc2_b = Load(t, p + ".mlp.fc2.bias", {c});
   return b;
 }
 
-TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config)
-    : image_size_(config.image_size), grid_(config.embed_grid) {
+TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Precision precision)
+    : precision_(precision), image_size_(config.image_size), grid_(config.embed_grid) {
   const TinyVitConfig& tc = config.tinyvit;
   const size_t num_stages = tc.embed_dims.size();
   if (num_stages < 1 || tc.depths.size() != num_stages || tc.num_heads.size() != num_stages ||
@@ -529,7 +533,12 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
 
 std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors,
                                                  const SamConfig& config) {
-  return std::make_unique<TinyVitEncoder>(tensors, config);
+  return std::make_unique<TinyVitEncoder>(tensors, config, Precision::kF32);
+}
+
+std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config,
+                                                 Precision precision) {
+  return std::make_unique<TinyVitEncoder>(tensors, config, precision);
 }
 
 }  // namespace persam

@@ -396,6 +396,27 @@ TEST_CASE("PerSAM final masks (perseg-mini) at bf16 / int8: IoU with the referen
   }
 }
 
+TEST_CASE("MobileSAM (TinyViT) at bf16 / int8: embedding error within bounds") {
+  if (!HaveFixtures("precision tinyvit")) return;
+  const JsonValue manifest = ParseJsonFile(FixturePath("manifest.json"));
+  const JsonValue& cs = manifest.At("cases").At("tinyvit_encoder");
+  const std::string path = FixturePath("models/mobile_sam_rand_fp16.pth");
+  const TensorMap tensors = ReadCheckpoint(path).tensors;
+  const SamConfig config = InferSamConfig(tensors, path);
+  const std::vector<float> input = Input(cs.At("image").AsString());
+  const std::vector<float> ref =
+      ReadNpy(FixturePath("ref/" + cs.At("files").At("embedding").AsString())).ToFloat32();
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    CAPTURE(std::string(PrecisionName(p)));
+    const auto encoder = MakeTinyVitEncoder(tensors, config, p);
+    std::vector<float> embedding(ref.size());
+    encoder->Encode(input.data(), embedding.data(), nullptr);
+    const double err = RelRms(embedding.data(), ref.data(), ref.size());
+    MESSAGE("TinyViT " << std::string(PrecisionName(p)) << ": embedding rel RMS error " << err);
+    CHECK(err <= Bound(p));
+  }
+}
+
 TEST_CASE("packing stored bf16 / int8 weights equals packing their float values") {
   // Sizes off the 32-column panels and the 2 / 4-deep k groups (padding).
   for (int n : {1, 31, 33, 70}) {
