@@ -60,34 +60,6 @@ void Im2ColChw(const float* chw, int c, int h, int w, int kernel, int stride, in
   }
 }
 
-void Im2ColHwc(const float* hwc, int h, int w, int c, int kernel, int stride, int pad,
-               float* cols) {
-  CheckConv("Im2ColHwc", c, h, w, kernel, stride, pad);
-  const int oh = (h + 2 * pad - kernel) / stride + 1;
-  const int ow = (w + 2 * pad - kernel) / stride + 1;
-  const int kk = kernel * kernel;
-  const int64_t row_len = static_cast<int64_t>(c) * kk;
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(oh) * ow * row_len > (1 << 18))
-  for (int oy = 0; oy < oh; ++oy) {
-    for (int ox = 0; ox < ow; ++ox) {
-      float* dst = cols + (static_cast<int64_t>(oy) * ow + ox) * row_len;
-      for (int ky = 0; ky < kernel; ++ky) {
-        const int iy = oy * stride - pad + ky;
-        for (int kx = 0; kx < kernel; ++kx) {
-          const int ix = ox * stride - pad + kx;
-          float* d = dst + ky * kernel + kx;  // column (ch, ky, kx), stride kk per ch
-          if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-            for (int ch = 0; ch < c; ++ch) d[ch * kk] = 0.0f;
-            continue;
-          }
-          const float* src = hwc + (static_cast<int64_t>(iy) * w + ix) * c;
-          for (int ch = 0; ch < c; ++ch) d[ch * kk] = src[ch];
-        }
-      }
-    }
-  }
-}
-
 void DepthwiseConv3x3Hwc(const float* in, int h, int w, int c, const float* weight,
                          const float* bias, float* out) {
   CheckConv("DepthwiseConv3x3Hwc", c, h, w, 3, 1, 1);

@@ -11,9 +11,7 @@ namespace persam::kernels {
 // a CHW input; zero padding. oh = (h + 2 pad - kernel) / stride + 1.
 void Im2ColChw(const float* chw, int c, int h, int w, int kernel, int stride,
                int pad, float* cols);
-// The same from an HWC input.
-void Im2ColHwc(const float* hwc, int h, int w, int c, int kernel, int stride,
-               int pad, float* cols);
+// (HWC inputs: Im2ColRows in kernels/conv_rows.h, column order (ky, kx, c).)
 
 // Depthwise 3x3, stride 1, pad 1, HWC: out[y, x, ch] = bias[ch] +
 // sum weight[ch, 0, ky, kx] * in[y + ky - 1, x + kx - 1, ch]. The whole-image
