@@ -232,7 +232,7 @@ TEST_CASE("TinyViT encoder construction names the missing or misshapen tensor") 
   missing.erase(qkv);
   CHECK_THROWS_WITH_AS(MakeTinyVitEncoder(missing, config), doctest::Contains(qkv.c_str()), Error);
   TensorMap misshapen = tensors;
-  const std::vector<float> small(10, 0.0f);
+  const std::vector<float> small(40, 0.0f);  // [4, 10] (FromFloat32 reads 40)
   misshapen["image_encoder.layers.1.blocks.0.attn.attention_biases"] = Tensor::FromFloat32({4, 10}, small.data());
   CHECK_THROWS_WITH_AS(MakeTinyVitEncoder(misshapen, config),
                        doctest::Contains("layers.1.blocks.0.attn.attention_biases"), Error);
