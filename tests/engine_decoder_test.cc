@@ -16,6 +16,7 @@
 #include "engine/preprocess.h"
 #include "engine/sam_model.h"
 #include "kernels/conv_rows.h"
+#include "tests/fixture_prompts.h"
 #include "tests/fixtures.h"
 #include "weights/error.h"
 #include "weights/json.h"
@@ -26,6 +27,7 @@ namespace {
 
 using testing::FixturePath;
 using testing::HaveFixtures;
+using testing::PromptFromJson;
 
 std::vector<float> LoadFloats(const std::string& name, std::vector<int64_t>* shape = nullptr) {
   const Tensor t = ReadNpy(FixturePath("ref/" + name));
@@ -56,23 +58,6 @@ float MaxAbsDiff(const float* a, const float* b, size_t n) {
   float m = 0.0f;
   for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
   return m;
-}
-
-Prompt PromptFromJson(const JsonValue& c) {
-  Prompt p;
-  if (const JsonValue* coords = c.Find("point_coords"); coords != nullptr && !coords->IsNull()) {
-    const auto& labels = c.At("point_labels").Items();
-    for (size_t i = 0; i < coords->size(); ++i) {
-      const auto& xy = coords->Items()[i].Items();
-      p.points.push_back({xy[0].AsDouble(), xy[1].AsDouble(), static_cast<int>(labels[i].AsInt64())});
-    }
-  }
-  if (const JsonValue* box = c.Find("box"); box != nullptr && !box->IsNull()) {
-    const auto& b = box->Items();
-    p.box = BoxPrompt{b[0].AsDouble(), b[1].AsDouble(), b[2].AsDouble(), b[3].AsDouble()};
-  }
-  p.multimask = c.At("multimask_output").AsBool();
-  return p;
 }
 
 TEST_CASE("predictor matches the reference on the recorded ViT embedding") {

@@ -26,6 +26,7 @@
 #include "hwy/targets.h"
 #include "kernels/gemm_lowp.h"
 #include "persam/run.h"
+#include "tests/fixture_prompts.h"
 #include "tests/fixtures.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
@@ -40,6 +41,7 @@ namespace {
 
 using testing::FixturePath;
 using testing::HaveFixtures;
+using testing::PromptFromJson;
 
 constexpr double kBoundBF16 = 1e-2;  // embedding relative RMS error (issue 7)
 constexpr double kBoundInt8 = 3e-2;
@@ -244,23 +246,6 @@ TEST_CASE("weights stored as bf16 or int8 run exactly what a float32 file gives"
     broken["image_encoder.patch_embed.proj.weight.scale"] = Tensor::FromFloat32({3}, std::vector<float>(3).data());
     CHECK_THROWS_AS(VitEncoder(broken, m.config, Precision::kInt8), Error);
   }
-}
-
-Prompt PromptFromJson(const JsonValue& c) {
-  Prompt p;
-  if (const JsonValue* coords = c.Find("point_coords"); coords != nullptr && !coords->IsNull()) {
-    const auto& labels = c.At("point_labels").Items();
-    for (size_t i = 0; i < coords->size(); ++i) {
-      const auto& xy = coords->Items()[i].Items();
-      p.points.push_back({xy[0].AsDouble(), xy[1].AsDouble(), static_cast<int>(labels[i].AsInt64())});
-    }
-  }
-  if (const JsonValue* box = c.Find("box"); box != nullptr && !box->IsNull()) {
-    const auto& b = box->Items();
-    p.box = BoxPrompt{b[0].AsDouble(), b[1].AsDouble(), b[2].AsDouble(), b[3].AsDouble()};
-  }
-  p.multimask = c.At("multimask_output").AsBool();
-  return p;
 }
 
 // IoU of (a > 0) and (b > 0); 1 when both are empty.
