@@ -10,6 +10,7 @@
 #include "kernels/conv.h"
 #include "kernels/ops.h"
 #include "weights/error.h"
+#include "weights/mapped_file.h"
 #include "weights/quantized.h"
 
 namespace persam {
@@ -23,21 +24,49 @@ const Tensor& Get(const TensorMap& tensors, const std::string& name,
   return FindTensor(tensors, name, shape, "ViT encoder");
 }
 
+// Drops the resident file pages of rows [row0, row0 + rows) of `t` (each
+// `row_bytes` long) once they are converted or packed: the loader then never
+// holds a tensor twice (weights/mapped_file.h; a no-op for heap tensors).
+void ReleaseRows(const Tensor& t, int64_t row0, int64_t rows, size_t row_bytes) {
+  ReleaseFilePages(t.data + size_t(row0) * row_bytes, size_t(rows) * row_bytes);
+}
+void Release(const TensorMap& tensors, const std::string& name) {
+  const Tensor& t = tensors.at(name);
+  ReleaseFilePages(t.data, t.NumBytes());
+  const auto scales = tensors.find(name + kInt8ScaleSuffix);
+  if (scales != tensors.end()) ReleaseFilePages(scales->second.data, scales->second.NumBytes());
+}
+
 // Any float dtype, or int8 with scales (weights/quantized.h).
 std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
                           const std::vector<int64_t>& shape) {
   Get(tensors, name, shape);
-  return DequantizedFloat32(tensors, name);
+  std::vector<float> values = DequantizedFloat32(tensors, name);
+  Release(tensors, name);
+  return values;
 }
 
 // Packs rows [row0, row0 + n) of a [rows, k] weight (any float dtype, or int8
 // with per-channel scales) for `precision`, and drops the float32 copy right
-// away, so conversion never holds more than one extra tensor. bf16 weights at
-// bf16 and int8 weights at int8 are packed as stored, with no conversion
-// (the same packed values as from their float32 values: same rounding rule).
+// away, so conversion never holds more than one extra tensor; the packed
+// rows' file pages are released (ReleaseRows). bf16 weights at bf16 and int8
+// weights at int8 are packed as stored, with no conversion (the same packed
+// values as from their float32 values: same rounding rule).
+LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
+                       const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                       int row0);
 LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
+  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
+  const Tensor& t = tensors.at(name);
+  ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
+  return packed;
+}
+
+LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
+                       const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                       int row0) {
   const Tensor& t = Get(tensors, name, shape);
   // Stored at the precision it runs at: packed as is.
   if (precision == Precision::kInt8 && IsQuantizedInt8(tensors, name)) {
@@ -168,6 +197,7 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config, Precis
       }
       AppendResizedTable(t.ToFloat32(), static_cast<int>(t.shape[0]), head_dim_, rel_rows,
                          &blk.rel_table);
+      Release(tensors, b + axis);
     }
   }
 
