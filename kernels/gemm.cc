@@ -10,6 +10,7 @@
 
 #if HWY_ONCE
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -76,6 +77,11 @@ bool Overlaps(const float* p, size_t ld, const float* q, size_t ldq,
 
 void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
                    float* out) {
+  PackPanelsSumF32(w, nullptr, n, k, ldw, scale, out);
+}
+
+void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
+                      size_t ldw, float scale, float* out) {
   const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
 #pragma omp parallel for schedule(static) if (npanels * k > 65536)
   for (int64_t jp = 0; jp < npanels; ++jp) {
@@ -83,29 +89,66 @@ void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
     const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
     for (size_t jj = 0; jj < kGemmNR; ++jj) {
       const size_t j = j0 + jj;
-      if (j < n) {
+      if (j >= n) {
+        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = 0.0f;
+      } else if (addend != nullptr) {
+        const float* row = w + j * ldw;
+        const float* add = addend + j * ldw;
+        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = scale * (row[p] + add[p]);
+      } else {
         const float* row = w + j * ldw;
         for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = scale * row[p];
-      } else {
-        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = 0.0f;
       }
     }
   }
 }
 
 PackedWeights PackedWeights::Pack(const float* w, int n, int k, int ldw) {
+  PackedWeights packed;
+  packed.Repack(w, n, k, ldw);
+  return packed;
+}
+
+float* PackedWeights::Reserve(int n, int k) {
+  const size_t floats = std::max<size_t>(PackedPanelFloats(n, k), kGemmNR);
+  if (panels_ == nullptr || panels_.use_count() > 1 || capacity_ < floats) {
+    panels_ = AllocateShared(floats);
+    capacity_ = floats;
+  }
+  n_ = n;
+  k_ = k;
+  return panels_.get();
+}
+
+void PackedWeights::Repack(const float* w, int n, int k, int ldw, const float* addend) {
   CheckDims("PackedWeights::Pack", 0, n, k);
   CheckStride("PackedWeights::Pack", "ldw", ldw, k);
   if (w == nullptr && n > 0 && k > 0) {
     throw Error("PackedWeights::Pack: null weight pointer");
   }
-  PackedWeights packed;
-  packed.n_ = n;
-  packed.k_ = k;
-  const size_t floats = PackedPanelFloats(n, k);
-  packed.panels_ = AllocateShared(floats == 0 ? kGemmNR : floats);
-  if (floats != 0) PackPanelsF32(w, n, k, ldw, 1.0f, packed.panels_.get());
-  return packed;
+  float* out = Reserve(n, k);
+  if (n > 0 && k > 0) PackPanelsSumF32(w, addend, n, k, ldw, 1.0f, out);
+}
+
+void PackedWeights::RepackTransposed(const float* wt, int k, int n, int ldwt) {
+  CheckDims("PackedWeights::RepackTransposed", 0, n, k);
+  CheckStride("PackedWeights::RepackTransposed", "ldwt", ldwt, n);
+  if (wt == nullptr && n > 0 && k > 0) {
+    throw Error("PackedWeights::RepackTransposed: null pointer");
+  }
+  float* out = Reserve(n, k);
+  const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
+  // Panel jp, step p holds wt[p, 32 jp .. 32 jp + 31]: a contiguous copy.
+#pragma omp parallel for schedule(static) if (npanels * k > 65536)
+  for (int64_t jp = 0; jp < npanels; ++jp) {
+    float* panel = out + static_cast<size_t>(jp) * k * kGemmNR;
+    const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
+    const size_t cols = std::min<size_t>(kGemmNR, static_cast<size_t>(n) - j0);
+    for (size_t p = 0; p < static_cast<size_t>(k); ++p) {
+      std::memcpy(panel + p * kGemmNR, wt + p * static_cast<size_t>(ldwt) + j0, cols * sizeof(float));
+      std::fill(panel + p * kGemmNR + cols, panel + (p + 1) * kGemmNR, 0.0f);
+    }
+  }
 }
 
 void Gemm(int m, const float* a, int lda, const PackedWeights& b,

@@ -86,6 +86,45 @@ void SoftmaxRowsT(int rows, int cols, float* x, int64_t ldx) {
   for (int r = 0; r < rows; ++r) SoftmaxRow(x + r * ldx, static_cast<size_t>(cols));
 }
 
+void SoftmaxColumnsT(int rows, int cols, float* x, int64_t ldx, const float* row_bias) {
+  if (rows <= 0 || cols <= 0) return;
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto block = [&](int64_t c, size_t n) {
+    const bool full = n == static_cast<size_t>(N);
+    auto load = [&](int r) {
+      const float* p = x + r * ldx + c;
+      auto v = full ? hn::LoadU(d, p) : LoadN(d, p, n);
+      return row_bias != nullptr ? hn::Add(v, hn::Set(d, row_bias[r])) : v;
+    };
+    auto vmax = load(0);
+    for (int r = 1; r < rows; ++r) vmax = hn::Max(vmax, load(r));
+    auto sum = hn::Zero(d);
+    for (int r = 0; r < rows; ++r) {
+      const auto e = hn::Exp(d, hn::Sub(load(r), vmax));
+      sum = hn::Add(sum, e);
+      if (full) {
+        hn::StoreU(e, d, x + r * ldx + c);
+      } else {
+        StoreN(e, d, x + r * ldx + c, n);
+      }
+    }
+    const auto inv = hn::Div(hn::Set(d, 1.0f), sum);
+    for (int r = 0; r < rows; ++r) {
+      float* p = x + r * ldx + c;
+      if (full) {
+        hn::StoreU(hn::Mul(hn::LoadU(d, p), inv), d, p);
+      } else {
+        StoreN(hn::Mul(LoadN(d, p, n), inv), d, p, n);
+      }
+    }
+  };
+  const int64_t full_blocks = cols / N;
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(rows) * cols > (1 << 16))
+  for (int64_t b = 0; b < full_blocks; ++b) block(b * N, static_cast<size_t>(N));
+  if (full_blocks * N < cols) block(full_blocks * N, static_cast<size_t>(cols - full_blocks * N));
+}
+
 void AddT(const float* a, const float* b, float* out, size_t n) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
@@ -120,6 +159,7 @@ HWY_EXPORT(ErfT);
 HWY_EXPORT(ErfArrayT);
 HWY_EXPORT(OpsTargetNameT);
 HWY_EXPORT(SoftmaxRowsT);
+HWY_EXPORT(SoftmaxColumnsT);
 HWY_EXPORT(AddT);
 HWY_EXPORT(L2NormalizeRowsT);
 
@@ -139,6 +179,9 @@ void ErfArray(float* x, size_t n) { HWY_DYNAMIC_DISPATCH(ErfArrayT)(x, n); }
 const char* OpsTargetName() { return HWY_DYNAMIC_DISPATCH(OpsTargetNameT)(); }
 void SoftmaxRows(int rows, int cols, float* x, int64_t ldx) {
   HWY_DYNAMIC_DISPATCH(SoftmaxRowsT)(rows, cols, x, ldx);
+}
+void SoftmaxColumns(int rows, int cols, float* x, int64_t ldx, const float* row_bias) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxColumnsT)(rows, cols, x, ldx, row_bias);
 }
 void Add(const float* a, const float* b, float* out, size_t n) {
   HWY_DYNAMIC_DISPATCH(AddT)(a, b, out, n);
