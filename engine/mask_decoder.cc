@@ -437,8 +437,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
     RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
   }
-  const kernels::PackedWeights hp = kernels::PackedWeights::Pack(hyper.data(), in.num_masks, up1_out_, up1_out_);
-  kernels::Gemm(s2 * s2, w.up1.data(), up1_out_, hp, kernels::GemmEpilogue{}, w.mask_cols.data(), in.num_masks);
+  kernels::SmallNProduct(s2 * s2, up1_out_, w.up1.data(), up1_out_, in.num_masks, hyper.data(),
+                         w.mask_cols.data(), in.num_masks);
   // Put the mask pixels in place (see the row order above).
   const int nm = in.num_masks;
   for (int y = 0; y < grid_; ++y) {
