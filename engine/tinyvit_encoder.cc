@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "engine/image_encoder.h"
@@ -168,7 +169,10 @@ void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv&
 }
 
 // out = Bottleneck(x), x: [h * w, cin] -> out: [oh * ow, cout] (out != x).
-void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out) {
+// Timings (if not null) accumulate under `stage` + ".conv1" / ".dwconv" /
+// ".conv3" over the bands.
+void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out,
+                   StageTimings* timings, const std::string& stage) {
   const int cin = b.conv1.cin, hidden = b.conv1.cout, cout = b.conv3.cout, s = b.stride;
   const int oh = (h - 1) / s + 1, ow = (w - 1) / s + 1;
   const int band = static_cast<int>(
@@ -192,13 +196,18 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       first_new = have1;
     }
     if (iy1 > first_new) {
+      ScopedStage t(timings, stage + ".conv1");
       kernels::Gemm((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin, cin,
                     b.conv1.packed, ep1, hid.get() + (first_new - iy0) * hrow, hidden);
     }
     have0 = iy0;
     have1 = iy1;
-    kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
-                                     b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
+    {
+      ScopedStage t(timings, stage + ".dwconv");
+      kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
+                                       b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
+    }
+    ScopedStage t(timings, stage + ".conv3");
     GemmEpilogue ep3;
     ep3.bias = b.conv3.bias.data();
     float* o = out + static_cast<int64_t>(oy0) * ow * cout;
@@ -212,14 +221,18 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
 }
 
 // x = x + Attn(x) (windowed); x = local_conv(x); x = x + MLP(x). In place on
-// x [h * w, dim]; `tmp` is a second [h * w, dim] buffer.
+// x [h * w, dim]; `tmp` is a second [h * w, dim] buffer. Timings (if not
+// null) accumulate under `stage` + ".qkv" / ".attention" / ".proj" /
+// ".local_conv" / ".mlp".
 // ref: tiny_vit_sam.py TinyViTBlock.forward
-void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
+void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTimings* timings,
+              const std::string& stage) {
   const int c = b.dim, ws = b.window, n = ws * ws;
   const int64_t tokens = static_cast<int64_t>(h) * w;
   const int nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws, windows = nh * nw;
   const int c3 = 3 * c;
   {
+    auto t_qkv = std::make_unique<ScopedStage>(timings, stage + ".qkv");
     // LayerNorm and qkv on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
     // one precomputed qkv row. One row of windows at a time, so the
@@ -250,6 +263,8 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
       }
     }
     qkv.reset();
+    t_qkv.reset();
+    auto t_attn = std::make_unique<ScopedStage>(timings, stage + ".attention");
     // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
     // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
     Buffer attn = Alloc(static_cast<size_t>(windows) * n * c);
@@ -275,6 +290,8 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     }
     kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
     qkvw.reset();
+    t_attn.reset();
+    ScopedStage t_proj(timings, stage + ".proj");
     // Window reverse + crop, then x = x + proj(attn).
 #pragma omp parallel for schedule(static)
     for (int win = 0; win < windows; ++win) {
@@ -292,9 +309,13 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     pe.ldr = c;
     b.proj.Apply(static_cast<int>(tokens), tmp, c, pe, x, c);
   }
-  // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
-  kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
-                                   Epilogue::kNone, 0, h, tmp);
+  {
+    // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
+    ScopedStage t(timings, stage + ".local_conv");
+    kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
+                                     Epilogue::kNone, 0, h, tmp);
+  }
+  ScopedStage t_mlp(timings, stage + ".mlp");
   // x = tmp + fc2(GELU(fc1(LN(tmp)))), in chunks of rows.
   const int chunk = static_cast<int>(std::min<int64_t>(tokens, kMlpChunkRows));
   Buffer normed = Alloc(static_cast<size_t>(chunk) * c);
@@ -501,16 +522,18 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     ScopedStage stage(timings, "encoder.patch_embed");
     PatchEmbed(input, s, embed1_, embed2_, x.get());
   }
+  // Per stage, one entry per kind of work (summed over the stage's blocks),
+  // e.g. "encoder.layers.1.mlp", "encoder.layers.0.downsample.conv1".
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
-    ScopedStage stage(timings, "encoder.layers." + std::to_string(i));
+    const std::string name = "encoder.layers." + std::to_string(i);
     for (const Bottleneck& b : st.mbconv) {
-      RunBottleneck(b, x.get(), res, res, y.get());
+      RunBottleneck(b, x.get(), res, res, y.get(), timings, name + ".mbconv");
       std::swap(x, y);
     }
-    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get());
+    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get(), timings, name);
     if (st.has_downsample) {
-      RunBottleneck(st.downsample, x.get(), res, res, y.get());
+      RunBottleneck(st.downsample, x.get(), res, res, y.get(), timings, name + ".downsample");
       std::swap(x, y);
       res = st.out_resolution;
     }
