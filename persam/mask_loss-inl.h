@@ -1,9 +1,10 @@
 // Vector body of PerSAM-F's dice + focal loss pass (see mask_loss.h).
 // Per-target code; include after hwy/highway.h inside a foreach_target TU.
 //
-// Lane type: float32. Per pixel, with y = c + w1 e1 + w2 e2, a = |y|:
-//   e  = exp(-a)                         (ExpOfNegative, <= 2.1e-7 relative
-//                                         for a <= 17, i.e. < 2 ULP)
+// Lane type: float32. The maps arrive in base-2 units (MaskMixtureProblem):
+// y2 = c + w1 e1 + w2 e2 = y / ln2. Per pixel, with a = |y|:
+//   e  = exp(-a) = 2^-|y2|               (Exp2OfNegative, relative error
+//                                         <= 1.7e-7 = 1.4 ULP)
 //   qn = sigmoid(-a) = e / (1 + e), l = log1p(e); then
 //   q  = sigmoid(y) = 1 - qn or qn, 1 - q = qn or 1 - qn (by the sign of y:
 //        the small one is always computed directly, no cancellation)
@@ -13,16 +14,15 @@
 //   dice: d sigmoid / dy            q (1 - q)
 // qn and l are computed by one of three tiers, chosen per pair of vectors
 // (all lanes must qualify; smooth maps give long runs of one tier):
-//   deep     y <= -17 (e <= 4.2e-8): q = e, 1 - q = 1 (what float gives:
+//   deep     y <= -16.98 (e <= 4.3e-8): q = e, 1 - q = 1 (what float gives:
 //            1 + e == 1); f <= e^3 < 1e-22 and g <= 3 e^3 are dropped (below
 //            float32 resolution of any sum they would join).
-//   series   a >= 5.5 (e <= 4.1e-3): qn = e (1 - e + e^2), relative error
-//            <= e^3 < 6.9e-8; l = e (1 - e/2 + e^2/3), relative <= e^3/4.
+//   series   a >= 5.545 (e <= 2^-8): qn = e (1 - e + e^2), relative error
+//            <= e^3 = 6e-8; l = e (1 - e/2 + e^2/3), relative <= e^3/4.
 //   general  qn = e / (1 + e) by reciprocal + Newton, l by Log1pUnit
-//            (absolute error 1.3e-7; absolute is what matters: the terms
-//            are summed).
+//            (relative error 1.7e-7 with float32 rounding).
 // Valid for any finite y; a padding pixel (y = -200, e1 = e2 = 0) adds
-// exp(-86) ~ 4.5e-38 to sum q and exactly 0 to every other sum.
+// 2^-124 ~ 4.7e-38 to sum q and exactly 0 to every other sum.
 // Accumulators: float lanes over one block (kMaskLossBlock pixels, <= 256
 // additions per lane), then the caller widens them to double.
 
@@ -42,29 +42,28 @@ namespace persam {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// exp(-a) for a >= 0 (float32): a clamped to 86 (exp(-86) = 4.5e-38, the
-// smallest result; the true value below that is irrelevant to any sum here),
-// 2^-n * exp(r) with n = round(a / ln2), r = n ln2 - a in [-ln2/2, ln2/2].
-// exp(r): degree-5 polynomial fitted for minimal relative error (1.05e-7,
-// 1.62e-7 with float32 Horner rounding, checked over a dense sweep). r uses
-// ln2 rounded to float in one FMA: error n * 1.9e-9 (<= 4.8e-8 for a <= 17).
-// Total relative error <= 1.62e-7 + n * 1.9e-9: <= 2.1e-7 for a <= 17,
-// <= 4e-7 up to the clamp. The 2^-n scaling subtracts n from the exponent
-// field of exp(r) in [0.7, 1.42] (n <= 124: stays normal).
+// 2^-a for a >= 0 (float32), i.e. exp(-a ln2): a clamped to 124 (2^-124 =
+// 4.7e-38, the smallest result; the true value below that is irrelevant to
+// any sum here), n = round(a), f = n - a in [-1/2, 1/2] (exact: Sterbenz),
+// 2^-a = 2^-n 2^f. 2^f: degree-5 polynomial fitted for minimal relative
+// error (9.1e-8; 1.68e-7 = 1.4 ULP with float32 Horner rounding, checked over
+// a dense sweep). No FMA before the polynomial: taking the maps in base-2
+// units (see MaskMixtureProblem) moved the 1/ln2 scaling to the preparation.
+// The 2^-n scaling subtracts n from the exponent field of 2^f in [0.7, 1.42]
+// (n <= 124: stays normal).
 template <class D, class V = hn::Vec<D>>
-HWY_INLINE V ExpOfNegative(D d, V a) {
+HWY_INLINE V Exp2OfNegative(D d, V a) {
   const hn::RebindToSigned<D> di;
   const V magic = hn::Set(d, 12582912.0f);  // 1.5 * 2^23: round to integer
-  a = hn::Min(a, hn::Set(d, 86.0f));
-  const V shifted = hn::MulAdd(a, hn::Set(d, 1.44269504088896341f), magic);
-  const V n = hn::Sub(shifted, magic);
-  const V r = hn::MulSub(n, hn::Set(d, 0.693147182464599609375f), a);
-  V p = hn::Set(d, 8.312525228e-03f);
-  p = hn::MulAdd(p, r, hn::Set(d, 4.189011455e-02f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.666711420e-01f));
-  p = hn::MulAdd(p, r, hn::Set(d, 4.999923110e-01f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.0f));
+  a = hn::Min(a, hn::Set(d, 124.0f));
+  const V shifted = hn::Add(a, magic);
+  const V f = hn::Sub(hn::Sub(shifted, magic), a);
+  V p = hn::Set(d, 1.326472731e-03f);
+  p = hn::MulAdd(p, f, hn::Set(d, 9.671512991e-03f));
+  p = hn::MulAdd(p, f, hn::Set(d, 5.550733581e-02f));
+  p = hn::MulAdd(p, f, hn::Set(d, 2.402224243e-01f));
+  p = hn::MulAdd(p, f, hn::Set(d, 6.931470037e-01f));
+  p = hn::MulAdd(p, f, hn::Set(d, 1.0f));
   // The low mantissa bits of `shifted` hold n; << 23 moves them to the
   // exponent field (the constant's bits shift out).
   const auto exponent = hn::ShiftLeft<23>(hn::BitCast(di, shifted));
@@ -72,7 +71,8 @@ HWY_INLINE V ExpOfNegative(D d, V a) {
 }
 
 // log1p(e) for e in [0, 1] (float32): e * P8(e), P8 a Chebyshev fit of
-// log1p(e) / e; absolute error <= 1.3e-7, relative <= 2e-7, exactly 0 at 0.
+// log1p(e) / e; with float32 rounding absolute error <= 1.1e-7, relative
+// <= 1.7e-7 (dense sweep), exactly 0 at 0.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V Log1pUnit(D d, V e) {
   V p = hn::Set(d, 5.253457930e-03f);
@@ -92,16 +92,18 @@ struct MaskLossAccumulators {
   V sum_q, sum_f, dice1, dice2, focal1, focal2;
 };
 
-// Adds one vector of pixels given y, qn = sigmoid(-|y|) and l = log1p(e).
+// Adds one vector of pixels given y2 = y / ln2 (base-2 units), qn =
+// sigmoid(-|y|) and l = log1p(e). e1, e2 are in base-2 units too: the caller
+// scales the gradient sums by ln2.
 template <class D, class V = hn::Vec<D>>
-HWY_INLINE void AddPixelTerms(D d, V y, V qn, V l, V e1, V e2,
+HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2,
                               MaskLossAccumulators<V>& acc) {
   const V one = hn::Set(d, 1.0f);
-  const auto positive = hn::Ge(y, hn::Zero(d));
+  const auto positive = hn::Ge(y2, hn::Zero(d));
   const V big = hn::Sub(one, qn);
   const V q = hn::IfThenElse(positive, big, qn);
   const V omq = hn::IfThenElse(positive, qn, big);
-  const V s = hn::Add(hn::Max(y, hn::Zero(d)), l);
+  const V s = hn::MulAdd(hn::Max(y2, hn::Zero(d)), hn::Set(d, 0.693147180559945f), l);
   const V q2 = hn::Mul(q, q);
   acc.sum_q = hn::Add(acc.sum_q, q);
   acc.sum_f = hn::MulAdd(s, q2, acc.sum_f);
@@ -125,7 +127,8 @@ HWY_INLINE void GeneralTerms(D d, V e, V& qn, V& l) {
   l = Log1pUnit(d, e);
 }
 
-// The same for e <= exp(-5.5) by their series (errors in the file comment).
+// The same for e <= 2^-8 = exp(-5.545) by their series (errors in the file
+// comment).
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE void SeriesTerms(D d, V e, V& qn, V& l) {
   const V one = hn::Set(d, 1.0f);
@@ -145,8 +148,9 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
   const V vw1 = hn::Set(d, w1);
   const V vw2 = hn::Set(d, w2);
   const V zero = hn::Zero(d);
-  const V deep = hn::Set(d, -17.0f);
-  const V series = hn::Set(d, 5.5f);
+  // Tier thresholds in base-2 units: y <= -24.5 ln2 = -16.98, |y| >= 8 ln2.
+  const V deep = hn::Set(d, -24.5f);
+  const V series = hn::Set(d, 8.0f);
   MaskLossAccumulators<V> acc{zero, zero, zero, zero, zero, zero};
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t i = 0; i < count; i += 2 * n) {
@@ -155,7 +159,7 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
     const V ya = hn::MulAdd(vw2, ea2, hn::MulAdd(vw1, ea1, hn::LoadU(d, c + i)));
     const V yb = hn::MulAdd(vw2, eb2, hn::MulAdd(vw1, eb1, hn::LoadU(d, c + i + n)));
     const V aa = hn::Abs(ya), ab = hn::Abs(yb);
-    const V xa = ExpOfNegative(d, aa), xb = ExpOfNegative(d, ab);
+    const V xa = Exp2OfNegative(d, aa), xb = Exp2OfNegative(d, ab);
     if (hn::AllTrue(d, hn::Le(hn::Max(ya, yb), deep))) {
       // Far background: q = e, q (1 - q) = e, focal terms dropped.
       acc.sum_q = hn::Add(acc.sum_q, hn::Add(xa, xb));
