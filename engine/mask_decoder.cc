@@ -71,8 +71,9 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
 // Buffers reused across calls: the decoder's working set is ~20 MB and fresh
 // allocations of that size cost page faults on every call.
 struct MaskDecoder::Workspace {
-  std::vector<float> x, xt, xp;           // image tokens [n, dim], [dim, n], x + pe
-  std::vector<float> logits, logits_t;    // [n, heads * tokens], [heads * tokens, n]
+  std::vector<float> x, xt;               // image tokens [n, dim], [dim, n]
+  kernels::PackedWeights xp, x_t;         // x + pe as B [n, dim]; B [dim, n] = x^T
+  std::vector<float> probs, probs_t;      // [n, heads * tokens], [heads * tokens, n]
   std::vector<float> up0, up1, mask_cols; // upscaling and mask products
   void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
     auto grow = [](std::vector<float>& v, size_t size) {
@@ -80,9 +81,8 @@ struct MaskDecoder::Workspace {
     };
     grow(x, n * dim);
     grow(xt, n * dim);
-    grow(xp, n * dim);
-    grow(logits, n * rows);
-    grow(logits_t, n * rows);
+    grow(probs, n * rows);
+    grow(probs_t, n * rows);
     grow(up0, up0_size);
     grow(up1, up1_size);
     grow(mask_cols, mask_size);
@@ -201,11 +201,14 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
 // and the constant cancels in the softmax; since each row of p sums to 1,
 //   sum_j p(t, j) (Wv_h x_j + bv_h) = Wv_h (sum_j p(t, j) x_j) + bv_h.
 // That is 2 (heads * tokens) dim n flops instead of 4 internal dim n; the
-// rounding differs from the reference's order by a few float32 ulps.
+// rounding differs from the reference's order by a few float32 ulps. Both
+// products over the image run with the few (head, token) rows as the GEMM's
+// M side and the image as its packed B side: `xp` = keys + pe [n, dim],
+// `x_t` = B [dim, n] with B^T = keys.
 // ref: transformer.py Attention.forward (attn_sim: PerSAM's second softmax)
 void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* q_in,
-                  const float* xp, const float* xt, const float* attn_sim, float* logits, float* logits_t,
-                  const float* residual, float* out) {
+                  const kernels::PackedWeights& xp, const kernels::PackedWeights& x_t,
+                  const float* attn_sim, float* probs, const float* residual, float* out) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> q(static_cast<size_t>(t) * in);
@@ -222,33 +225,29 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
       }
     }
   }
-  const kernels::PackedWeights mp = kernels::PackedWeights::Pack(m.data(), rows, d, d);
-  kernels::Gemm(s.n, xp, d, mp, kernels::GemmEpilogue{}, logits, rows);
-  kernels::TransposeMatrix(logits, s.n, rows, logits_t);
-  kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
+  // probs [rows, n]: one softmax over the image per (head, token).
+  kernels::Gemm(rows, m.data(), d, xp, kernels::GemmEpilogue{}, probs, s.n);
+  kernels::SoftmaxRows(rows, s.n, probs, s.n);
   if (attn_sim != nullptr) {
-    for (int r = 0; r < rows; ++r) kernels::Add(logits_t + static_cast<size_t>(r) * s.n, attn_sim,
-                                                logits_t + static_cast<size_t>(r) * s.n, s.n);
-    kernels::SoftmaxRows(rows, s.n, logits_t, s.n);
+    for (int r = 0; r < rows; ++r) kernels::Add(probs + static_cast<size_t>(r) * s.n, attn_sim,
+                                                probs + static_cast<size_t>(r) * s.n, s.n);
+    kernels::SoftmaxRows(rows, s.n, probs, s.n);
   }
-  // pxt[c, h * t + i] = sum_j x[j, c] p(h, i, j), with xt (x channel-first)
-  // as the A operand, so that only the small p is packed.
-  std::vector<float> pxt(static_cast<size_t>(d) * rows);
-  kernels::GemmABt(d, rows, s.n, 1.0f, xt, s.n, logits_t, s.n, pxt.data(), rows);
-  // o[i, h hd + e] = bv + Wv[h hd + e, :] . pxt[:, h * t + i]
-  std::vector<float> o(static_cast<size_t>(t) * in, 0.0f);
-  for (int c = 0; c < d; ++c) {
-    const float* pc = pxt.data() + static_cast<size_t>(c) * rows;
+  // px[h * t + i, c] = sum_j p(h, i, j) x[j, c]
+  std::vector<float> px(static_cast<size_t>(rows) * d);
+  kernels::Gemm(rows, probs, s.n, x_t, kernels::GemmEpilogue{}, px.data(), d);
+  // v_all[h * t + i, :] = Wv px[h * t + i] for every head's rows; head h's
+  // output is the h-th block of its own rows (8x the needed flops, but
+  // rows x dim x internal is tiny and this is one packed GEMM).
+  std::vector<float> v_all(static_cast<size_t>(rows) * in);
+  RunLinear(rows, px.data(), a.v, v_all.data());
+  std::vector<float> o(static_cast<size_t>(t) * in);
+  for (int i = 0; i < t; ++i) {
     for (int h = 0; h < a.heads; ++h) {
-      for (int e = 0; e < hd; ++e) {
-        const float w = a.v.w[static_cast<size_t>(h * hd + e) * d + c];
-        float* oc = o.data() + h * hd + e;
-        for (int i = 0; i < t; ++i) oc[static_cast<size_t>(i) * in] += w * pc[h * t + i];
-      }
+      std::copy_n(v_all.data() + static_cast<size_t>(h * t + i) * in + h * hd, hd,
+                  o.data() + static_cast<size_t>(i) * in + h * hd);
     }
   }
-  for (int i = 0; i < t; ++i) kernels::Add(o.data() + static_cast<size_t>(i) * in, a.v.b.data(),
-                                           o.data() + static_cast<size_t>(i) * in, in);
   RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
 }
 
@@ -257,9 +256,12 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
 // v_proj(values) of the few tokens,
 //   logit(j, h, i) = <scale Wq_h^T kp_h[i], xp_j> + scale <bq_h, kp_h[i]>,
 //   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
+// The logits are computed as [heads * tokens, n] (the image is the packed B
+// side, as above) and each (head, position) softmax runs down a column.
 // ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
 void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
-                  const float* v_in, const float* xp, float* logits, float* x) {
+                  const float* v_in, const kernels::PackedWeights& xp, float* probs_t, float* probs,
+                  float* x) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
@@ -288,18 +290,17 @@ void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
       }
     }
   }
-  const kernels::PackedWeights np = kernels::PackedWeights::Pack(nmat.data(), rows, d, d);
-  kernels::GemmEpilogue ep;
-  ep.bias = nbias.data();
-  kernels::Gemm(s.n, xp, d, np, ep, logits, rows);
-  // Each (position, head) row of `tokens` logits is one softmax.
-  kernels::SoftmaxRows(s.n * a.heads, t, logits, t);
+  kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, probs_t, s.n);
+  for (int h = 0; h < a.heads; ++h) {
+    kernels::SoftmaxColumns(t, s.n, probs_t + static_cast<size_t>(h) * t * s.n, s.n, nbias.data() + h * t);
+  }
+  kernels::TransposeMatrix(probs_t, rows, s.n, probs);
   const kernels::PackedWeights up = kernels::PackedWeights::Pack(ut.data(), d, rows, rows);
-  kernels::GemmEpilogue ep2;
-  ep2.bias = a.o.b.data();
-  ep2.residual = x;
-  ep2.ldr = d;
-  kernels::Gemm(s.n, logits, rows, up, ep2, x, d);
+  kernels::GemmEpilogue ep;
+  ep.bias = a.o.b.data();
+  ep.residual = x;
+  ep.ldr = d;
+  kernels::Gemm(s.n, probs, rows, up, ep, x, d);
 }
 
 }  // namespace
@@ -336,8 +337,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> q = qpe, tmp(qpe.size()), tmp2(static_cast<size_t>(t) * d);
   std::vector<float> hidden;
 
-  // Image side: src = embedding + dense prompt embedding, kept channel-first
-  // (xt, for the token -> image value sums) and channel-last (x).
+  // Image side: src = embedding + dense prompt embedding, channel-last (x).
   for (int c = 0; c < d; ++c) {
     const float* e = in.embedding + static_cast<size_t>(c) * n;
     float* o = w.xt.data() + static_cast<size_t>(c) * n;
@@ -367,10 +367,13 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     }
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm1.w.data(), b.norm1.b.data(), kLayerNormEps, q.data(), d);
     // (2) tokens -> image, with PerSAM's attn_sim.
-    add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
+    // The image side of both cross attentions: keys + pe and keys, packed
+    // once per block (the keys change only at the end of the block).
+    w.xp.Repack(w.x.data(), n, d, d, pe_hwc_.data());
+    w.x_t.RepackTransposed(w.x.data(), n, d, d);
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp.data(), w.xt.data(), in.attn_sim,
-                                 w.logits.data(), w.logits_t.data(), q.data(), tmp.data());
+    TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp, w.x_t, in.attn_sim, w.probs_t.data(), q.data(),
+                 tmp.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm2.w.data(), b.norm2.b.data(), kLayerNormEps, q.data(), d);
     // (3) MLP (ReLU).
     hidden.resize(static_cast<size_t>(t) * b.mlp1.out);
@@ -379,13 +382,13 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
     // (4) image -> tokens, residual on the image side.
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp.data(), w.logits.data(),
-                                 w.x.data());
+    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), w.probs.data(),
+                 w.x.data());
     kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
-    kernels::TransposeMatrix(w.x.data(), n, d, w.xt.data());
   }
   // Final token -> image attention: q = queries + pe (+ target embedding again).
-  add_rows(w.x.data(), pe_hwc_.data(), w.xp.data(), static_cast<size_t>(n) * d);
+  w.xp.Repack(w.x.data(), n, d, d, pe_hwc_.data());
+  w.x_t.RepackTransposed(w.x.data(), n, d, d);
   add_rows(q.data(), qpe.data(), tmp2.data(), tok);
   if (in.target_embedding != nullptr) {
     for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,
@@ -394,8 +397,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   // Only the iou token and the selected mask tokens are read after this
   // attention (it is per token), so the others are skipped.
   const Dims final_dims{n, d, 1 + in.first_mask + in.num_masks};
-  TokenToImage(final_dims, final_attn_, tmp2.data(), w.xp.data(), w.xt.data(), nullptr, w.logits.data(),
-               w.logits_t.data(), q.data(), tmp.data());
+  TokenToImage(final_dims, final_attn_, tmp2.data(), w.xp, w.x_t, nullptr, w.probs_t.data(), q.data(),
+               tmp.data());
   kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
                          kLayerNormEps, q.data(), d);
 
@@ -434,8 +437,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
     RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
   }
-  const kernels::PackedWeights hp = kernels::PackedWeights::Pack(hyper.data(), in.num_masks, up1_out_, up1_out_);
-  kernels::Gemm(s2 * s2, w.up1.data(), up1_out_, hp, kernels::GemmEpilogue{}, w.mask_cols.data(), in.num_masks);
+  kernels::SmallNProduct(s2 * s2, up1_out_, w.up1.data(), up1_out_, in.num_masks, hyper.data(),
+                         w.mask_cols.data(), in.num_masks);
   // Put the mask pixels in place (see the row order above).
   const int nm = in.num_masks;
   for (int y = 0; y < grid_; ++y) {

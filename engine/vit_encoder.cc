@@ -10,6 +10,7 @@
 #include "kernels/conv.h"
 #include "kernels/ops.h"
 #include "weights/error.h"
+#include "weights/mapped_file.h"
 #include "weights/quantized.h"
 
 namespace persam {
@@ -23,21 +24,49 @@ const Tensor& Get(const TensorMap& tensors, const std::string& name,
   return FindTensor(tensors, name, shape, "ViT encoder");
 }
 
+// Drops the resident file pages of rows [row0, row0 + rows) of `t` (each
+// `row_bytes` long) once they are converted or packed: the loader then never
+// holds a tensor twice (weights/mapped_file.h; a no-op for heap tensors).
+void ReleaseRows(const Tensor& t, int64_t row0, int64_t rows, size_t row_bytes) {
+  ReleaseFilePages(t.data + size_t(row0) * row_bytes, size_t(rows) * row_bytes);
+}
+void Release(const TensorMap& tensors, const std::string& name) {
+  const Tensor& t = tensors.at(name);
+  ReleaseFilePages(t.data, t.NumBytes());
+  const auto scales = tensors.find(name + kInt8ScaleSuffix);
+  if (scales != tensors.end()) ReleaseFilePages(scales->second.data, scales->second.NumBytes());
+}
+
 // Any float dtype, or int8 with scales (weights/quantized.h).
 std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
                           const std::vector<int64_t>& shape) {
   Get(tensors, name, shape);
-  return DequantizedFloat32(tensors, name);
+  std::vector<float> values = DequantizedFloat32(tensors, name);
+  Release(tensors, name);
+  return values;
 }
 
 // Packs rows [row0, row0 + n) of a [rows, k] weight (any float dtype, or int8
 // with per-channel scales) for `precision`, and drops the float32 copy right
-// away, so conversion never holds more than one extra tensor. bf16 weights at
-// bf16 and int8 weights at int8 are packed as stored, with no conversion
-// (the same packed values as from their float32 values: same rounding rule).
+// away, so conversion never holds more than one extra tensor; the packed
+// rows' file pages are released (ReleaseRows). bf16 weights at bf16 and int8
+// weights at int8 are packed as stored, with no conversion (the same packed
+// values as from their float32 values: same rounding rule).
+LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
+                       const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                       int row0);
 LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
+  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
+  const Tensor& t = tensors.at(name);
+  ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
+  return packed;
+}
+
+LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
+                       const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                       int row0) {
   const Tensor& t = Get(tensors, name, shape);
   // Stored at the precision it runs at: packed as is.
   if (precision == Precision::kInt8 && IsQuantizedInt8(tensors, name)) {
@@ -87,19 +116,23 @@ Buffer Allocate(size_t n) { return hwy::AllocateAligned<float>(std::max<size_t>(
 
 // Activations, sized for one 1024 x 1024 image. T = grid^2 tokens, Tp = the
 // window-padded token count (70^2 for SAM), the largest any block uses.
+// Buffers are shared by stages whose live ranges do not overlap (RunBlock),
+// so ViT-B needs ~100 MB: nothing is [T, mlp_dim] and nothing holds all of
+// q, k and v in one piece.
 struct VitEncoder::Workspace {
   int tokens = 0;
-  size_t rel_slab = 0;
-  size_t kv_offset = 0;  // kv starts at big + kv_offset (= Tp * C)  // floats per head in rel_h / rel_w: max block tokens x window
+  size_t rel_slab = 0;    // floats per head in rel_h / rel_w: max block tokens x window
+  size_t a_floats = 0;    // Tp * C
+  size_t big_floats = 0;
+  int mlp_rows = 0;       // rows per MLP chunk
   Buffer x;      // [T, C] residual stream
-  Buffer a;      // [Tp, C] LN1 output (block order), then the attention output
-  Buffer b;      // [T, C] token-order attention output, then LN2 output
-  Buffer big;    // q [Tp, C] + kv [Tp, 2C] | MLP hidden [T, 4C] | im2col columns
+  Buffer a;      // [Tp, C] LN1 output, then q . table rows (RelativePositionBias),
+                 // then the attention output (block order)
+  Buffer b;      // [Tp, C] windowed blocks' token-order LN1 output, then q (block
+                 // order), then the token-order attention output, then LN2 output
+  Buffer big;    // kv [Tp, 2C] | MLP hidden [mlp_rows, mlp_dim] | im2col | neck scratch
   Buffer rel_h;  // [heads][block tokens, window] decomposed bias, one slab per head
   Buffer rel_w;
-  Buffer rel_dots;  // [chunk tokens * heads, 2 (2 window - 1)] q . table rows
-  size_t rel_dots_floats = 0;
-  Buffer neck;  // SamNeck::ScratchFloats
 };
 
 VitEncoder::~VitEncoder() = default;
@@ -168,6 +201,7 @@ VitEncoder::VitEncoder(const TensorMap& tensors, const SamConfig& config, Precis
       }
       AppendResizedTable(t.ToFloat32(), static_cast<int>(t.shape[0]), head_dim_, rel_rows,
                          &blk.rel_table);
+      Release(tensors, b + axis);
     }
   }
 
@@ -200,13 +234,15 @@ size_t VitEncoder::WeightBytes() const {
 void VitEncoder::RelativePositionBias(const Block& block, Workspace& ws, int tokens) const {
   const int S = block.window, L = 2 * S - 1, window_tokens = S * S, H = heads_;
   const size_t row_floats = size_t(H) * 2 * L;  // per token
-  const int chunk = static_cast<int>(std::max<size_t>(1, ws.rel_dots_floats / row_floats));
-  const float* q = ws.big.get();
+  // `a` is free between the qkv GEMMs (its input) and the attention (its output).
+  const int chunk = static_cast<int>(std::max<size_t>(1, ws.a_floats / row_floats));
+  const float* q = ws.b.get();
+  float* dots_buffer = ws.a.get();
   for (int t0 = 0; t0 < tokens; t0 += chunk) {
     const int n_tok = std::min(chunk, tokens - t0);
     kernels::GemmABt(n_tok * H, 2 * L, head_dim_, 1.0f, q + size_t(t0) * embed_dim_, head_dim_,
-                     block.rel_table.data(), head_dim_, ws.rel_dots.get(), 2 * L);
-    const float* dots = ws.rel_dots.get();
+                     block.rel_table.data(), head_dim_, dots_buffer, 2 * L);
+    const float* dots = dots_buffer;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n_tok; ++i) {
       const int t = t0 + i;
@@ -269,13 +305,13 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
   }
   {
     // qkv = self.qkv(x): columns (3, heads, head_dim), computed as q [Tp, C]
-    // and kv [Tp, 2C] (k then v) side by side in `big`.
+    // in `b` and kv [Tp, 2C] (k then v) in `big`.
     ScopedStage stage(timings, "encoder.blocks.qkv");
     kernels::GemmEpilogue ep;
     ep.bias = blk.qkv_b.data();
-    blk.q.Apply(block_tokens, ws.a.get(), C, ep, ws.big.get(), C);
+    blk.q.Apply(block_tokens, ws.a.get(), C, ep, ws.b.get(), C);
     ep.bias = blk.qkv_b.data() + C;
-    blk.kv.Apply(block_tokens, ws.a.get(), C, ep, ws.big.get() + ws.kv_offset, 2 * C);
+    blk.kv.Apply(block_tokens, ws.a.get(), C, ep, ws.big.get(), 2 * C);
   }
   {
     ScopedStage stage(timings, "encoder.blocks.rel_pos");
@@ -286,7 +322,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     // the output goes to [tokens, C] with heads side by side, which is the
     // reference's permute(0, 2, 3, 1, 4).reshape(B, H, W, -1).
     ScopedStage stage(timings, "encoder.blocks.attention");
-    float* out = blk.global ? ws.b.get() : ws.a.get();
+    float* out = ws.a.get();
     const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
     std::vector<kernels::AttentionArgs> items(size_t(num_windows) * heads_);
     for (int w = 0; w < num_windows; ++w) {
@@ -296,9 +332,9 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
         it.num_queries = window_tokens;
         it.num_keys = window_tokens;
         it.head_dim = head_dim_;
-        it.q = ws.big.get() + row0 * C + size_t(h) * head_dim_;
+        it.q = ws.b.get() + row0 * C + size_t(h) * head_dim_;
         it.q_stride = C;
-        it.k = ws.big.get() + ws.kv_offset + row0 * 2 * C + size_t(h) * head_dim_;
+        it.k = ws.big.get() + row0 * 2 * C + size_t(h) * head_dim_;
         it.v = it.k + C;
         it.k_stride = it.v_stride = 2 * C;
         it.out = out + row0 * C + size_t(h) * head_dim_;
@@ -315,10 +351,12 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
   }
   {
     ScopedStage stage(timings, "encoder.blocks.proj");
+    const float* attn = ws.a.get();
     if (!blk.global) {
       // ref: window_unpartition: back to grid order, padding cropped.
       const float* src = ws.a.get();
       float* dst = ws.b.get();
+      attn = dst;
 #pragma omp parallel for schedule(static)
       for (int row = 0; row < G; ++row) {
         const int wr = row / S, r = row % S;
@@ -335,7 +373,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
     ep.bias = blk.proj_b.data();
     ep.residual = ws.x.get();
     ep.ldr = C;
-    blk.proj.Apply(T, ws.b.get(), C, ep, ws.x.get(), C);
+    blk.proj.Apply(T, attn, C, ep, ws.x.get(), C);
   }
   {
     ScopedStage stage(timings, "encoder.blocks.norm");
@@ -343,18 +381,62 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
                            kLayerNormEps, ws.b.get(), C);
   }
   {
-    // ref: common.py MLPBlock: lin2(act(lin1(x))), x = x + mlp(norm2(x)).
     ScopedStage stage(timings, "encoder.blocks.mlp");
+    Mlp(blk, ws);
+  }
+}
+
+// ref: common.py MLPBlock: lin2(act(lin1(x))), x = x + mlp(norm2(x)), on
+// chunks of ws.mlp_rows token rows (LN2 output in `b`, hidden in `big`): rows
+// are independent, so chunking changes nothing but the hidden buffer's size.
+void VitEncoder::Mlp(const Block& blk, Workspace& ws) const {
+  const int C = embed_dim_, T = ws.tokens;
+  for (int r0 = 0; r0 < T; r0 += ws.mlp_rows) {
+    const int rows = std::min(ws.mlp_rows, T - r0);
+    float* x = ws.x.get() + size_t(r0) * C;
     kernels::GemmEpilogue ep1;
     ep1.bias = blk.lin1_b.data();
     ep1.activation = kernels::Epilogue::kGelu;
-    blk.lin1.Apply(T, ws.b.get(), C, ep1, ws.big.get(), mlp_dim_);
+    blk.lin1.Apply(rows, ws.b.get() + size_t(r0) * C, C, ep1, ws.big.get(), mlp_dim_);
     kernels::GemmEpilogue ep2;
     ep2.bias = blk.lin2_b.data();
-    ep2.residual = ws.x.get();
+    ep2.residual = x;
     ep2.ldr = C;
-    blk.lin2.Apply(T, ws.big.get(), mlp_dim_, ep2, ws.x.get(), C);
+    blk.lin2.Apply(rows, ws.big.get(), mlp_dim_, ep2, x, C);
   }
+}
+
+std::unique_ptr<VitEncoder::Workspace> VitEncoder::NewWorkspace() const {
+  const int C = embed_dim_, G = grid_, T = G * G;
+  auto ws = std::make_unique<Workspace>();
+  ws->tokens = T;
+  size_t Tp = T;
+  for (const Block& b : blocks_) {
+    const size_t side = b.global ? G : size_t(G + b.window - 1) / b.window * b.window;
+    Tp = std::max(Tp, side * side);
+    ws->rel_slab = std::max(ws->rel_slab, side * side * b.window);
+  }
+  ws->a_floats = Tp * C;
+  // The MLP hidden chunk fits in the kv buffer: Tp / 2 rows for mlp_dim = 4 C.
+  ws->big_floats = std::max({Tp * 2 * C, size_t(T) * kInChans * patch_ * patch_,
+                             neck_.ScratchFloats(G), size_t(mlp_dim_)});
+  const int capacity = static_cast<int>(std::min<size_t>(ws->big_floats / mlp_dim_, T));
+  ws->mlp_rows = mlp_chunk_rows_ > 0 ? std::min(mlp_chunk_rows_, capacity) : capacity;
+  ws->x = Allocate(size_t(T) * C);
+  ws->a = Allocate(ws->a_floats);
+  ws->b = Allocate(ws->a_floats);
+  ws->big = Allocate(ws->big_floats);
+  ws->rel_h = Allocate(size_t(heads_) * ws->rel_slab);
+  ws->rel_w = Allocate(size_t(heads_) * ws->rel_slab);
+  return ws;
+}
+
+size_t VitEncoder::WorkspaceBytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!workspace_) return 0;
+  const Workspace& ws = *workspace_;
+  return sizeof(float) * (size_t(ws.tokens) * embed_dim_ + 2 * ws.a_floats + ws.big_floats +
+                          2 * size_t(heads_) * ws.rel_slab);
 }
 
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.forward
@@ -362,31 +444,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
                         const ActivationHook& hook) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const int C = embed_dim_, G = grid_, T = G * G, O = out_chans_;
-  if (!workspace_) {
-    auto ws = std::make_unique<Workspace>();
-    ws->tokens = T;
-    size_t Tp = T, rel_dots = 1;
-    for (const Block& b : blocks_) {
-      const size_t side = b.global ? G : size_t(G + b.window - 1) / b.window * b.window;
-      Tp = std::max(Tp, side * side);
-      ws->rel_slab = std::max(ws->rel_slab, side * side * b.window);
-      rel_dots = std::max(rel_dots, side * side * heads_ * 2 * (2 * b.window - 1));
-    }
-    ws->x = Allocate(size_t(T) * C);
-    ws->a = Allocate(Tp * C);
-    ws->b = Allocate(size_t(T) * C);
-    ws->big = Allocate(std::max({Tp * 3 * C, size_t(T) * mlp_dim_,
-                                 size_t(T) * kInChans * patch_ * patch_}));
-    ws->rel_h = Allocate(size_t(heads_) * ws->rel_slab);
-    ws->rel_w = Allocate(size_t(heads_) * ws->rel_slab);
-    // At most 4M floats (16 MB): global blocks go in token chunks.
-    ws->rel_dots_floats = std::max<size_t>(std::min<size_t>(rel_dots, size_t{1} << 22),
-                                           size_t(heads_) * 2 * (2 * G - 1));
-    ws->rel_dots = Allocate(ws->rel_dots_floats);
-    ws->kv_offset = Tp * C;
-    ws->neck = Allocate(neck_.ScratchFloats(G));
-    workspace_ = std::move(ws);
-  }
+  if (!workspace_) workspace_ = NewWorkspace();
   Workspace& ws = *workspace_;
 
   {
@@ -409,7 +467,7 @@ void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timi
   {
     // ref: ImageEncoderViT.neck (engine/neck.h)
     ScopedStage stage(timings, "encoder.neck");
-    neck_.Run(ws.x.get(), G, ws.neck.get(), embedding);
+    neck_.Run(ws.x.get(), G, ws.big.get(), embedding);
   }
   if (hook) hook("neck", embedding, {1, O, G, G});
 }

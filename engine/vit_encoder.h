@@ -36,6 +36,16 @@ class VitEncoder : public ImageEncoder {
 
   // Bytes held by packed weights and parameters (for reports and tests).
   size_t WeightBytes() const;
+  // Bytes of the activation workspace Encode allocates (and keeps).
+  size_t WorkspaceBytes() const;
+
+  // Token rows per MLP chunk: lin1 + GELU + lin2 run on chunks of rows, so the
+  // [tokens, mlp_dim] hidden activation is never whole (it reuses the k/v
+  // buffer). 0 (the default): as many rows as that buffer holds (about half
+  // the tokens for SAM's mlp_dim = 4 C). Larger values are capped to it; the
+  // result does not depend on the chunk (each row's GEMM work is the same).
+  // Tests set it small so that the fixture model covers the chunked path.
+  void set_mlp_chunk_rows(int rows) { mlp_chunk_rows_ = rows; }
   Precision precision() const { return precision_; }
 
   struct Block {
@@ -52,11 +62,14 @@ class VitEncoder : public ImageEncoder {
 
  private:
   void RunBlock(const Block& block, Workspace& ws, StageTimings* timings) const;
+  void Mlp(const Block& block, Workspace& ws) const;
+  std::unique_ptr<Workspace> NewWorkspace() const;
   void RelativePositionBias(const Block& block, Workspace& ws, int tokens) const;
 
   Precision precision_ = Precision::kF32;
   int embed_dim_ = 0, depth_ = 0, heads_ = 0, head_dim_ = 0, mlp_dim_ = 0;
   int patch_ = 16, grid_ = 64, image_size_ = 1024, out_chans_ = 256;
+  int mlp_chunk_rows_ = 0;
   LinearWeights patch_w_;
   std::vector<float> patch_b_;
   std::vector<float> pos_embed_;  // [grid * grid, C]

@@ -10,6 +10,7 @@
 
 #if HWY_ONCE
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -19,6 +20,10 @@
 #include "kernels/gemm_pack.h"
 #include "kernels/parallel.h"
 #include "weights/error.h"
+
+#if defined(__SSE__)
+#include <xmmintrin.h>  // the 4 x 4 transposes of PackPanelsSumF32 (x86-64 baseline)
+#endif
 
 namespace persam::kernels {
 
@@ -76,36 +81,103 @@ bool Overlaps(const float* p, size_t ld, const float* q, size_t ldq,
 
 void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
                    float* out) {
+  PackPanelsSumF32(w, nullptr, n, k, ldw, scale, out);
+}
+
+void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
+                      size_t ldw, float scale, float* out) {
   const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
+  auto value = [&](size_t j, size_t p) {
+    const float v = addend != nullptr ? w[j * ldw + p] + addend[j * ldw + p] : w[j * ldw + p];
+    return scale * v;
+  };
 #pragma omp parallel for schedule(static) if (npanels * k > 65536)
   for (int64_t jp = 0; jp < npanels; ++jp) {
     float* panel = out + static_cast<size_t>(jp) * k * kGemmNR;
     const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
-    for (size_t jj = 0; jj < kGemmNR; ++jj) {
-      const size_t j = j0 + jj;
-      if (j < n) {
-        const float* row = w + j * ldw;
-        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = scale * row[p];
-      } else {
-        for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = 0.0f;
+    const size_t cols = std::min(kGemmNR, n - j0);
+    size_t jj = 0;
+#if defined(__SSE__)
+    // 4 x 4 blocks transposed in registers: four row loads, four stores of
+    // 16 bytes (the scalar order stores one float per 128-byte panel row).
+    const size_t k4 = k & ~size_t{3};
+    const __m128 vscale = _mm_set1_ps(scale);
+    for (; jj + 4 <= cols; jj += 4) {
+      const float* src = w + (j0 + jj) * ldw;
+      const float* add = addend != nullptr ? addend + (j0 + jj) * ldw : nullptr;
+      for (size_t p = 0; p < k4; p += 4) {
+        __m128 r[4];
+        for (int i = 0; i < 4; ++i) {
+          r[i] = _mm_loadu_ps(src + i * ldw + p);
+          if (add != nullptr) r[i] = _mm_add_ps(r[i], _mm_loadu_ps(add + i * ldw + p));
+          r[i] = _mm_mul_ps(r[i], vscale);
+        }
+        _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+        for (int i = 0; i < 4; ++i) _mm_storeu_ps(panel + (p + i) * kGemmNR + jj, r[i]);
       }
+      for (size_t p = k4; p < k; ++p) {
+        for (size_t i = 0; i < 4; ++i) panel[p * kGemmNR + jj + i] = value(j0 + jj + i, p);
+      }
+    }
+#endif
+    for (; jj < cols; ++jj) {
+      for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = value(j0 + jj, p);
+    }
+    for (; jj < kGemmNR; ++jj) {
+      for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = 0.0f;
     }
   }
 }
 
 PackedWeights PackedWeights::Pack(const float* w, int n, int k, int ldw) {
+  PackedWeights packed;
+  packed.Repack(w, n, k, ldw);
+  return packed;
+}
+
+float* PackedWeights::Reserve(int n, int k) {
+  const size_t floats = std::max<size_t>(PackedPanelFloats(n, k), kGemmNR);
+  if (panels_ == nullptr || panels_.use_count() > 1 || capacity_ < floats) {
+    panels_ = AllocateShared(floats);
+    capacity_ = floats;
+  }
+  n_ = n;
+  k_ = k;
+  return panels_.get();
+}
+
+void PackedWeights::Repack(const float* w, int n, int k, int ldw, const float* addend) {
   CheckDims("PackedWeights::Pack", 0, n, k);
   CheckStride("PackedWeights::Pack", "ldw", ldw, k);
   if (w == nullptr && n > 0 && k > 0) {
     throw Error("PackedWeights::Pack: null weight pointer");
   }
-  PackedWeights packed;
-  packed.n_ = n;
-  packed.k_ = k;
-  const size_t floats = PackedPanelFloats(n, k);
-  packed.panels_ = AllocateShared(floats == 0 ? kGemmNR : floats);
-  if (floats != 0) PackPanelsF32(w, n, k, ldw, 1.0f, packed.panels_.get());
-  return packed;
+  float* out = Reserve(n, k);
+  if (n > 0 && k > 0) PackPanelsSumF32(w, addend, n, k, ldw, 1.0f, out);
+}
+
+void PackedWeights::RepackTransposed(const float* wt, int k, int n, int ldwt) {
+  CheckDims("PackedWeights::RepackTransposed", 0, n, k);
+  CheckStride("PackedWeights::RepackTransposed", "ldwt", ldwt, n);
+  if (wt == nullptr && n > 0 && k > 0) {
+    throw Error("PackedWeights::RepackTransposed: null pointer");
+  }
+  float* out = Reserve(n, k);
+  const size_t npanels = (static_cast<size_t>(n) + kGemmNR - 1) / kGemmNR;
+  const size_t tail = static_cast<size_t>(n) - (npanels - 1) * kGemmNR;
+  // Step p of panel jp holds wt[p, 32 jp .. 32 jp + 31]: row p of wt is cut
+  // into the panels in one sequential read (rows outer: a panels-outer order
+  // re-reads wt once per panel with a stride and was 4x slower).
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(n) * k > (1 << 18))
+  for (int p = 0; p < k; ++p) {
+    const float* row = wt + static_cast<size_t>(p) * ldwt;
+    for (size_t jp = 0; jp < npanels; ++jp) {
+      float* dst = out + (jp * k + p) * kGemmNR;
+      const size_t cols = jp + 1 == npanels ? tail : kGemmNR;
+      std::memcpy(dst, row + jp * kGemmNR, cols * sizeof(float));
+      if (cols < kGemmNR) std::fill(dst + cols, dst + kGemmNR, 0.0f);
+    }
+  }
 }
 
 void Gemm(int m, const float* a, int lda, const PackedWeights& b,

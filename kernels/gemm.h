@@ -25,13 +25,26 @@ class PackedWeights {
  public:
   PackedWeights() = default;
   static PackedWeights Pack(const float* w, int n, int k, int ldw);
+  // Packing of operands that change per call (activations as the B side of
+  // a product): the storage is kept and reused when it is large enough and
+  // not shared with a copy, so a per-call repack costs no page faults.
+  // Repack: B = w (+ addend, same layout as w, added while packing).
+  void Repack(const float* w, int n, int k, int ldw, const float* addend = nullptr);
+  // RepackTransposed: B = wt^T from wt [k, n] (row stride ldwt), e.g.
+  // channel-last activations [positions, channels] as B [channels,
+  // positions] of a sum over positions: whole rows of wt are copied, no
+  // transpose pass.
+  void RepackTransposed(const float* wt, int k, int n, int ldwt);
   int n() const { return n_; }
   int k() const { return k_; }
   const float* panels() const { return panels_.get(); }
   bool empty() const { return panels_ == nullptr; }
 
  private:
+  float* Reserve(int n, int k);  // sets n_, k_; returns the panels to fill
+
   int n_ = 0, k_ = 0;
+  size_t capacity_ = 0;  // floats allocated in panels_
   std::shared_ptr<float> panels_;
 };
 

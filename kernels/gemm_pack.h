@@ -21,6 +21,9 @@ inline size_t PackedPanelFloats(size_t n, size_t k) {
 // ldw). Parallel over panels when called outside a parallel region.
 void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
                    float* out);
+// The same of scale * (w + addend), addend [n, k] with row stride ldw (or null).
+void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
+                      size_t ldw, float scale, float* out);
 
 }  // namespace persam::kernels
 

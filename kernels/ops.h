@@ -29,6 +29,17 @@ void ErfArray(float* x, size_t n);
 const char* OpsTargetName();
 // Softmax of each row.
 void SoftmaxRows(int rows, int cols, float* x, int64_t ldx);
+// Softmax down each column of x [rows, cols] (row stride ldx), of x[r, c] +
+// row_bias[r] (row_bias may be null): for many short softmaxes laid out
+// across rows (attention to a few tokens). Vectorised across columns; same
+// per-element arithmetic as SoftmaxRows (exp(v - max) * (1 / sum)).
+void SoftmaxColumns(int rows, int cols, float* x, int64_t ldx, const float* row_bias);
+// out[r, j] = sum_c a[r, c] w[j, c] for r < rows, j < n, c < k: products
+// with a few output columns (n of 1..8, e.g. mask = hypernetwork . pixel),
+// where the GEMM's 32-column panels would be mostly padding. Rows in
+// parallel; each output is a float32 FMA sum over c in lane-strided order.
+void SmallNProduct(int rows, int k, const float* a, int64_t lda, int n, const float* w,
+                   float* out, int64_t ldo);
 // out = a + b
 void Add(const float* a, const float* b, float* out, size_t n);
 // Each row scaled to unit L2 norm (rows of norm 0 are left at 0).

@@ -16,6 +16,7 @@
 #include "engine/image.h"
 #include "engine/image_encoder.h"
 #include "engine/preprocess.h"
+#include "engine/vit_encoder.h"
 #include "kernels/resize.h"
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
@@ -147,6 +148,25 @@ TEST_CASE("vit_predictor: embedding of a second image matches the reference") {
   model.encoder->Encode(input.data(), embedding.data(), nullptr);
   CheckClose("embedding", embedding.data(), {1, 256, 64, 64},
              ReadNpy(FixturePath("ref/vit_pred_embedding.npy")));
+}
+
+TEST_CASE("vit_encoder: the MLP in small row chunks gives the same embedding") {
+  // The default chunk (the k/v buffer's capacity, 2450 rows here) already
+  // splits the fixture's 4096 tokens in two; 100 rows (4096 = 40 x 100 + 96)
+  // covers many chunks and a short last one. Rows are independent, so the
+  // result must be bit for bit the default encoder's, and match the reference.
+  if (!HaveFixtures("vit_encoder chunked MLP")) return;
+  const VitModel& model = Model();
+  VitEncoder chunked(model.tensors, model.config);
+  chunked.set_mlp_chunk_rows(100);
+  const std::vector<float> input =
+      PreprocessImage(LoadImage(FixturePath("perseg-mini/Images/cat/00.png")));
+  std::vector<float> expected(256 * 64 * 64), got(expected.size());
+  model.encoder->Encode(input.data(), expected.data(), nullptr);
+  chunked.Encode(input.data(), got.data(), nullptr);
+  CheckClose("embedding (100-row MLP chunks)", got.data(), {1, 256, 64, 64},
+             ReadNpy(FixturePath("ref/vit_enc_embedding.npy")));
+  CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("preprocessing: sizes, normalisation and zero padding") {

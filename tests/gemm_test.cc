@@ -153,6 +153,50 @@ TEST_CASE("GemmABt f32 with alpha (all targets)") {
   }
 }
 
+TEST_CASE("Repack with an addend and RepackTransposed equal packing the explicit matrix") {
+  std::mt19937 rng(11);
+  // Reused storage: each case repacks the same two objects, growing and
+  // shrinking, and must give exactly the products of freshly packed copies.
+  PackedWeights sum_packed, t_packed;
+  const Case cases[] = {{7, 70, 33}, {13, 5, 257}, {1, 129, 4}, {30, 33, 1}, {12, 64, 16}};
+  for (const Case& cs : cases) {
+    const int m = cs.m, n = cs.n, k = cs.k;
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    Matrix a(m, k, k + 2, 1, rng);
+    Matrix w(n, k, k + 3, 1, rng), add(n, k, k + 3, 1, rng);
+    Matrix sum(n, k, k, 0), wt(k, n, n + 1, 1, rng), wt_t(n, k, k, 0);
+    for (int j = 0; j < n; ++j) {
+      for (int p = 0; p < k; ++p) {
+        sum.at(j, p) = w.at(j, p) + add.at(j, p);
+        wt_t.at(j, p) = wt.at(p, j);
+      }
+    }
+    sum_packed.Repack(w.data(), n, k, w.ld, add.data());
+    t_packed.RepackTransposed(wt.data(), k, n, wt.ld);
+    const PackedWeights sum_ref = PackedWeights::Pack(sum.data(), n, k, sum.ld);
+    const PackedWeights t_ref = PackedWeights::Pack(wt_t.data(), n, k, wt_t.ld);
+    Matrix c(m, n, n, 0), c_ref(m, n, n, 0);
+    Gemm(m, a.data(), a.ld, sum_packed, GemmEpilogue{}, c.data(), c.ld);
+    Gemm(m, a.data(), a.ld, sum_ref, GemmEpilogue{}, c_ref.data(), c_ref.ld);
+    CHECK(std::memcmp(c.data(), c_ref.data(), sizeof(float) * m * n) == 0);
+    Gemm(m, a.data(), a.ld, t_packed, GemmEpilogue{}, c.data(), c.ld);
+    Gemm(m, a.data(), a.ld, t_ref, GemmEpilogue{}, c_ref.data(), c_ref.ld);
+    CHECK(std::memcmp(c.data(), c_ref.data(), sizeof(float) * m * n) == 0);
+  }
+  // A copy shares the panels: repacking the original must not change it.
+  PackedWeights original;
+  Matrix w(4, 8, 8, 0, rng), other(4, 8, 8, 0, rng), a(2, 8, 8, 0, rng);
+  original.Repack(w.data(), 4, 8, 8);
+  const PackedWeights copy = original;
+  Matrix before(2, 4, 4, 0), after(2, 4, 4, 0);
+  Gemm(2, a.data(), 8, copy, GemmEpilogue{}, before.data(), 4);
+  original.Repack(other.data(), 4, 8, 8);
+  Gemm(2, a.data(), 8, copy, GemmEpilogue{}, after.data(), 4);
+  CHECK(std::memcmp(before.data(), after.data(), sizeof(float) * 8) == 0);
+}
+
 // Rounds to bfloat16 (8 significant bits, ties to even) by scaling the
 // mantissa, independently of the kernels' bit manipulation.
 float RoundBF16(float x) {

@@ -214,6 +214,69 @@ TEST_CASE("LayerNormRows / SoftmaxRows / L2NormalizeRows (all targets)") {
   });
 }
 
+TEST_CASE("SoftmaxColumns and SmallNProduct match double references (all targets)") {
+  std::mt19937 rng(5);
+  ForEachTarget([&](const char* target) {
+    CAPTURE(target);
+    for (int cols : SweepSizes()) {
+      for (int rows : {1, 3, 7}) {
+        CAPTURE(cols);
+        CAPTURE(rows);
+        const int ld = cols + 3;
+        Guarded x(rows * ld, 1), bias(rows, 0);
+        x.FillUniform(rng, -6.0f, 6.0f);
+        bias.FillUniform(rng, -3.0f, 3.0f);
+        for (int r = 0; r < rows; ++r) {
+          for (int c = cols; c < ld; ++c) x[r * ld + c] = std::numeric_limits<float>::quiet_NaN();
+        }
+        for (bool with_bias : {false, true}) {
+          Guarded y = x;
+          SoftmaxColumns(rows, cols, y.data(), ld, with_bias ? bias.data() : nullptr);
+          for (int c = 0; c < cols; ++c) {
+            double mx = -1e300, sum = 0;
+            auto v = [&](int r) { return double(x[r * ld + c]) + (with_bias ? double(bias[r]) : 0.0); };
+            for (int r = 0; r < rows; ++r) mx = std::max(mx, v(r));
+            for (int r = 0; r < rows; ++r) sum += std::exp(v(r) - mx);
+            for (int r = 0; r < rows; ++r) {
+              const double ref = std::exp(v(r) - mx) / sum;
+              // exp of (x + bias - max): 3 roundings of |x| <= 9 before exp.
+              CHECK(std::fabs(y[r * ld + c] - ref) <= (rows + 8 + 3 * 9) * kEps * ref + 1e-30);
+            }
+          }
+          // The row padding is untouched (NaN stays NaN).
+          for (int r = 0; r < rows; ++r) {
+            for (int c = cols; c < ld; ++c) CHECK(std::isnan(y[r * ld + c]));
+          }
+          CHECK(y.GuardsIntact());
+        }
+      }
+    }
+    for (int k : SweepSizes()) {
+      for (int n : {1, 3, 4}) {
+        CAPTURE(k);
+        CAPTURE(n);
+        const int rows = 37, lda = k + 1, ldo = n + 2;
+        Guarded a(rows * lda, 1), w(n * k, 0), out(rows * ldo, 1);
+        a.FillUniform(rng, -1.0f, 1.0f);
+        w.FillUniform(rng, -1.0f, 1.0f);
+        SmallNProduct(rows, k, a.data(), lda, n, w.data(), out.data(), ldo);
+        for (int r = 0; r < rows; ++r) {
+          for (int j = 0; j < n; ++j) {
+            double ref = 0, mag = 0;
+            for (int c = 0; c < k; ++c) {
+              ref += double(a[r * lda + c]) * w[j * k + c];
+              mag += std::fabs(double(a[r * lda + c]) * w[j * k + c]);
+            }
+            CHECK(std::fabs(out[r * ldo + j] - ref) <= (k + 4) * kEps * mag + 1e-30);
+          }
+          for (int j = n; j < ldo && r + 1 < rows; ++j) CHECK(std::isnan(out[r * ldo + j]));
+        }
+        CHECK(out.GuardsIntact());
+      }
+    }
+  });
+}
+
 TEST_CASE("LayerNormChannels matches a per-position reference (all targets)") {
   std::mt19937 rng(3);
   ForEachTarget([&](const char* target) {

@@ -23,6 +23,15 @@ struct FileBytes {
 // opened, is a directory or is not a regular file. An empty file gives size 0.
 FileBytes MapFile(const std::string& path);
 
+// Drops this process's resident copy of the whole pages inside [data, data +
+// size) when they lie in a live mapping made by MapFile, and returns the bytes
+// released; any other memory (heap, BytesFromMemory copies) is left alone and
+// 0 returned. The bytes stay valid: a later read pages them in again from the
+// file (the maps are read-only and private, never written). Model loaders call
+// it once a tensor is packed, so the file's pages and the packed copy are not
+// resident together (peak RSS of loading = packed weights, not twice them).
+size_t ReleaseFilePages(const void* data, size_t size);
+
 // Wraps a copy of `bytes` (tests and fuzzers parse memory, not files).
 FileBytes BytesFromMemory(const std::string& name, const uint8_t* bytes, size_t size);
 
