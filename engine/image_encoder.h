@@ -40,7 +40,9 @@ std::unique_ptr<ImageEncoder> MakeVitEncoder(const TensorMap& tensors, const Sam
                                              Precision precision);
 std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config);
 // TinyViT at `precision`: its attention blocks' Linears (qkv, proj, fc1, fc2)
-// at bf16 / int8; its convolutions stay float32.
+// and its dense convolutions (MBConv / PatchMerging 1x1, the second patch
+// embedding conv) at bf16 / int8, the neck at NeckPrecision; the first
+// patch embedding conv and the depthwise convolutions stay float32.
 std::unique_ptr<ImageEncoder> MakeTinyVitEncoder(const TensorMap& tensors, const SamConfig& config,
                                                  Precision precision);
 

@@ -93,11 +93,12 @@ MaskDecoder::~MaskDecoder() = default;
 
 MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std::vector<float>& dense_pe_hwc)
     : dim_(config.prompt_dim), grid_(config.embed_grid), heads_(config.decoder_heads),
-      num_mask_tokens_(config.num_mask_tokens), pe_hwc_(dense_pe_hwc) {
+      num_mask_tokens_(config.num_mask_tokens) {
   const int d = dim_;
-  if (static_cast<int64_t>(pe_hwc_.size()) != static_cast<int64_t>(grid_) * grid_ * d) {
+  if (static_cast<int64_t>(dense_pe_hwc.size()) != static_cast<int64_t>(grid_) * grid_ * d) {
     throw Error("mask decoder: dense positional encoding has the wrong size");
   }
+  pe_packed_ = kernels::PackedWeights::Pack(dense_pe_hwc.data(), grid_ * grid_, d, d);
   const std::string tr = Name("transformer.");
   for (int i = 0; i < config.decoder_depth; ++i) {
     const std::string p = tr + "layers." + std::to_string(i) + ".";
@@ -369,7 +370,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     // (2) tokens -> image, with PerSAM's attn_sim.
     // The image side of both cross attentions: keys + pe and keys, packed
     // once per block (the keys change only at the end of the block).
-    w.xp.Repack(w.x.data(), n, d, d, pe_hwc_.data());
+    w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
     w.x_t.RepackTransposed(w.x.data(), n, d, d);
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
     TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp, w.x_t, in.attn_sim, w.probs_t.data(), q.data(),
@@ -387,7 +388,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
   }
   // Final token -> image attention: q = queries + pe (+ target embedding again).
-  w.xp.Repack(w.x.data(), n, d, d, pe_hwc_.data());
+  w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
   w.x_t.RepackTransposed(w.x.data(), n, d, d);
   add_rows(q.data(), qpe.data(), tmp2.data(), tok);
   if (in.target_embedding != nullptr) {

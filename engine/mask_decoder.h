@@ -74,7 +74,7 @@ class MaskDecoder {
   int up0_out_ = 0, up1_out_ = 0;
   std::vector<std::vector<Linear>> hyper_;  // [num_mask_tokens][3 layers]
   std::vector<Linear> iou_head_;
-  std::vector<float> pe_hwc_;  // [grid * grid, dim]
+  kernels::PackedWeights pe_packed_;  // the dense positional encoding [grid * grid, dim] as a GEMM B operand
 
   mutable std::mutex mu_;
   mutable std::unique_ptr<Workspace> ws_;

@@ -6,7 +6,8 @@
 //   kInt8: those weights int8 per output channel, activations int8 per token
 //          (dynamic, per row of the GEMM input), int32 accumulation
 //          (kernels::GemmI8).
-// (TinyViT: only its attention blocks' Linears; its convolutions stay f32.)
+// (TinyViT: its Linears and dense convolutions except the first 3-channel
+// patch embedding conv; depthwise convolutions stay f32.)
 // Everything else stays float32 in every mode: LayerNorm, softmax, GELU, the
 // attention products (q k^T, attn v), the relative-position bias, the
 // position embedding, and the whole prompt encoder and mask decoder (a few

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "engine/image_encoder.h"
@@ -30,7 +31,6 @@ namespace {
 
 using kernels::Epilogue;
 using kernels::GemmEpilogue;
-using kernels::PackedWeights;
 
 // Band sizes: about this many floats in the largest per-band buffer (4 MB),
 // which keeps a band's intermediates in L2/L3 and the peak RSS low.
@@ -59,22 +59,24 @@ void CheckConv(const FoldedConv& conv, const std::string& name, int out, int in_
   }
 }
 
-// A dense k x k conv (k = 1 or 3) as GEMM weights, im2col column order.
+// A dense k x k conv (k = 1 or 3) as GEMM weights, im2col column order,
+// packed for the encoder's precision (the BN-folded weights are what gets
+// rounded to bf16 / quantised per output channel).
 struct DenseConv {
   int cin = 0, cout = 0, kernel = 1;
-  PackedWeights packed;
+  LinearWeights packed;
   std::vector<float> bias;
 };
 
-DenseConv MakeDense(const FoldedConv& f) {
+DenseConv MakeDense(const FoldedConv& f, Precision precision) {
   DenseConv d;
   d.cin = f.in_per_group;
   d.cout = f.out_channels;
   d.kernel = f.kernel;
   const std::vector<float> w =
       kernels::PermuteConvWeightKkc(f.weight.data(), d.cout, d.cin, d.kernel);
-  d.packed = PackedWeights::Pack(w.data(), d.cout, d.kernel * d.kernel * d.cin,
-                                 d.kernel * d.kernel * d.cin);
+  const int k = d.kernel * d.kernel * d.cin;
+  d.packed = LinearWeights::Pack(w.data(), d.cout, k, k, precision);
   d.bias = f.bias;
   return d;
 }
@@ -95,7 +97,7 @@ struct TinyVitBlock {
   int dim = 0, heads = 0, head_dim = 0, window = 0, mlp_hidden = 0;
   std::vector<float> attn_norm_g, attn_norm_b;
   // The transformer blocks' Linears run at the encoder's precision (issue
-  // 7); the convolutions (patch embedding, MBConv, neck) stay float32.
+  // 7), like the dense convolutions (DenseConv).
   LinearWeights qkv;
   std::vector<float> qkv_b;
   std::vector<float> qkv_pad;  // qkv of a zero (padding) token: LN(0) = beta
@@ -135,8 +137,8 @@ void Conv3x3Rows(const float* in, int in_row_begin, int h, int w, int64_t pixel_
     const int oy1 = std::min(oy_end, oy0 + band);
     kernels::Im2ColRows(in, in_row_begin, h, w, conv.cin, pixel_stride, channel_stride, 3, stride,
                         1, oy0, oy1, cols.get());
-    kernels::Gemm((oy1 - oy0) * ow, cols.get(), static_cast<int>(k), conv.packed, ep,
-                  out + static_cast<int64_t>(oy0 - oy_begin) * ow * conv.cout, conv.cout);
+    conv.packed.Apply((oy1 - oy0) * ow, cols.get(), static_cast<int>(k), ep,
+                      out + static_cast<int64_t>(oy0 - oy_begin) * ow * conv.cout, conv.cout);
   }
 }
 
@@ -168,7 +170,10 @@ void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv&
 }
 
 // out = Bottleneck(x), x: [h * w, cin] -> out: [oh * ow, cout] (out != x).
-void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out) {
+// Timings (if not null) accumulate under `stage` + ".conv1" / ".dwconv" /
+// ".conv3" over the bands.
+void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out,
+                   StageTimings* timings, const std::string& stage) {
   const int cin = b.conv1.cin, hidden = b.conv1.cout, cout = b.conv3.cout, s = b.stride;
   const int oh = (h - 1) / s + 1, ow = (w - 1) / s + 1;
   const int band = static_cast<int>(
@@ -192,13 +197,18 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       first_new = have1;
     }
     if (iy1 > first_new) {
-      kernels::Gemm((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin, cin,
-                    b.conv1.packed, ep1, hid.get() + (first_new - iy0) * hrow, hidden);
+      ScopedStage t(timings, stage + ".conv1");
+      b.conv1.packed.Apply((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin,
+                           cin, ep1, hid.get() + (first_new - iy0) * hrow, hidden);
     }
     have0 = iy0;
     have1 = iy1;
-    kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
-                                     b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
+    {
+      ScopedStage t(timings, stage + ".dwconv");
+      kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
+                                       b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
+    }
+    ScopedStage t(timings, stage + ".conv3");
     GemmEpilogue ep3;
     ep3.bias = b.conv3.bias.data();
     float* o = out + static_cast<int64_t>(oy0) * ow * cout;
@@ -206,20 +216,24 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       ep3.residual = x + static_cast<int64_t>(oy0) * w * cin;
       ep3.ldr = cin;
     }
-    kernels::Gemm((oy1 - oy0) * ow, mid.get(), hidden, b.conv3.packed, ep3, o, cout);
+    b.conv3.packed.Apply((oy1 - oy0) * ow, mid.get(), hidden, ep3, o, cout);
     if (b.residual) kernels::Gelu(o, static_cast<size_t>(oy1 - oy0) * ow * cout);
   }
 }
 
 // x = x + Attn(x) (windowed); x = local_conv(x); x = x + MLP(x). In place on
-// x [h * w, dim]; `tmp` is a second [h * w, dim] buffer.
+// x [h * w, dim]; `tmp` is a second [h * w, dim] buffer. Timings (if not
+// null) accumulate under `stage` + ".qkv" / ".attention" / ".proj" /
+// ".local_conv" / ".mlp".
 // ref: tiny_vit_sam.py TinyViTBlock.forward
-void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
+void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTimings* timings,
+              const std::string& stage) {
   const int c = b.dim, ws = b.window, n = ws * ws;
   const int64_t tokens = static_cast<int64_t>(h) * w;
   const int nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws, windows = nh * nw;
   const int c3 = 3 * c;
   {
+    auto t_qkv = std::make_unique<ScopedStage>(timings, stage + ".qkv");
     // LayerNorm and qkv on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
     // one precomputed qkv row. One row of windows at a time, so the
@@ -250,6 +264,8 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
       }
     }
     qkv.reset();
+    t_qkv.reset();
+    auto t_attn = std::make_unique<ScopedStage>(timings, stage + ".attention");
     // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
     // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
     Buffer attn = Alloc(static_cast<size_t>(windows) * n * c);
@@ -275,6 +291,8 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     }
     kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
     qkvw.reset();
+    t_attn.reset();
+    ScopedStage t_proj(timings, stage + ".proj");
     // Window reverse + crop, then x = x + proj(attn).
 #pragma omp parallel for schedule(static)
     for (int win = 0; win < windows; ++win) {
@@ -292,9 +310,13 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp) {
     pe.ldr = c;
     b.proj.Apply(static_cast<int>(tokens), tmp, c, pe, x, c);
   }
-  // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
-  kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
-                                   Epilogue::kNone, 0, h, tmp);
+  {
+    // Local depthwise conv (Conv2d_BN, no activation, no residual): tmp = conv(x).
+    ScopedStage t(timings, stage + ".local_conv");
+    kernels::DepthwiseConv3x3HwcRows(x, 0, h, w, c, 1, b.local_w.data(), b.local_b.data(),
+                                     Epilogue::kNone, 0, h, tmp);
+  }
+  ScopedStage t_mlp(timings, stage + ".mlp");
   // x = tmp + fc2(GELU(fc1(LN(tmp)))), in chunks of rows.
   const int chunk = static_cast<int>(std::min<int64_t>(tokens, kMlpChunkRows));
   Buffer normed = Alloc(static_cast<size_t>(chunk) * c);
@@ -323,7 +345,7 @@ class TinyVitEncoder : public ImageEncoder {
 
  private:
   Bottleneck LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin, int hidden,
-                            int cout, int stride, bool residual) const;
+                            int cout, int stride, bool residual, Precision precision) const;
   TinyVitBlock LoadBlock(const TensorMap& t, const std::string& prefix, int dim, int heads,
                          int window, int mlp_hidden) const;
 
@@ -337,7 +359,7 @@ class TinyVitEncoder : public ImageEncoder {
 
 Bottleneck TinyVitEncoder::LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin,
                                           int hidden, int cout, int stride,
-                                          bool residual) const {
+                                          bool residual, Precision precision) const {
   Bottleneck b;
   const FoldedConv c1 = FoldConv2dBn(t, prefix + ".conv1");
   CheckConv(c1, prefix + ".conv1", hidden, cin, 1);
@@ -345,8 +367,8 @@ Bottleneck TinyVitEncoder::LoadBottleneck(const TensorMap& t, const std::string&
   CheckConv(c2, prefix + ".conv2", hidden, 1, 3);
   const FoldedConv c3 = FoldConv2dBn(t, prefix + ".conv3");
   CheckConv(c3, prefix + ".conv3", cout, hidden, 1);
-  b.conv1 = MakeDense(c1);
-  b.conv3 = MakeDense(c3);
+  b.conv1 = MakeDense(c1, precision);
+  b.conv3 = MakeDense(c3, precision);
   b.dw_weight = c2.weight;
   b.dw_bias = c2.bias;
   b.stride = stride;
@@ -419,8 +441,10 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
   CheckConv(pe1, root + "patch_embed.seq.0", e0 / 2, 3, 3);
   const FoldedConv pe2 = FoldConv2dBn(t, root + "patch_embed.seq.2");
   CheckConv(pe2, root + "patch_embed.seq.2", e0, e0 / 2, 3);
-  embed1_ = MakeDense(pe1);
-  embed2_ = MakeDense(pe2);
+  // The first conv (3 input channels, 27-deep dot products on the raw
+  // image, ~0.6 % of the work) stays float32 at every precision.
+  embed1_ = MakeDense(pe1, Precision::kF32);
+  embed2_ = MakeDense(pe2, precision_);
   const int patches = image_size_ / 4;  // the reference's patches_resolution
   int res = kernels::ConvOutSize(kernels::ConvOutSize(image_size_, 3, 2, 1), 3, 2, 1);
   for (size_t i = 0; i < num_stages; ++i) {
@@ -441,7 +465,7 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
       const int hidden = static_cast<int>(s.dim * tc.mbconv_expand_ratio);
       for (int j = 0; j < tc.depths[i]; ++j) {
         s.mbconv.push_back(LoadBottleneck(t, lp + ".blocks." + std::to_string(j), s.dim, hidden,
-                                          s.dim, 1, /*residual=*/true));
+                                          s.dim, 1, /*residual=*/true, precision_));
       }
     } else {
       const int heads = tc.num_heads[i], window = tc.window_sizes[i];
@@ -463,8 +487,12 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
       s.has_downsample = true;
       s.out_dim = tc.embed_dims[i + 1];
       const int stride = PatchMergingStride(s.out_dim);
+      // At the neck's precision (bf16 in int8 mode): measured on the
+      // fixture model (cat/00), int8 PatchMerging convs raise the int8
+      // embedding's relative RMS error from 0.024 to 0.031 (bound 0.03);
+      // they are ~5 % of the work.
       s.downsample = LoadBottleneck(t, lp + ".downsample", s.dim, s.out_dim, s.out_dim, stride,
-                                    /*residual=*/false);
+                                    /*residual=*/false, NeckPrecision(precision_));
       s.out_resolution = (res - 1) / stride + 1;
     }
     res = s.out_resolution;
@@ -475,9 +503,9 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
                 std::to_string(res) + " tokens, the neck expects " + std::to_string(grid_) + "x" +
                 std::to_string(grid_));
   }
-  // ref: tiny_vit_sam.py TinyViT.neck (engine/neck.h); float32 like the
-  // rest of this encoder.
-  neck_ = SamNeck(t, root, tc.embed_dims.back(), Precision::kF32, "TinyViT encoder");
+  // ref: tiny_vit_sam.py TinyViT.neck (engine/neck.h), at the ViT's neck
+  // precision (bf16 in int8 mode).
+  neck_ = SamNeck(t, root, tc.embed_dims.back(), NeckPrecision(precision_), "TinyViT encoder");
   if (neck_.out_chans() != config.prompt_dim) {
     throw Error("TinyViT encoder: tensor '" + root + "neck.0.weight' has " +
                 std::to_string(neck_.out_chans()) + " output channels, expected the prompt dim " +
@@ -501,16 +529,18 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     ScopedStage stage(timings, "encoder.patch_embed");
     PatchEmbed(input, s, embed1_, embed2_, x.get());
   }
+  // Per stage, one entry per kind of work (summed over the stage's blocks),
+  // e.g. "encoder.layers.1.mlp", "encoder.layers.0.downsample.conv1".
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
-    ScopedStage stage(timings, "encoder.layers." + std::to_string(i));
+    const std::string name = "encoder.layers." + std::to_string(i);
     for (const Bottleneck& b : st.mbconv) {
-      RunBottleneck(b, x.get(), res, res, y.get());
+      RunBottleneck(b, x.get(), res, res, y.get(), timings, name + ".mbconv");
       std::swap(x, y);
     }
-    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get());
+    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get(), timings, name);
     if (st.has_downsample) {
-      RunBottleneck(st.downsample, x.get(), res, res, y.get());
+      RunBottleneck(st.downsample, x.get(), res, res, y.get(), timings, name + ".downsample");
       std::swap(x, y);
       res = st.out_resolution;
     }

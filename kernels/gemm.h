@@ -28,8 +28,10 @@ class PackedWeights {
   // Packing of operands that change per call (activations as the B side of
   // a product): the storage is kept and reused when it is large enough and
   // not shared with a copy, so a per-call repack costs no page faults.
-  // Repack: B = w (+ addend, same layout as w, added while packing).
-  void Repack(const float* w, int n, int k, int ldw, const float* addend = nullptr);
+  // Repack: B = w (+ addend: another packed [n, k] operand, e.g. a constant
+  // packed once; reading it in packed order streams where a row-major
+  // addend would be read 32 rows at a time).
+  void Repack(const float* w, int n, int k, int ldw, const PackedWeights* addend = nullptr);
   // RepackTransposed: B = wt^T from wt [k, n] (row stride ldwt), e.g.
   // channel-last activations [positions, channels] as B [channels,
   // positions] of a sum over positions: whole rows of wt are copied, no

@@ -21,7 +21,7 @@ inline size_t PackedPanelFloats(size_t n, size_t k) {
 // ldw). Parallel over panels when called outside a parallel region.
 void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
                    float* out);
-// The same of scale * (w + addend), addend [n, k] with row stride ldw (or null).
+// The same of scale * (w + addend), addend (or null) already packed like out.
 void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
                       size_t ldw, float scale, float* out);
 

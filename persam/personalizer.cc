@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/preprocess.h"
 #include "weights/error.h"
 
 namespace persam {
@@ -15,16 +16,31 @@ int BestIndex(const std::vector<float>& scores) {
 
 struct StepRun {
   Prediction prediction;
+  std::vector<float> chosen_high_res;  // [height, width] logits of the chosen mask
+  int chosen = 0;
   DecoderStep* step;
 };
 
-StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, const Prompt& prompt,
-                bool keep_maps, ImageOutcome* outcome) {
+// One decoder call. The cascade only ever reads the chosen mask (np.argmax
+// of the scores) at full resolution, so only that one is upsampled (the
+// postprocessing is per mask: the others would be computed and dropped).
+// With `all_high_res` every mask is (PerSAM-F mixes all three).
+StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, Prompt prompt,
+                bool all_high_res, bool keep_maps, ImageOutcome* outcome) {
   StepRun run;
   StageTimings inner;
+  prompt.compute_high_res = all_high_res;
   {
     ScopedStage stage(&outcome->timings, "decoder");
     run.prediction = model.Predict(embedding, prompt, &inner);
+    const Prediction& p = run.prediction;
+    run.chosen = BestIndex(p.scores);
+    if (!all_high_res) {
+      ScopedStage post(&inner, "postprocess");
+      const int ms = model.config().embed_grid * 4;
+      run.chosen_high_res = PostprocessMaps(p.low_res.data() + static_cast<size_t>(run.chosen) * ms * ms, 1, ms,
+                                            ms, p.height, p.width, model.config().image_size);
+    }
   }
   // The engine's own split (prompt encoder, transformer, postprocessing...).
   for (const auto& [name, seconds] : inner.entries()) outcome->timings.Add("decoder/" + name, seconds);
@@ -35,8 +51,10 @@ StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, const Pr
   step.has_mask_input = prompt.mask_input != nullptr;
   step.multimask = prompt.multimask;
   step.scores = p.scores;
-  const int64_t plane = static_cast<int64_t>(p.height) * p.width;
-  for (int m = 0; m < p.num_masks; ++m) step.mask_areas.push_back(MaskArea(p.high_res.data() + m * plane, plane));
+  step.chosen = run.chosen;
+  if (!all_high_res) {
+    step.chosen_mask_area = MaskArea(run.chosen_high_res.data(), static_cast<int64_t>(p.height) * p.width);
+  }
   if (keep_maps) step.low_res = p.low_res;
   outcome->steps.push_back(std::move(step));
   run.step = &outcome->steps.back();
@@ -176,9 +194,7 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   first.multimask = false;
   first.attn_sim = attn_sim.data();
   first.target_embedding = reference_.target.embedding.data();
-  StepRun run0 = RunStep(model_, embedding, first, options_.keep_step_maps, &out);
-  run0.step->chosen = 0;
-  const int64_t plane = static_cast<int64_t>(out.height) * out.width;
+  StepRun run0 = RunStep(model_, embedding, first, false, options_.keep_step_maps, &out);
   const int64_t low_plane = 256 * 256;
 
   // Cascaded post-refinement 1: the first mask's logits as mask input.
@@ -186,20 +202,19 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   second.points = out.prior_points;
   second.mask_input = run0.prediction.low_res.data();
   second.multimask = true;
-  StepRun run1 = RunStep(model_, embedding, second, options_.keep_step_maps, &out);
-  const int best1 = BestIndex(run1.prediction.scores);
-  run1.step->chosen = best1;
-  const float* mask1 = run1.prediction.high_res.data() + best1 * plane;
+  StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
+  const int best1 = run1.chosen;
+  const float* mask1 = run1.chosen_high_res.data();
 
   // Cascaded post-refinement 2: + the box of that mask.
   const std::optional<BoxPrompt> box = MaskBox(mask1, out.height, out.width);
   if (!box) {
     // The reference crashes here (x.min() of an empty array).
-    const bool first_empty = out.steps[0].mask_areas[0] == 0;
+    const bool first_empty = out.steps[0].chosen_mask_area == 0;
     out.warnings.push_back(std::string("refinement 1 produced an empty mask (the reference would crash); "
                                        "kept the ") + (first_empty ? "(empty) first-step" : "first-step") +
                            " mask and skipped refinement 2");
-    SetFinalMask(run0.prediction.high_res.data(), &out);
+    SetFinalMask(run0.chosen_high_res.data(), &out);
     return out;
   }
   Prompt third;
@@ -207,10 +222,8 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   third.box = box;
   third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
   third.multimask = true;
-  StepRun run2 = RunStep(model_, embedding, third, options_.keep_step_maps, &out);
-  const int best2 = BestIndex(run2.prediction.scores);
-  run2.step->chosen = best2;
-  SetFinalMask(run2.prediction.high_res.data() + best2 * plane, &out);
+  StepRun run2 = RunStep(model_, embedding, third, false, options_.keep_step_maps, &out);
+  SetFinalMask(run2.chosen_high_res.data(), &out);
   return out;
 }
 
@@ -232,7 +245,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   Prompt first;
   first.points = out.prior_points;
   first.multimask = true;
-  StepRun run0 = RunStep(model_, embedding, first, options_.keep_step_maps, &out);
+  StepRun run0 = RunStep(model_, embedding, first, true, options_.keep_step_maps, &out);
   const Prediction& p0 = run0.prediction;
   if (p0.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(p0.num_masks) + " masks, expected 3");
   // ref: logits_high * weights, summed over the masks (float32, in order);
@@ -249,6 +262,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
     mixed_low[i] = (a + b) + c;
   }
   run0.step->chosen = -1;
+  run0.step->chosen_mask_area = MaskArea(mixed_high.data(), plane);
 
   // Cascaded post-refinement 1: box of the weighted mask + its low-res logit.
   const std::optional<BoxPrompt> box1 = MaskBox(mixed_high.data(), out.height, out.width);
@@ -263,10 +277,9 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   second.box = box1;
   second.mask_input = mixed_low.data();
   second.multimask = true;
-  StepRun run1 = RunStep(model_, embedding, second, options_.keep_step_maps, &out);
-  const int best1 = BestIndex(run1.prediction.scores);
-  run1.step->chosen = best1;
-  const float* mask1 = run1.prediction.high_res.data() + best1 * plane;
+  StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
+  const int best1 = run1.chosen;
+  const float* mask1 = run1.chosen_high_res.data();
 
   // Cascaded post-refinement 2.
   const std::optional<BoxPrompt> box2 = MaskBox(mask1, out.height, out.width);
@@ -281,10 +294,8 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   third.box = box2;
   third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
   third.multimask = true;
-  StepRun run2 = RunStep(model_, embedding, third, options_.keep_step_maps, &out);
-  const int best2 = BestIndex(run2.prediction.scores);
-  run2.step->chosen = best2;
-  SetFinalMask(run2.prediction.high_res.data() + best2 * plane, &out);
+  StepRun run2 = RunStep(model_, embedding, third, false, options_.keep_step_maps, &out);
+  SetFinalMask(run2.chosen_high_res.data(), &out);
   return out;
 }
 

@@ -33,7 +33,7 @@ struct DecoderStep {
   bool multimask = false;
   std::vector<float> scores;
   int chosen = -1;  // index taken from this step (-1: PerSAM-F's weighted mix)
-  std::vector<int64_t> mask_areas;  // pixels with high-res logit > 0, per mask
+  int64_t chosen_mask_area = 0;  // pixels with high-res logit > 0 of the chosen mask (or the mix)
   std::vector<float> low_res;       // [masks, 256, 256] when keep_step_maps
 };
 

@@ -181,7 +181,7 @@ JsonValue StepJson(const DecoderStep& s) {
       {"multimask", JsonValue::Bool(s.multimask)},
       {"scores", NumbersJson(s.scores.data(), s.scores.size())},
       {"chosen", JsonValue::Integer(s.chosen)},
-      {"mask_areas", NumbersJson(s.mask_areas.data(), s.mask_areas.size())},
+      {"chosen_mask_area", JsonValue::Integer(s.chosen_mask_area)},
   });
 }
 

@@ -173,7 +173,8 @@ TEST_CASE("Repack with an addend and RepackTransposed equal packing the explicit
         wt_t.at(j, p) = wt.at(p, j);
       }
     }
-    sum_packed.Repack(w.data(), n, k, w.ld, add.data());
+    const PackedWeights add_packed = PackedWeights::Pack(add.data(), n, k, add.ld);
+    sum_packed.Repack(w.data(), n, k, w.ld, &add_packed);
     t_packed.RepackTransposed(wt.data(), k, n, wt.ld);
     const PackedWeights sum_ref = PackedWeights::Pack(sum.data(), n, k, sum.ld);
     const PackedWeights t_ref = PackedWeights::Pack(wt_t.data(), n, k, wt_t.ld);
