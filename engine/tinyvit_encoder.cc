@@ -47,15 +47,16 @@ Buffer Alloc(size_t n) { return hwy::AllocateAligned<float>(n); }
 // The scratch of one Encode, kept by the encoder and reused by its next
 // call: fresh allocations of tens of MB cost ~12k page faults (~50 MB of
 // page zeroing) per encode. Each slot is reused by steps that never need it
-// at the same time, so the total is the old transient peak (~70 MB for
-// vit_t at 1024 x 1024).
+// at the same time (~60 MB in all for vit_t at 1024 x 1024).
 class Workspace {
  public:
   enum Slot {
     kX,     // stage tokens
     kY,     // second token buffer (block temporaries, bottleneck outputs)
-    kBig,   // windowed qkv | MLP hidden | bottleneck hidden | patch-embed mid | neck
-    kMid,   // attention output | MLP LayerNorm | bottleneck depthwise output
+    kBig,   // windowed qkv of a row of windows | MLP hidden | bottleneck hidden |
+            // patch-embed mid | neck
+    kMid,   // attention output of a row of windows | MLP LayerNorm |
+            // bottleneck depthwise output
     kCols,  // 3x3 im2col band | qkv of one row of windows
     kSlots
   };
@@ -261,50 +262,31 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
               const std::string& stage, Workspace& ws) {
   const int c = b.dim, win_side = b.window, n = win_side * win_side;
   const int64_t tokens = static_cast<int64_t>(h) * w;
-  const int nh = (h + win_side - 1) / win_side, nw = (w + win_side - 1) / win_side, windows = nh * nw;
+  const int nh = (h + win_side - 1) / win_side, nw = (w + win_side - 1) / win_side;
   const int c3 = 3 * c;
   {
-    auto t_qkv = std::make_unique<ScopedStage>(timings, stage + ".qkv");
-    // LayerNorm and qkv on the real tokens only; the padding tokens the
+    // One row of windows at a time: LayerNorm and qkv of its token rows,
+    // window partition, attention, window reverse. The band's qkv, windowed
+    // qkv and attention output stay in L2 (stage 1 of vit_t: 1.4 MB instead
+    // of a 27 MB windowed qkv read back from memory); tmp's band rows hold
+    // the LayerNorm output and then the attention output.
+    // LayerNorm and qkv run on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
-    // one precomputed qkv row. One row of windows at a time, so the
-    // grid-order qkv is only a band.
-    float* qkvw = ws.Get(Workspace::kBig, static_cast<size_t>(windows) * n * c3);
+    // one precomputed qkv row.
+    float* qkvw = ws.Get(Workspace::kBig, static_cast<size_t>(nw) * n * c3);
     float* qkv = ws.Get(Workspace::kCols, static_cast<size_t>(win_side) * w * c3);
+    float* attn = ws.Get(Workspace::kMid, static_cast<size_t>(nw) * n * c);
     GemmEpilogue ep;
     ep.bias = b.qkv_b.data();
-    for (int wy = 0; wy < nh; ++wy) {
-      const int y0 = wy * win_side, rows = std::min(h, y0 + win_side) - y0;
-      const int64_t band_tokens = static_cast<int64_t>(rows) * w;
-      float* normed = tmp + static_cast<int64_t>(y0) * w * c;
-      kernels::LayerNormRows(static_cast<int>(band_tokens), c, x + static_cast<int64_t>(y0) * w * c,
-                             c, b.attn_norm_g.data(), b.attn_norm_b.data(), kTinyVitLnEps, normed, c);
-      b.qkv.Apply(static_cast<int>(band_tokens), normed, c, ep, qkv, c3);
-      // Window partition (row-major windows, row-major tokens inside).
-#pragma omp parallel for schedule(static)
-      for (int wx = 0; wx < nw; ++wx) {
-        const int win = wy * nw + wx;
-        for (int t = 0; t < n; ++t) {
-          const int r = t / win_side, xx = wx * win_side + t % win_side;
-          const float* src = (r < rows && xx < w)
-                                 ? qkv + (static_cast<int64_t>(r) * w + xx) * c3
-                                 : b.qkv_pad.data();
-          std::memcpy(qkvw + (static_cast<int64_t>(win) * n + t) * c3, src,
-                      sizeof(float) * c3);
-        }
-      }
-    }
-    t_qkv.reset();
-    auto t_attn = std::make_unique<ScopedStage>(timings, stage + ".attention");
     // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
     // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
-    float* attn = ws.Get(Workspace::kMid, static_cast<size_t>(windows) * n * c);
-    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(windows) * b.heads);
+    // The items only point into the band buffers: the same for every band.
+    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(nw) * b.heads);
     const int d = b.head_dim;
-    for (int win = 0; win < windows; ++win) {
+    for (int wx = 0; wx < nw; ++wx) {
       for (int hd = 0; hd < b.heads; ++hd) {
-        kernels::AttentionArgs& a = items[static_cast<size_t>(win) * b.heads + hd];
-        const float* base = qkvw + static_cast<int64_t>(win) * n * c3 + hd * 3 * d;
+        kernels::AttentionArgs& a = items[static_cast<size_t>(wx) * b.heads + hd];
+        const float* base = qkvw + static_cast<int64_t>(wx) * n * c3 + hd * 3 * d;
         a.num_queries = n;
         a.num_keys = n;
         a.head_dim = d;
@@ -312,27 +294,54 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
         a.k = base + d;
         a.v = base + 2 * d;
         a.q_stride = a.k_stride = a.v_stride = c3;
-        a.out = attn + static_cast<int64_t>(win) * n * c + hd * d;
+        a.out = attn + static_cast<int64_t>(wx) * n * c + hd * d;
         a.out_stride = c;
         a.scale = 1.0f / std::sqrt(static_cast<float>(d));
         a.bias = b.bias.data() + static_cast<int64_t>(hd) * n * n;
         a.bias_stride = n;
       }
     }
-    kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
-    t_attn.reset();
-    ScopedStage t_proj(timings, stage + ".proj");
-    // Window reverse + crop, then x = x + proj(attn).
+    for (int wy = 0; wy < nh; ++wy) {
+      const int y0 = wy * win_side, rows = std::min(h, y0 + win_side) - y0;
+      const int64_t band_tokens = static_cast<int64_t>(rows) * w;
+      float* band = tmp + static_cast<int64_t>(y0) * w * c;
+      {
+        ScopedStage t(timings, stage + ".qkv");
+        kernels::LayerNormRows(static_cast<int>(band_tokens), c,
+                               x + static_cast<int64_t>(y0) * w * c, c, b.attn_norm_g.data(),
+                               b.attn_norm_b.data(), kTinyVitLnEps, band, c);
+        b.qkv.Apply(static_cast<int>(band_tokens), band, c, ep, qkv, c3);
+        // Window partition (row-major windows, row-major tokens inside).
 #pragma omp parallel for schedule(static)
-    for (int win = 0; win < windows; ++win) {
-      const int wy = win / nw, wx = win % nw;
-      for (int t = 0; t < n; ++t) {
-        const int y = wy * win_side + t / win_side, xx = wx * win_side + t % win_side;
-        if (y >= h || xx >= w) continue;
-        std::memcpy(tmp + (static_cast<int64_t>(y) * w + xx) * c,
-                    attn + (static_cast<int64_t>(win) * n + t) * c, sizeof(float) * c);
+        for (int wx = 0; wx < nw; ++wx) {
+          for (int t = 0; t < n; ++t) {
+            const int r = t / win_side, xx = wx * win_side + t % win_side;
+            const float* src = (r < rows && xx < w)
+                                   ? qkv + (static_cast<int64_t>(r) * w + xx) * c3
+                                   : b.qkv_pad.data();
+            std::memcpy(qkvw + (static_cast<int64_t>(wx) * n + t) * c3, src,
+                        sizeof(float) * c3);
+          }
+        }
+      }
+      {
+        ScopedStage t(timings, stage + ".attention");
+        kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
+      }
+      ScopedStage t(timings, stage + ".proj");
+      // Window reverse + crop into the band's rows of tmp.
+#pragma omp parallel for schedule(static)
+      for (int wx = 0; wx < nw; ++wx) {
+        for (int t = 0; t < n; ++t) {
+          const int r = t / win_side, xx = wx * win_side + t % win_side;
+          if (r >= rows || xx >= w) continue;
+          std::memcpy(band + (static_cast<int64_t>(r) * w + xx) * c,
+                      attn + (static_cast<int64_t>(wx) * n + t) * c, sizeof(float) * c);
+        }
       }
     }
+    // x = x + proj(attn).
+    ScopedStage t_proj(timings, stage + ".proj");
     GemmEpilogue pe;
     pe.bias = b.proj_b.data();
     pe.residual = x;
