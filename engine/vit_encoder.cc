@@ -9,7 +9,6 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
-#include "kernels/parallel.h"
 #include "weights/error.h"
 #include "weights/mapped_file.h"
 #include "weights/quantized.h"
@@ -107,18 +106,6 @@ void AppendResizedTable(const std::vector<float>& table, int rows, int dim, int 
   }
 }
 
-// Rows per MLP chunk when not set: the capacity rounded down to whole GEMM
-// row blocks (kMC in kernels/gemm-inl.h: 144 rows on AVX-512, 2 x 72 on AVX2)
-// in a multiple of the thread count, so that every chunk but the last splits
-// evenly over the threads (ViT-B: 2304 + 1792 rows; the capacity, 2450, would
-// cost ~2 % of the MLP's time in idle thread tails).
-int MlpChunkRows(int capacity, int setting, int tokens) {
-  if (setting > 0) return std::max(1, std::min(setting, capacity));
-  if (capacity >= tokens) return tokens;
-  const int align = 144 * std::max(1, kernels::NumThreads());
-  return capacity >= align ? capacity / align * align : std::max(1, capacity);
-}
-
 using Buffer = hwy::AlignedFreeUniquePtr<float[]>;
 Buffer Allocate(size_t n) { return hwy::AllocateAligned<float>(std::max<size_t>(n, 1)); }
 
@@ -127,14 +114,14 @@ Buffer Allocate(size_t n) { return hwy::AllocateAligned<float>(std::max<size_t>(
 // Activations, sized for one 1024 x 1024 image. T = grid^2 tokens, Tp = the
 // window-padded token count (70^2 for SAM), the largest any block uses.
 // Buffers are shared by stages whose live ranges do not overlap (RunBlock),
-// so ViT-B needs ~100 MB: nothing is [T, mlp_dim] and nothing holds all of
-// q, k and v in one piece.
+// so ViT-B needs 118 MB (98 MB with MLP chunks of at most Tp / 2 rows):
+// nothing holds all of q, k and v in one piece.
 struct VitEncoder::Workspace {
   int tokens = 0;
   size_t rel_slab = 0;    // floats per head in rel_h / rel_w: max block tokens x window
   size_t a_floats = 0;    // Tp * C
   size_t big_floats = 0;
-  int mlp_capacity = 0;   // MLP hidden rows `big` holds
+  int mlp_rows = 0;       // MLP hidden rows per chunk (set_mlp_chunk_rows)
   Buffer x;      // [T, C] residual stream
   Buffer a;      // [Tp, C] LN1 output, then q . table rows (RelativePositionBias),
                  // then the attention output (block order)
@@ -401,7 +388,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
 // independent, so chunking changes nothing but the hidden buffer's size.
 void VitEncoder::Mlp(const Block& blk, Workspace& ws) const {
   const int C = embed_dim_, T = ws.tokens;
-  const int chunk = MlpChunkRows(ws.mlp_capacity, mlp_chunk_rows_, T);
+  const int chunk = ws.mlp_rows;
   for (int r0 = 0; r0 < T; r0 += chunk) {
     const int rows = std::min(chunk, T - r0);
     float* x = ws.x.get() + size_t(r0) * C;
@@ -428,10 +415,11 @@ std::unique_ptr<VitEncoder::Workspace> VitEncoder::NewWorkspace() const {
     ws->rel_slab = std::max(ws->rel_slab, side * side * b.window);
   }
   ws->a_floats = Tp * C;
-  // The MLP hidden chunk fits in the kv buffer: Tp / 2 rows for mlp_dim = 4 C.
+  // The MLP hidden activation shares the kv buffer: whole it is [T, 4C],
+  // 20 MB more than kv for ViT-B; chunks of <= Tp / 2 rows fit in kv.
+  ws->mlp_rows = mlp_chunk_rows_ > 0 ? std::min(mlp_chunk_rows_, T) : T;
   ws->big_floats = std::max({Tp * 2 * C, size_t(T) * kInChans * patch_ * patch_,
-                             neck_.ScratchFloats(G), size_t(mlp_dim_)});
-  ws->mlp_capacity = static_cast<int>(std::min<size_t>(ws->big_floats / mlp_dim_, T));
+                             neck_.ScratchFloats(G), size_t(ws->mlp_rows) * mlp_dim_});
   ws->x = Allocate(size_t(T) * C);
   ws->a = Allocate(ws->a_floats);
   ws->b = Allocate(ws->a_floats);
