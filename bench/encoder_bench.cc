@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/image_encoder.h"
+#include "engine/vit_encoder.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_lowp.h"
 #include "weights/random_checkpoint.h"
@@ -52,6 +53,12 @@ void EncoderBenchmark(benchmark::State& state, const SamConfig& config, double n
   state.counters["GFLOP/s"] =
       benchmark::Counter(nominal_gflop * 1e9 * iters, benchmark::Counter::kIsRate);
   state.counters["cold_s"] = cold.Total();
+  // The encoder path's memory (its peak RSS is about this plus the program's
+  // own; this process's RSS also holds the freed source tensors' pages).
+  if (const auto* vit = dynamic_cast<const VitEncoder*>(encoder.get())) {
+    state.counters["weights_MB"] = vit->WeightBytes() / 1e6;
+    state.counters["workspace_MB"] = vit->WorkspaceBytes() / 1e6;
+  }
   for (const auto& [stage, seconds] : timings.entries()) state.counters[stage] = seconds / iters;
   switch (precision) {
     case Precision::kF32: state.SetLabel(std::string("gemm ") + kernels::GemmTargetName()); break;

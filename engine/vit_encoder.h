@@ -41,8 +41,8 @@ class VitEncoder : public ImageEncoder {
 
   // Token rows per MLP chunk: lin1 + GELU + lin2 run on chunks of rows, so the
   // [tokens, mlp_dim] hidden activation is never whole (it reuses the k/v
-  // buffer). 0 (the default): as many rows as that buffer holds (about half
-  // the tokens for SAM's mlp_dim = 4 C). Larger values are capped to it; the
+  // buffer). 0 (the default): about as many rows as that buffer holds (about
+  // half the tokens for SAM's mlp_dim = 4 C). Larger values are capped to it; the
   // result does not depend on the chunk (each row's GEMM work is the same).
   // Tests set it small so that the fixture model covers the chunked path.
   void set_mlp_chunk_rows(int rows) { mlp_chunk_rows_ = rows; }

@@ -151,7 +151,7 @@ TEST_CASE("vit_predictor: embedding of a second image matches the reference") {
 }
 
 TEST_CASE("vit_encoder: the MLP in small row chunks gives the same embedding") {
-  // The default chunk (the k/v buffer's capacity, 2450 rows here) already
+  // The default chunk (at most the k/v buffer's capacity, 2450 rows here) already
   // splits the fixture's 4096 tokens in two; 100 rows (4096 = 40 x 100 + 96)
   // covers many chunks and a short last one. Rows are independent, so the
   // result must be bit for bit the default encoder's, and match the reference.
