@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -42,6 +43,36 @@ constexpr int kMlpChunkRows = 4096;
 // before it is read).
 using Buffer = hwy::AlignedFreeUniquePtr<float[]>;
 Buffer Alloc(size_t n) { return hwy::AllocateAligned<float>(n); }
+
+// The scratch of one Encode, kept by the encoder and reused by its next
+// call: fresh allocations of tens of MB cost ~12k page faults (~50 MB of
+// page zeroing) per encode. Each slot is reused by steps that never need it
+// at the same time (~60 MB in all for vit_t at 1024 x 1024).
+class Workspace {
+ public:
+  enum Slot {
+    kX,     // stage tokens
+    kY,     // second token buffer (block temporaries, bottleneck outputs)
+    kBig,   // windowed qkv of a row of windows | MLP hidden | bottleneck hidden |
+            // patch-embed mid | neck
+    kMid,   // attention output of a row of windows | MLP LayerNorm |
+            // bottleneck depthwise output
+    kCols,  // 3x3 im2col band | qkv of one row of windows
+    kSlots
+  };
+  // A buffer of at least n floats (contents unspecified).
+  float* Get(Slot slot, size_t n) {
+    if (size_[slot] < n) {
+      buf_[slot] = Alloc(n);
+      size_[slot] = n;
+    }
+    return buf_[slot].get();
+  }
+
+ private:
+  Buffer buf_[kSlots];
+  size_t size_[kSlots] = {};
+};
 
 std::vector<float> Load(const TensorMap& tensors, const std::string& name,
                         const std::vector<int64_t>& shape) {
@@ -125,19 +156,19 @@ struct Stage {
 // (see Im2ColRows), `out` the output rows from oy_begin.
 void Conv3x3Rows(const float* in, int in_row_begin, int h, int w, int64_t pixel_stride,
                  int64_t channel_stride, int stride, const DenseConv& conv, Epilogue act,
-                 int oy_begin, int oy_end, float* out) {
+                 int oy_begin, int oy_end, float* out, Workspace& ws) {
   const int ow = kernels::ConvOutSize(w, 3, stride, 1);
   const int64_t k = 9 * static_cast<int64_t>(conv.cin);
   const int band = static_cast<int>(std::max<int64_t>(1, kBandFloats / (ow * k)));
-  Buffer cols = Alloc(static_cast<size_t>(std::min(band, oy_end - oy_begin)) * ow * k);
+  float* cols = ws.Get(Workspace::kCols, static_cast<size_t>(std::min(band, oy_end - oy_begin)) * ow * k);
   GemmEpilogue ep;
   ep.bias = conv.bias.empty() ? nullptr : conv.bias.data();
   ep.activation = act;
   for (int oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
     const int oy1 = std::min(oy_end, oy0 + band);
     kernels::Im2ColRows(in, in_row_begin, h, w, conv.cin, pixel_stride, channel_stride, 3, stride,
-                        1, oy0, oy1, cols.get());
-    conv.packed.Apply((oy1 - oy0) * ow, cols.get(), static_cast<int>(k), ep,
+                        1, oy0, oy1, cols);
+    conv.packed.Apply((oy1 - oy0) * ow, cols, static_cast<int>(k), ep,
                       out + static_cast<int64_t>(oy0 - oy_begin) * ow * conv.cout, conv.cout);
   }
 }
@@ -145,27 +176,28 @@ void Conv3x3Rows(const float* in, int in_row_begin, int h, int w, int64_t pixel_
 // ref: tiny_vit_sam.py PatchEmbed.forward: conv s2 + BN, GELU, conv s2 + BN
 // on the CHW image [3, s, s] -> tokens [(s/4)^2, e0]. Banded: only the conv1
 // rows the current conv2 band needs exist (carrying the 1-row halo over).
-void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv& c2, float* out) {
+void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv& c2, float* out,
+                Workspace& ws) {
   const int r1 = kernels::ConvOutSize(s, 3, 2, 1), r2 = kernels::ConvOutSize(r1, 3, 2, 1);
   const int band = static_cast<int>(
       std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(r1) * c1.cout * 2)));
   const int64_t row = static_cast<int64_t>(r1) * c1.cout;
-  Buffer mid = Alloc(static_cast<size_t>(std::min(r1, 2 * band + 1)) * row);
+  float* mid = ws.Get(Workspace::kBig, static_cast<size_t>(std::min(r1, 2 * band + 1)) * row);
   int have0 = 0, have1 = 0;  // conv1 rows [have0, have1) are in `mid`
   for (int oy0 = 0; oy0 < r2; oy0 += band) {
     const int oy1 = std::min(r2, oy0 + band);
     const int iy0 = std::max(0, 2 * oy0 - 1), iy1 = std::min(r1, 2 * oy1);
     int first_new = iy0;
     if (have1 > iy0 && have0 <= iy0) {
-      std::memmove(mid.get(), mid.get() + (iy0 - have0) * row, sizeof(float) * (have1 - iy0) * row);
+      std::memmove(mid, mid + (iy0 - have0) * row, sizeof(float) * (have1 - iy0) * row);
       first_new = have1;
     }
     Conv3x3Rows(image, 0, s, s, 1, static_cast<int64_t>(s) * s, 2, c1, Epilogue::kGelu, first_new,
-                iy1, mid.get() + (first_new - iy0) * row);
+                iy1, mid + (first_new - iy0) * row, ws);
     have0 = iy0;
     have1 = iy1;
-    Conv3x3Rows(mid.get(), iy0, r1, r1, c1.cout, 1, 2, c2, Epilogue::kNone, oy0, oy1,
-                out + static_cast<int64_t>(oy0) * r2 * c2.cout);
+    Conv3x3Rows(mid, iy0, r1, r1, c1.cout, 1, 2, c2, Epilogue::kNone, oy0, oy1,
+                out + static_cast<int64_t>(oy0) * r2 * c2.cout, ws);
   }
 }
 
@@ -173,15 +205,15 @@ void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv&
 // Timings (if not null) accumulate under `stage` + ".conv1" / ".dwconv" /
 // ".conv3" over the bands.
 void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out,
-                   StageTimings* timings, const std::string& stage) {
+                   StageTimings* timings, const std::string& stage, Workspace& ws) {
   const int cin = b.conv1.cin, hidden = b.conv1.cout, cout = b.conv3.cout, s = b.stride;
   const int oh = (h - 1) / s + 1, ow = (w - 1) / s + 1;
   const int band = static_cast<int>(
       std::max<int64_t>(1, kBandFloats / (static_cast<int64_t>(w) * hidden * s)));
   const int max_in_rows = std::min(h, (band - 1) * s + 3);
   const int64_t hrow = static_cast<int64_t>(w) * hidden;
-  Buffer hid = Alloc(static_cast<size_t>(max_in_rows) * hrow);
-  Buffer mid = Alloc(static_cast<size_t>(std::min(band, oh)) * ow * hidden);
+  float* hid = ws.Get(Workspace::kBig, static_cast<size_t>(max_in_rows) * hrow);
+  float* mid = ws.Get(Workspace::kMid, static_cast<size_t>(std::min(band, oh)) * ow * hidden);
   GemmEpilogue ep1;
   ep1.bias = b.conv1.bias.data();
   ep1.activation = Epilogue::kGelu;
@@ -192,21 +224,21 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
     // Keep the rows the previous band already expanded (the 3x3 halo).
     int first_new = iy0;
     if (have1 > iy0 && have0 <= iy0) {
-      std::memmove(hid.get(), hid.get() + (iy0 - have0) * hrow,
+      std::memmove(hid, hid + (iy0 - have0) * hrow,
                    sizeof(float) * (have1 - iy0) * hrow);
       first_new = have1;
     }
     if (iy1 > first_new) {
       ScopedStage t(timings, stage + ".conv1");
       b.conv1.packed.Apply((iy1 - first_new) * w, x + static_cast<int64_t>(first_new) * w * cin,
-                           cin, ep1, hid.get() + (first_new - iy0) * hrow, hidden);
+                           cin, ep1, hid + (first_new - iy0) * hrow, hidden);
     }
     have0 = iy0;
     have1 = iy1;
     {
       ScopedStage t(timings, stage + ".dwconv");
-      kernels::DepthwiseConv3x3HwcRows(hid.get(), iy0, h, w, hidden, s, b.dw_weight.data(),
-                                       b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid.get());
+      kernels::DepthwiseConv3x3HwcRows(hid, iy0, h, w, hidden, s, b.dw_weight.data(),
+                                       b.dw_bias.data(), Epilogue::kGelu, oy0, oy1, mid);
     }
     ScopedStage t(timings, stage + ".conv3");
     GemmEpilogue ep3;
@@ -216,7 +248,7 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
       ep3.residual = x + static_cast<int64_t>(oy0) * w * cin;
       ep3.ldr = cin;
     }
-    b.conv3.packed.Apply((oy1 - oy0) * ow, mid.get(), hidden, ep3, o, cout);
+    b.conv3.packed.Apply((oy1 - oy0) * ow, mid, hidden, ep3, o, cout);
     if (b.residual) kernels::Gelu(o, static_cast<size_t>(oy1 - oy0) * ow * cout);
   }
 }
@@ -227,54 +259,34 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
 // ".local_conv" / ".mlp".
 // ref: tiny_vit_sam.py TinyViTBlock.forward
 void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTimings* timings,
-              const std::string& stage) {
-  const int c = b.dim, ws = b.window, n = ws * ws;
+              const std::string& stage, Workspace& ws) {
+  const int c = b.dim, win_side = b.window, n = win_side * win_side;
   const int64_t tokens = static_cast<int64_t>(h) * w;
-  const int nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws, windows = nh * nw;
+  const int nh = (h + win_side - 1) / win_side, nw = (w + win_side - 1) / win_side;
   const int c3 = 3 * c;
   {
-    auto t_qkv = std::make_unique<ScopedStage>(timings, stage + ".qkv");
-    // LayerNorm and qkv on the real tokens only; the padding tokens the
+    // One row of windows at a time: LayerNorm and qkv of its token rows,
+    // window partition, attention, window reverse. The band's qkv, windowed
+    // qkv and attention output stay in L2 (stage 1 of vit_t: 1.4 MB instead
+    // of a 27 MB windowed qkv read back from memory); tmp's band rows hold
+    // the LayerNorm output and then the attention output.
+    // LayerNorm and qkv run on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
-    // one precomputed qkv row. One row of windows at a time, so the
-    // grid-order qkv is only a band.
-    Buffer qkvw = Alloc(static_cast<size_t>(windows) * n * c3);
-    Buffer qkv = Alloc(static_cast<size_t>(ws) * w * c3);
+    // one precomputed qkv row.
+    float* qkvw = ws.Get(Workspace::kBig, static_cast<size_t>(nw) * n * c3);
+    float* qkv = ws.Get(Workspace::kCols, static_cast<size_t>(win_side) * w * c3);
+    float* attn = ws.Get(Workspace::kMid, static_cast<size_t>(nw) * n * c);
     GemmEpilogue ep;
     ep.bias = b.qkv_b.data();
-    for (int wy = 0; wy < nh; ++wy) {
-      const int y0 = wy * ws, rows = std::min(h, y0 + ws) - y0;
-      const int64_t band_tokens = static_cast<int64_t>(rows) * w;
-      float* normed = tmp + static_cast<int64_t>(y0) * w * c;
-      kernels::LayerNormRows(static_cast<int>(band_tokens), c, x + static_cast<int64_t>(y0) * w * c,
-                             c, b.attn_norm_g.data(), b.attn_norm_b.data(), kTinyVitLnEps, normed, c);
-      b.qkv.Apply(static_cast<int>(band_tokens), normed, c, ep, qkv.get(), c3);
-      // Window partition (row-major windows, row-major tokens inside).
-#pragma omp parallel for schedule(static)
-      for (int wx = 0; wx < nw; ++wx) {
-        const int win = wy * nw + wx;
-        for (int t = 0; t < n; ++t) {
-          const int r = t / ws, xx = wx * ws + t % ws;
-          const float* src = (r < rows && xx < w)
-                                 ? qkv.get() + (static_cast<int64_t>(r) * w + xx) * c3
-                                 : b.qkv_pad.data();
-          std::memcpy(qkvw.get() + (static_cast<int64_t>(win) * n + t) * c3, src,
-                      sizeof(float) * c3);
-        }
-      }
-    }
-    qkv.reset();
-    t_qkv.reset();
-    auto t_attn = std::make_unique<ScopedStage>(timings, stage + ".attention");
     // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
     // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
-    Buffer attn = Alloc(static_cast<size_t>(windows) * n * c);
-    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(windows) * b.heads);
+    // The items only point into the band buffers: the same for every band.
+    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(nw) * b.heads);
     const int d = b.head_dim;
-    for (int win = 0; win < windows; ++win) {
+    for (int wx = 0; wx < nw; ++wx) {
       for (int hd = 0; hd < b.heads; ++hd) {
-        kernels::AttentionArgs& a = items[static_cast<size_t>(win) * b.heads + hd];
-        const float* base = qkvw.get() + static_cast<int64_t>(win) * n * c3 + hd * 3 * d;
+        kernels::AttentionArgs& a = items[static_cast<size_t>(wx) * b.heads + hd];
+        const float* base = qkvw + static_cast<int64_t>(wx) * n * c3 + hd * 3 * d;
         a.num_queries = n;
         a.num_keys = n;
         a.head_dim = d;
@@ -282,28 +294,54 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
         a.k = base + d;
         a.v = base + 2 * d;
         a.q_stride = a.k_stride = a.v_stride = c3;
-        a.out = attn.get() + static_cast<int64_t>(win) * n * c + hd * d;
+        a.out = attn + static_cast<int64_t>(wx) * n * c + hd * d;
         a.out_stride = c;
         a.scale = 1.0f / std::sqrt(static_cast<float>(d));
         a.bias = b.bias.data() + static_cast<int64_t>(hd) * n * n;
         a.bias_stride = n;
       }
     }
-    kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
-    qkvw.reset();
-    t_attn.reset();
-    ScopedStage t_proj(timings, stage + ".proj");
-    // Window reverse + crop, then x = x + proj(attn).
+    for (int wy = 0; wy < nh; ++wy) {
+      const int y0 = wy * win_side, rows = std::min(h, y0 + win_side) - y0;
+      const int64_t band_tokens = static_cast<int64_t>(rows) * w;
+      float* band = tmp + static_cast<int64_t>(y0) * w * c;
+      {
+        ScopedStage t(timings, stage + ".qkv");
+        kernels::LayerNormRows(static_cast<int>(band_tokens), c,
+                               x + static_cast<int64_t>(y0) * w * c, c, b.attn_norm_g.data(),
+                               b.attn_norm_b.data(), kTinyVitLnEps, band, c);
+        b.qkv.Apply(static_cast<int>(band_tokens), band, c, ep, qkv, c3);
+        // Window partition (row-major windows, row-major tokens inside).
 #pragma omp parallel for schedule(static)
-    for (int win = 0; win < windows; ++win) {
-      const int wy = win / nw, wx = win % nw;
-      for (int t = 0; t < n; ++t) {
-        const int y = wy * ws + t / ws, xx = wx * ws + t % ws;
-        if (y >= h || xx >= w) continue;
-        std::memcpy(tmp + (static_cast<int64_t>(y) * w + xx) * c,
-                    attn.get() + (static_cast<int64_t>(win) * n + t) * c, sizeof(float) * c);
+        for (int wx = 0; wx < nw; ++wx) {
+          for (int t = 0; t < n; ++t) {
+            const int r = t / win_side, xx = wx * win_side + t % win_side;
+            const float* src = (r < rows && xx < w)
+                                   ? qkv + (static_cast<int64_t>(r) * w + xx) * c3
+                                   : b.qkv_pad.data();
+            std::memcpy(qkvw + (static_cast<int64_t>(wx) * n + t) * c3, src,
+                        sizeof(float) * c3);
+          }
+        }
+      }
+      {
+        ScopedStage t(timings, stage + ".attention");
+        kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
+      }
+      ScopedStage t(timings, stage + ".proj");
+      // Window reverse + crop into the band's rows of tmp.
+#pragma omp parallel for schedule(static)
+      for (int wx = 0; wx < nw; ++wx) {
+        for (int t = 0; t < n; ++t) {
+          const int r = t / win_side, xx = wx * win_side + t % win_side;
+          if (r >= rows || xx >= w) continue;
+          std::memcpy(band + (static_cast<int64_t>(r) * w + xx) * c,
+                      attn + (static_cast<int64_t>(wx) * n + t) * c, sizeof(float) * c);
+        }
       }
     }
+    // x = x + proj(attn).
+    ScopedStage t_proj(timings, stage + ".proj");
     GemmEpilogue pe;
     pe.bias = b.proj_b.data();
     pe.residual = x;
@@ -319,21 +357,21 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
   ScopedStage t_mlp(timings, stage + ".mlp");
   // x = tmp + fc2(GELU(fc1(LN(tmp)))), in chunks of rows.
   const int chunk = static_cast<int>(std::min<int64_t>(tokens, kMlpChunkRows));
-  Buffer normed = Alloc(static_cast<size_t>(chunk) * c);
-  Buffer hidden = Alloc(static_cast<size_t>(chunk) * b.mlp_hidden);
+  float* normed = ws.Get(Workspace::kMid, static_cast<size_t>(chunk) * c);
+  float* hidden = ws.Get(Workspace::kBig, static_cast<size_t>(chunk) * b.mlp_hidden);
   for (int64_t r0 = 0; r0 < tokens; r0 += chunk) {
     const int rows = static_cast<int>(std::min<int64_t>(chunk, tokens - r0));
     kernels::LayerNormRows(rows, c, tmp + r0 * c, c, b.mlp_norm_g.data(), b.mlp_norm_b.data(),
-                           kTinyVitLnEps, normed.get(), c);
+                           kTinyVitLnEps, normed, c);
     GemmEpilogue e1;
     e1.bias = b.fc1_b.data();
     e1.activation = Epilogue::kGelu;
-    b.fc1.Apply(rows, normed.get(), c, e1, hidden.get(), b.mlp_hidden);
+    b.fc1.Apply(rows, normed, c, e1, hidden, b.mlp_hidden);
     GemmEpilogue e2;
     e2.bias = b.fc2_b.data();
     e2.residual = tmp + r0 * c;
     e2.ldr = c;
-    b.fc2.Apply(rows, hidden.get(), b.mlp_hidden, e2, x + r0 * c, c);
+    b.fc2.Apply(rows, hidden, b.mlp_hidden, e2, x + r0 * c, c);
   }
 }
 
@@ -355,6 +393,11 @@ class TinyVitEncoder : public ImageEncoder {
   DenseConv embed1_, embed2_;
   std::vector<Stage> stages_;
   SamNeck neck_;
+  // Scratch kept between Encode calls (see Workspace).
+  void EncodeWith(Workspace& ws, const float* input, float* embedding, StageTimings* timings,
+                  const ActivationHook& hook) const;
+  mutable std::mutex workspace_mutex_;
+  mutable std::unique_ptr<Workspace> workspace_;
 };
 
 Bottleneck TinyVitEncoder::LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin,
@@ -515,6 +558,20 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
 
 void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
                             const ActivationHook& hook) const {
+  // The workspace of the previous call (a concurrent call gets its own).
+  std::unique_ptr<Workspace> ws;
+  {
+    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    ws = std::move(workspace_);
+  }
+  if (!ws) ws = std::make_unique<Workspace>();
+  EncodeWith(*ws, input, embedding, timings, hook);
+  std::lock_guard<std::mutex> lock(workspace_mutex_);
+  workspace_ = std::move(ws);
+}
+
+void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, float* embedding,
+                                StageTimings* timings, const ActivationHook& hook) const {
   const int s = image_size_;
   // x and y hold the tokens [res * res, dim] of the widest stage output.
   const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
@@ -524,10 +581,11 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     max_tokens = std::max(max_tokens, static_cast<size_t>(st.out_resolution) * st.out_resolution *
                                           st.out_dim);
   }
-  Buffer x = Alloc(max_tokens), y = Alloc(max_tokens);
+  float* x = ws.Get(Workspace::kX, max_tokens);
+  float* y = ws.Get(Workspace::kY, max_tokens);
   {
     ScopedStage stage(timings, "encoder.patch_embed");
-    PatchEmbed(input, s, embed1_, embed2_, x.get());
+    PatchEmbed(input, s, embed1_, embed2_, x, ws);
   }
   // Per stage, one entry per kind of work (summed over the stage's blocks),
   // e.g. "encoder.layers.1.mlp", "encoder.layers.0.downsample.conv1".
@@ -535,26 +593,24 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     const Stage& st = stages_[i];
     const std::string name = "encoder.layers." + std::to_string(i);
     for (const Bottleneck& b : st.mbconv) {
-      RunBottleneck(b, x.get(), res, res, y.get(), timings, name + ".mbconv");
+      RunBottleneck(b, x, res, res, y, timings, name + ".mbconv", ws);
       std::swap(x, y);
     }
-    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x.get(), res, res, y.get(), timings, name);
+    for (const TinyVitBlock& b : st.blocks) RunBlock(b, x, res, res, y, timings, name, ws);
     if (st.has_downsample) {
-      RunBottleneck(st.downsample, x.get(), res, res, y.get(), timings, name + ".downsample");
+      RunBottleneck(st.downsample, x, res, res, y, timings, name + ".downsample", ws);
       std::swap(x, y);
       res = st.out_resolution;
     }
     if (hook) {
-      hook("layers." + std::to_string(i), x.get(),
+      hook("layers." + std::to_string(i), x,
            {1, static_cast<int64_t>(res) * res, static_cast<int64_t>(st.out_dim)});
     }
   }
-  y.reset();
   {
     // ref: tiny_vit_sam.py TinyViT.forward_features (view as 64x64, neck)
     ScopedStage stage(timings, "encoder.neck");
-    Buffer scratch = Alloc(neck_.ScratchFloats(res));
-    neck_.Run(x.get(), res, scratch.get(), embedding);
+    neck_.Run(x, res, ws.Get(Workspace::kBig, neck_.ScratchFloats(res)), embedding);
   }
   if (hook) hook("neck", embedding, {1, neck_.out_chans(), res, res});
 }
