@@ -406,29 +406,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   transformer_stage.reset();
   ScopedStage upscale_stage(timings, "mask_decoder.masks");
 
-  // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
-  // GELU, ConvTranspose, GELU). Each 2x2 stride-2 transposed convolution is
-  // one GEMM whose output row holds a pixel's 4 children (PackConvTranspose2x2
-  // order). The children are never scattered into an image: LN2d and GELU
-  // are per pixel, the second GEMM takes the children as its input rows, and
-  // the mask product is per pixel too, so only the final masks are put in
-  // place. Rows of up1 are ((y * grid + x) * 4 + c1) * 4 + c2 for the mask
-  // pixel (4 y + 2 dy1 + dy2, 4 x + 2 dx1 + dx2), c = dy * 2 + dx.
-  {
-    kernels::GemmEpilogue ep0;
-    ep0.bias = up0_b_.data();
-    kernels::Gemm(n, w.x.data(), d, up0_packed_, ep0, w.up0.data(), 4 * up0_out_);
-    const int rows0 = 4 * n;
-    kernels::LayerNormRows(rows0, up0_out_, w.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
-                           kLayerNorm2dEps, w.up0.data(), up0_out_);
-    kernels::Gelu(w.up0.data(), static_cast<size_t>(rows0) * up0_out_);
-    kernels::GemmEpilogue ep1;
-    ep1.bias = up1_b_.data();
-    ep1.activation = kernels::Epilogue::kGelu;
-    kernels::Gemm(rows0, w.up0.data(), up0_out_, up1_packed_, ep1, w.up1.data(), 4 * up1_out_);
-  }
-
-  // Hypernetwork MLPs of the selected mask tokens, then masks = hyper @ map.
+  // Hypernetwork MLPs of the selected mask tokens (masks = hyper @ map).
   std::vector<float> hyper(static_cast<size_t>(in.num_masks) * up1_out_);
   std::vector<float> h0(d), h1(d);
   for (int i = 0; i < in.num_masks; ++i) {
@@ -438,18 +416,52 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
     RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
   }
-  kernels::SmallNProduct(s2 * s2, up1_out_, w.up1.data(), up1_out_, in.num_masks, hyper.data(),
-                         w.mask_cols.data(), in.num_masks);
-  // Put the mask pixels in place (see the row order above).
+
+  // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
+  // GELU, ConvTranspose, GELU). Each 2x2 stride-2 transposed convolution is
+  // one GEMM whose output row holds a pixel's 4 children (PackConvTranspose2x2
+  // order). The children are never scattered into an image: LN2d and GELU
+  // are per pixel, the second GEMM takes the children as its input rows, and
+  // the mask product is per pixel too, so only the final masks are put in
+  // place. Rows of up1 are ((y * grid + x) * 4 + c1) * 4 + c2 for the mask
+  // pixel (4 y + 2 dy1 + dy2, 4 x + 2 dx1 + dx2), c = dy * 2 + dx.
+  // Everything is per image position, so it runs in bands of grid rows, one
+  // band per thread at a time (the GEMMs inside run single-threaded): a
+  // band's maps stay in L2 from the first GEMM to the masks, where whole-image
+  // passes would stream 24 MB through memory. Each value is computed exactly
+  // as in one whole-image pass (a GEMM output does not depend on M blocking).
+  constexpr int kBandRows = 2;
+  const int bands = (grid_ + kBandRows - 1) / kBandRows;
   const int nm = in.num_masks;
-  for (int y = 0; y < grid_; ++y) {
-    for (int x = 0; x < grid_; ++x) {
-      for (int c1 = 0; c1 < 4; ++c1) {
-        for (int c2 = 0; c2 < 4; ++c2) {
-          const size_t row = ((static_cast<size_t>(y) * grid_ + x) * 4 + c1) * 4 + c2;
-          const int py = 4 * y + 2 * (c1 >> 1) + (c2 >> 1), px = 4 * x + 2 * (c1 & 1) + (c2 & 1);
-          const float* src = w.mask_cols.data() + row * nm;
-          for (int m = 0; m < nm; ++m) masks[(static_cast<size_t>(m) * s2 + py) * s2 + px] = src[m];
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int band = 0; band < bands; ++band) {
+    const int y0 = band * kBandRows, y1 = std::min(grid_, y0 + kBandRows);
+    const int positions = (y1 - y0) * grid_, first = y0 * grid_;
+    float* up0 = w.up0.data() + static_cast<size_t>(first) * 4 * up0_out_;
+    float* up1 = w.up1.data() + static_cast<size_t>(first) * 16 * up1_out_;
+    float* cols = w.mask_cols.data() + static_cast<size_t>(first) * 16 * nm;
+    kernels::GemmEpilogue ep0;
+    ep0.bias = up0_b_.data();
+    kernels::Gemm(positions, w.x.data() + static_cast<size_t>(first) * d, d, up0_packed_, ep0, up0, 4 * up0_out_);
+    const int rows0 = 4 * positions;
+    kernels::LayerNormRows(rows0, up0_out_, up0, up0_out_, up_norm_.w.data(), up_norm_.b.data(), kLayerNorm2dEps,
+                           up0, up0_out_);
+    kernels::Gelu(up0, static_cast<size_t>(rows0) * up0_out_);
+    kernels::GemmEpilogue ep1;
+    ep1.bias = up1_b_.data();
+    ep1.activation = kernels::Epilogue::kGelu;
+    kernels::Gemm(rows0, up0, up0_out_, up1_packed_, ep1, up1, 4 * up1_out_);
+    kernels::SmallNProduct(4 * rows0, up1_out_, up1, up1_out_, nm, hyper.data(), cols, nm);
+    // Put the band's mask pixels in place (see the row order above).
+    for (int y = y0; y < y1; ++y) {
+      for (int x = 0; x < grid_; ++x) {
+        for (int c1 = 0; c1 < 4; ++c1) {
+          for (int c2 = 0; c2 < 4; ++c2) {
+            const size_t row = ((static_cast<size_t>(y - y0) * grid_ + x) * 4 + c1) * 4 + c2;
+            const int py = 4 * y + 2 * (c1 >> 1) + (c2 >> 1), px = 4 * x + 2 * (c1 & 1) + (c2 & 1);
+            const float* src = cols + row * nm;
+            for (int m = 0; m < nm; ++m) masks[(static_cast<size_t>(m) * s2 + py) * s2 + px] = src[m];
+          }
         }
       }
     }

@@ -18,7 +18,9 @@
 //            1 + e == 1); f <= e^3 < 1e-22 and g <= 3 e^3 are dropped (below
 //            float32 resolution of any sum they would join).
 //   series   a >= 5.545 (e <= 2^-8): qn = e (1 - e + e^2), relative error
-//            <= e^3 = 6e-8; l = e (1 - e/2 + e^2/3), relative <= e^3/4.
+//            <= e^3 = 6e-8; l = e (1 - e/2 + e^2/3), relative <= e^3/4;
+//            a >= 4.159 (e <= 2^-6): one more term each, errors <= e^4 =
+//            6e-8 and e^4/5.
 //   general  qn = e / (1 + e) by reciprocal + Newton, l by Log1pUnit
 //            (relative error 1.7e-7 with float32 rounding).
 // Valid for any finite y; a padding pixel (y = -200, e1 = e2 = 0) adds
@@ -94,21 +96,30 @@ struct MaskLossAccumulators {
 
 // Adds one vector of pixels given y2 = y / ln2 (base-2 units), qn =
 // sigmoid(-|y|) and l = log1p(e). e1, e2 are in base-2 units too: the caller
-// scales the gradient sums by ln2.
-template <class D, class V = hn::Vec<D>>
+// scales the gradient sums by ln2. kAllNegative: every lane has y < 0 (the
+// correctly classified bulk of both groups), so q = qn, s = l, and
+// q (1 - q) = q - q^2 (q <= 1/2: two roundings, as for the product).
+template <bool kAllNegative, class D, class V = hn::Vec<D>>
 HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2,
                               MaskLossAccumulators<V>& acc) {
   const V one = hn::Set(d, 1.0f);
-  const auto positive = hn::Ge(y2, hn::Zero(d));
-  const V big = hn::Sub(one, qn);
-  const V q = hn::IfThenElse(positive, big, qn);
-  const V omq = hn::IfThenElse(positive, qn, big);
-  const V s = hn::MulAdd(hn::Max(y2, hn::Zero(d)), hn::Set(d, 0.693147180559945f), l);
+  V q, omq, s;
+  if (kAllNegative) {
+    q = qn;
+    omq = hn::Sub(one, qn);
+    s = l;
+  } else {
+    const auto positive = hn::Ge(y2, hn::Zero(d));
+    const V big = hn::Sub(one, qn);
+    q = hn::IfThenElse(positive, big, qn);
+    omq = hn::IfThenElse(positive, qn, big);
+    s = hn::MulAdd(hn::Max(y2, hn::Zero(d)), hn::Set(d, 0.693147180559945f), l);
+  }
   const V q2 = hn::Mul(q, q);
   acc.sum_q = hn::Add(acc.sum_q, q);
   acc.sum_f = hn::MulAdd(s, q2, acc.sum_f);
   const V g = hn::Mul(q2, hn::MulAdd(hn::Set(d, 2.0f), hn::Mul(omq, s), q));
-  const V sd = hn::Mul(q, omq);
+  const V sd = kAllNegative ? hn::Sub(q, q2) : hn::Mul(q, omq);
   acc.dice1 = hn::MulAdd(sd, e1, acc.dice1);
   acc.dice2 = hn::MulAdd(sd, e2, acc.dice2);
   acc.focal1 = hn::MulAdd(g, e1, acc.focal1);
@@ -134,6 +145,16 @@ HWY_INLINE void SeriesTerms(D d, V e, V& qn, V& l) {
   const V one = hn::Set(d, 1.0f);
   qn = hn::Mul(e, hn::MulAdd(e, hn::Sub(e, one), one));
   l = hn::Mul(e, hn::MulAdd(e, hn::MulAdd(e, hn::Set(d, 1.0f / 3), hn::Set(d, -0.5f)), one));
+}
+
+// The same for e <= 2^-6 = exp(-4.159) with one more term each.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void Series4Terms(D d, V e, V& qn, V& l) {
+  const V one = hn::Set(d, 1.0f);
+  qn = hn::Mul(e, hn::MulAdd(e, hn::MulAdd(e, hn::Sub(one, e), hn::Set(d, -1.0f)), one));
+  V p = hn::MulAdd(e, hn::Set(d, -0.25f), hn::Set(d, 1.0f / 3));
+  p = hn::MulAdd(e, p, hn::Set(d, -0.5f));
+  l = hn::Mul(e, hn::MulAdd(e, p, one));
 }
 
 // Sums of one block of `count` pixels (count a multiple of 2 Lanes(d)) into
@@ -168,15 +189,24 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
       continue;
     }
     V qa, la, qb, lb;
-    if (hn::AllTrue(d, hn::Ge(hn::Min(aa, ab), series))) {
+    const V amin = hn::Min(aa, ab);
+    if (hn::AllTrue(d, hn::Ge(amin, series))) {
       SeriesTerms(d, xa, qa, la);
       SeriesTerms(d, xb, qb, lb);
+    } else if (hn::AllTrue(d, hn::Ge(amin, hn::Set(d, 6.0f)))) {
+      Series4Terms(d, xa, qa, la);
+      Series4Terms(d, xb, qb, lb);
     } else {
       GeneralTerms(d, xa, qa, la);
       GeneralTerms(d, xb, qb, lb);
     }
-    AddPixelTerms(d, ya, qa, la, ea1, ea2, acc);
-    AddPixelTerms(d, yb, qb, lb, eb1, eb2, acc);
+    if (hn::AllTrue(d, hn::Lt(hn::Max(ya, yb), zero))) {
+      AddPixelTerms<true>(d, ya, qa, la, ea1, ea2, acc);
+      AddPixelTerms<true>(d, yb, qb, lb, eb1, eb2, acc);
+    } else {
+      AddPixelTerms<false>(d, ya, qa, la, ea1, ea2, acc);
+      AddPixelTerms<false>(d, yb, qb, lb, eb1, eb2, acc);
+    }
   }
   out[0] = hn::GetLane(hn::SumOfLanes(d, acc.sum_q));
   out[1] = hn::GetLane(hn::SumOfLanes(d, acc.sum_f));

@@ -66,7 +66,9 @@ class CosineAnnealingLr {
 };
 
 // logits: [3, num_pixels] multimask high-res logits of the reference image;
-// target: [num_pixels], non-zero = foreground.
+// target: [num_pixels], non-zero = foreground. Runs all steps in one OpenMP
+// region (one barrier per step); the result is identical run to run for a
+// given thread count.
 MaskWeightsResult TrainMaskWeights(const float* logits, const uint8_t* target,
                                    int64_t num_pixels, const MaskWeightsOptions& options = {});
 // The same on a prepared problem (benchmarks reuse it).
