@@ -49,6 +49,8 @@ void BM_PersamF_TrainMaskWeights(benchmark::State& state) {
     // Includes the one-off data preparation, as a real run does.
     MaskWeightsResult result = TrainMaskWeights(data.logits.data(), data.target.data(), n);
     benchmark::DoNotOptimize(result.weights);
+    state.counters["w1"] = result.weights[1];
+    state.counters["w2"] = result.weights[2];
   }
   state.counters["pixels"] = static_cast<double>(n);
   state.counters["pixel_steps/s"] =
@@ -67,6 +69,30 @@ void BM_PersamF_LossPass(benchmark::State& state) {
   state.counters["pixels/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_PersamF_LossPass)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// At the weights the training ends with (more unsaturated pixels).
+void BM_PersamF_LossPassLate(benchmark::State& state) {
+  const TrainingData& data = Data();
+  const int64_t n = static_cast<int64_t>(data.h) * data.w;
+  const MaskMixtureProblem problem(data.logits.data(), data.target.data(), n);
+  for (auto _ : state) {
+    MaskLossValue value = EvaluateMaskLoss(problem, 0.18f, -0.16f);
+    benchmark::DoNotOptimize(value);
+  }
+  state.counters["pixels/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_PersamF_LossPassLate)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The one-off preparation TrainMaskWeights does before its steps.
+void BM_PersamF_Prepare(benchmark::State& state) {
+  const TrainingData& data = Data();
+  const int64_t n = static_cast<int64_t>(data.h) * data.w;
+  for (auto _ : state) {
+    const MaskMixtureProblem problem(data.logits.data(), data.target.data(), n);
+    benchmark::DoNotOptimize(problem.group(0).c.get());
+  }
+}
+BENCHMARK(BM_PersamF_Prepare)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace persam
@@ -158,5 +184,32 @@ void BM_Persam_LocationPrior(benchmark::State& state) {
 }
 BENCHMARK(BM_Persam_LocationPrior)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+}  // namespace
+}  // namespace persam
+
+namespace persam {
+namespace {
+// Memory vs compute: the same pixel distribution (a chunk of the middle rows,
+// tiled) L2-resident and at 1.6 MP (20 MB: L3, or DRAM when others evict it).
+void BM_PersamF_LossPassTiled(benchmark::State& state) {
+  const int64_t n = state.range(0), chunk = 65536;
+  const TrainingData& data = Data();
+  const int64_t plane = static_cast<int64_t>(data.target.size());
+  const int64_t start = plane / 2 - chunk / 2;
+  std::vector<float> logits(3 * n);
+  std::vector<uint8_t> target(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t src = start + i % chunk;
+    for (int k = 0; k < 3; ++k) logits[k * n + i] = data.logits[k * plane + src];
+    target[i] = data.target[src];
+  }
+  const MaskMixtureProblem problem(logits.data(), target.data(), n);
+  for (auto _ : state) {
+    MaskLossValue value = EvaluateMaskLoss(problem, 0.3f, 0.4f);
+    benchmark::DoNotOptimize(value);
+  }
+  state.counters["pixels/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_PersamF_LossPassTiled)->Arg(65536)->Arg(1638400)->Unit(benchmark::kMicrosecond)->UseRealTime();
 }  // namespace
 }  // namespace persam

@@ -55,18 +55,6 @@ std::vector<float> Floats(const TensorMap& tensors, const std::string& name,
 // values as from their float32 values: same rounding rule).
 LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
                        const std::vector<int64_t>& shape, int n, int k, Precision precision,
-                       int row0);
-LinearWeights Pack(const TensorMap& tensors, const std::string& name,
-                   const std::vector<int64_t>& shape, int n, int k, Precision precision,
-                   int row0 = 0) {
-  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
-  const Tensor& t = tensors.at(name);
-  ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
-  return packed;
-}
-
-LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
-                       const std::vector<int64_t>& shape, int n, int k, Precision precision,
                        int row0) {
   const Tensor& t = Get(tensors, name, shape);
   // Stored at the precision it runs at: packed as is.
@@ -85,6 +73,15 @@ LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
   }
   const std::vector<float> w = DequantizedFloat32(tensors, name);
   return LinearWeights::Pack(w.data() + size_t(row0) * k, n, k, k, precision);
+}
+
+LinearWeights Pack(const TensorMap& tensors, const std::string& name,
+                   const std::vector<int64_t>& shape, int n, int k, Precision precision,
+                   int row0 = 0) {
+  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
+  const Tensor& t = tensors.at(name);
+  ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
+  return packed;
 }
 
 // ref: image_encoder.py get_rel_pos: F.interpolate(mode="linear",
@@ -143,7 +140,7 @@ struct VitEncoder::Workspace {
                  // then the attention output (block order)
   Buffer b;      // [Tp, C] windowed blocks' token-order LN1 output, then q (block
                  // order), then the token-order attention output, then LN2 output
-  Buffer big;    // kv [Tp, 2C] | MLP hidden [mlp_rows, mlp_dim] | im2col | neck scratch
+  Buffer big;    // kv [Tp, 2C] | MLP hidden [chunk rows, mlp_dim] | im2col | neck scratch
   Buffer rel_h;  // [heads][block tokens, window] decomposed bias, one slab per head
   Buffer rel_w;
 };

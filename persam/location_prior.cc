@@ -11,6 +11,13 @@
 namespace persam {
 namespace {
 
+// The full-resolution passes below (1.6 MP for a 1280 x 1280 image) run over
+// fixed chunks in parallel; partial results are combined in chunk order, so
+// the result does not depend on the thread count.
+constexpr int64_t kChunk = 1 << 15;
+
+int64_t NumChunks(int64_t n) { return (n + kChunk - 1) / kChunk; }
+
 int Channels(const ImageEmbedding& e, int* grid) {
   *grid = 64;
   const size_t positions = static_cast<size_t>(*grid) * *grid;
@@ -64,19 +71,26 @@ std::vector<float> SimilarityMap(const ImageEmbedding& embedding, const std::vec
                 std::to_string(channels) + "-channel embedding");
   }
   const size_t positions = static_cast<size_t>(grid) * grid;
-  std::vector<double> dot(positions, 0.0), norm2(positions, 0.0);
-  for (int c = 0; c < channels; ++c) {
-    const float* row = embedding.data.data() + c * positions;
-    const double f = feat[c];
-    for (size_t p = 0; p < positions; ++p) {
-      dot[p] += f * row[p];
-      norm2[p] += static_cast<double>(row[p]) * row[p];
-    }
-  }
   // ref: test_feat / test_feat.norm(dim=0); sim = target_feat @ test_feat.
   std::vector<float> sim(positions);
-  for (size_t p = 0; p < positions; ++p) {
-    sim[p] = norm2[p] > 0 ? static_cast<float>(dot[p] / std::sqrt(norm2[p])) : 0.0f;
+  constexpr int64_t kBlock = 256;  // positions per task (channels walked inside)
+  const int64_t blocks = (static_cast<int64_t>(positions) + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const size_t p0 = static_cast<size_t>(blk * kBlock);
+    const size_t count = std::min(static_cast<size_t>(kBlock), positions - p0);
+    double dot[kBlock] = {}, norm2[kBlock] = {};
+    for (int c = 0; c < channels; ++c) {
+      const float* row = embedding.data.data() + c * positions + p0;
+      const double f = feat[c];
+      for (size_t i = 0; i < count; ++i) {
+        dot[i] += f * row[i];
+        norm2[i] += static_cast<double>(row[i]) * row[i];
+      }
+    }
+    for (size_t i = 0; i < count; ++i) {
+      sim[p0 + i] = norm2[i] > 0 ? static_cast<float>(dot[i] / std::sqrt(norm2[i])) : 0.0f;
+    }
   }
   const int low = 4 * grid;  // F.interpolate(sim, scale_factor=4)
   std::vector<float> up(static_cast<size_t>(low) * low);
@@ -84,27 +98,65 @@ std::vector<float> SimilarityMap(const ImageEmbedding& embedding, const std::vec
   return PostprocessMaps(up.data(), 1, low, low, embedding.orig_height, embedding.orig_width);
 }
 
+namespace {
+
+// Index of the first extreme element (as std::max_element / min_element):
+// per-chunk extremes, then the first chunk holding the overall one.
+template <class Better>
+size_t FirstExtreme(const std::vector<float>& v, Better better) {
+  const int64_t n = static_cast<int64_t>(v.size()), chunks = NumChunks(n);
+  std::vector<size_t> best(chunks);
+#pragma omp parallel for schedule(static)
+  for (int64_t ci = 0; ci < chunks; ++ci) {
+    const auto begin = v.begin() + ci * kChunk, end = v.begin() + std::min(n, (ci + 1) * kChunk);
+    size_t b = static_cast<size_t>(begin - v.begin());
+    for (auto it = begin; it != end; ++it) {
+      if (better(*it, v[b])) b = static_cast<size_t>(it - v.begin());
+    }
+    best[ci] = b;
+  }
+  size_t b = best.empty() ? 0 : best[0];
+  for (size_t x : best) {
+    if (better(v[x], v[b])) b = x;
+  }
+  return b;
+}
+
+}  // namespace
+
 PointPrompt ArgMaxPoint(const std::vector<float>& sim, int width) {
-  const size_t i = static_cast<size_t>(std::max_element(sim.begin(), sim.end()) - sim.begin());
+  const size_t i = FirstExtreme(sim, [](float a, float b) { return a > b; });
   return PointPrompt{static_cast<double>(i % width), static_cast<double>(i / width), 1};
 }
 
 PointPrompt ArgMinPoint(const std::vector<float>& sim, int width) {
-  const size_t i = static_cast<size_t>(std::min_element(sim.begin(), sim.end()) - sim.begin());
+  const size_t i = FirstExtreme(sim, [](float a, float b) { return a < b; });
   return PointPrompt{static_cast<double>(i % width), static_cast<double>(i / width), 0};
 }
 
 std::vector<float> TargetGuidedAttention(const std::vector<float>& sim, int height, int width, int grid) {
   const size_t n = static_cast<size_t>(height) * width;
-  double sum = 0;
-  for (float v : sim) sum += v;
-  const double mean = sum / static_cast<double>(n);
-  double ss = 0;
-  for (float v : sim) ss += (v - mean) * (v - mean);
+  const int64_t chunks = NumChunks(static_cast<int64_t>(n));
+  auto chunk_sum = [&](auto term) {
+    std::vector<double> part(chunks, 0.0);
+#pragma omp parallel for schedule(static)
+    for (int64_t ci = 0; ci < chunks; ++ci) {
+      const size_t end = std::min(n, static_cast<size_t>((ci + 1) * kChunk));
+      double acc = 0;
+      for (size_t i = static_cast<size_t>(ci * kChunk); i < end; ++i) acc += term(sim[i]);
+      part[ci] = acc;
+    }
+    double total = 0;
+    for (double x : part) total += x;
+    return total;
+  };
+  const double mean = chunk_sum([](float v) { return static_cast<double>(v); }) / static_cast<double>(n);
+  const double ss = chunk_sum([mean](float v) { return (v - mean) * (v - mean); });
   const double std_dev = std::sqrt(ss / static_cast<double>(n > 1 ? n - 1 : 1));
   std::vector<float> standardised(n);
   const float fmean = static_cast<float>(mean), fstd = static_cast<float>(std_dev);
-  for (size_t i = 0; i < n; ++i) standardised[i] = (sim[i] - fmean) / fstd;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) standardised[i] = (sim[i] - fmean) / fstd;
   std::vector<float> out(static_cast<size_t>(grid) * grid);
   kernels::ResizeBilinear(standardised.data(), 1, height, width, out.data(), grid, grid);
   kernels::Sigmoid(out.data(), out.size());
@@ -112,19 +164,23 @@ std::vector<float> TargetGuidedAttention(const std::vector<float>& sim, int heig
 }
 
 std::optional<BoxPrompt> MaskBox(const float* logits, int height, int width) {
-  int x0 = width, y0 = height, x1 = -1, y1 = -1;
+  // Rows in parallel, each with its first and last foreground column.
+  std::vector<int> firsts(height, -1), lasts(height, -1);
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(height) * width > kChunk)
   for (int y = 0; y < height; ++y) {
     const float* row = logits + static_cast<size_t>(y) * width;
-    int first = -1, last = -1;
     for (int x = 0; x < width; ++x) {
       if (row[x] > 0.0f) {
-        if (first < 0) first = x;
-        last = x;
+        if (firsts[y] < 0) firsts[y] = x;
+        lasts[y] = x;
       }
     }
-    if (first < 0) continue;
-    x0 = std::min(x0, first);
-    x1 = std::max(x1, last);
+  }
+  int x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (int y = 0; y < height; ++y) {
+    if (firsts[y] < 0) continue;
+    x0 = std::min(x0, firsts[y]);
+    x1 = std::max(x1, lasts[y]);
     y0 = std::min(y0, y);
     y1 = y;
   }
@@ -135,6 +191,7 @@ std::optional<BoxPrompt> MaskBox(const float* logits, int height, int width) {
 
 int64_t MaskArea(const float* logits, int64_t count) {
   int64_t area = 0;
+#pragma omp parallel for schedule(static) reduction(+ : area)
   for (int64_t i = 0; i < count; ++i) area += logits[i] > 0.0f;
   return area;
 }

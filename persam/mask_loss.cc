@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+
+#include <omp.h>
 #include <vector>
 
 #include "weights/error.h"
@@ -18,21 +20,22 @@ HWY_BEFORE_NAMESPACE();
 namespace persam {
 namespace HWY_NAMESPACE {
 
-// All blocks of both groups; block b writes sums[6 b .. 6 b + 5]. Static
-// schedule over a fixed block list: the result does not depend on timing.
-void MaskLossAllBlocks(const MaskMixtureProblem& problem, float w1, float w2,
-                       double* sums) {
+// Blocks part, part + num_parts, ... of the list (group 0's blocks, then
+// group 1's), each block's float sums widened to double and added in order.
+void MaskLossPart(const MaskMixtureProblem& problem, float w1, float w2, int part,
+                  int num_parts, double* out) {
   const hn::ScalableTag<float> d;
   const int64_t blocks0 = problem.group(0).padded / kMaskLossBlock;
-  const int64_t blocks1 = problem.group(1).padded / kMaskLossBlock;
-  const int64_t total = blocks0 + blocks1;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < total; ++b) {
+  const int64_t total = blocks0 + problem.group(1).padded / kMaskLossBlock;
+  for (int k = 0; k < kMaskLossPartSums; ++k) out[k] = 0.0;
+  for (int64_t b = part; b < total; b += num_parts) {
     const int g = b < blocks0 ? 0 : 1;
     const MaskMixtureProblem::Group& group = problem.group(g);
     const int64_t offset = (g == 0 ? b : b - blocks0) * kMaskLossBlock;
+    double block[6];
     MaskLossBlockSums(d, group.c.get() + offset, group.e1.get() + offset,
-                      group.e2.get() + offset, kMaskLossBlock, w1, w2, sums + 6 * b);
+                      group.e2.get() + offset, kMaskLossBlock, w1, w2, block);
+    for (int k = 0; k < 6; ++k) out[6 * g + k] += block[k];
   }
 }
 
@@ -42,12 +45,14 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 namespace persam {
-HWY_EXPORT(MaskLossAllBlocks);
+HWY_EXPORT(MaskLossPart);
 
 namespace {
 
 constexpr float kPadLogit = -200.0f;  // exp(-200) underflows: contributes 0
 constexpr double kAlphaPositive = 0.25, kAlphaNegative = 0.75;
+constexpr double kLog2e = 1.44269504088896340736;  // 1 / ln 2
+constexpr double kLn2 = 0.69314718055994530942;
 
 }  // namespace
 
@@ -72,12 +77,13 @@ MaskMixtureProblem::MaskMixtureProblem(const float* logits, const uint8_t* targe
   int64_t fill[2] = {0, 0};
   for (int64_t i = 0; i < num_pixels; ++i) {
     const int g = target[i] != 0 ? 1 : 0;
-    const float sign = g == 1 ? -1.0f : 1.0f;  // y = -x on the foreground
+    // y = -x on the foreground; base-2 units (one rounding, from double).
+    const double scale = g == 1 ? -kLog2e : kLog2e;
     Group& group = groups_[g];
     const int64_t j = fill[g]++;
-    group.c[j] = sign * l0[i];
-    group.e1[j] = sign * (l1[i] - l0[i]);
-    group.e2[j] = sign * (l2[i] - l0[i]);
+    group.c[j] = static_cast<float>(scale * l0[i]);
+    group.e1[j] = static_cast<float>(scale * (static_cast<double>(l1[i]) - l0[i]));
+    group.e2[j] = static_cast<float>(scale * (static_cast<double>(l2[i]) - l0[i]));
   }
   for (int g = 0; g < 2; ++g) {
     Group& group = groups_[g];
@@ -87,24 +93,41 @@ MaskMixtureProblem::MaskMixtureProblem(const float* logits, const uint8_t* targe
   }
 }
 
-MaskLossValue EvaluateMaskLoss(const MaskMixtureProblem& problem, float w1, float w2) {
-  const int64_t blocks0 = problem.group(0).padded / kMaskLossBlock;
-  const int64_t total = blocks0 + problem.group(1).padded / kMaskLossBlock;
-  // Reused across the 1000 steps of a training run on this thread.
-  thread_local std::vector<double> sums;
-  sums.assign(static_cast<size_t>(6 * total), 0.0);
-  HWY_DYNAMIC_DISPATCH(MaskLossAllBlocks)(problem, w1, w2, sums.data());
+void MaskLossPartSums(const MaskMixtureProblem& problem, float w1, float w2, int part,
+                      int num_parts, double* out) {
+  HWY_DYNAMIC_DISPATCH(MaskLossPart)(problem, w1, w2, part, num_parts, out);
+}
 
+MaskLossValue EvaluateMaskLoss(const MaskMixtureProblem& problem, float w1, float w2) {
+  // Reused across calls on this thread.
+  thread_local std::vector<double> sums;
+  sums.assign(static_cast<size_t>(kMaskLossPartSums) * omp_get_max_threads(), 0.0);
+  // A plain pointer: inside the region `sums` would name each thread's own copy.
+  double* const all_sums = sums.data();
+  int parts = 1;
+#pragma omp parallel
+  {
+    const int t = omp_get_thread_num(), num_threads = omp_get_num_threads();
+    if (t == 0) parts = num_threads;
+    MaskLossPartSums(problem, w1, w2, t, num_threads, all_sums + kMaskLossPartSums * t);
+  }
+  return CombineMaskLossSums(problem, sums.data(), parts);
+}
+
+MaskLossValue CombineMaskLossSums(const MaskMixtureProblem& problem, const double* part_sums,
+                                  int num_parts) {
   MaskLossSums group_sums[2];
-  for (int64_t b = 0; b < total; ++b) {
-    MaskLossSums& s = group_sums[b < blocks0 ? 0 : 1];
-    const double* block = sums.data() + 6 * b;
-    s.sum_q += block[0];
-    s.sum_focal += block[1];
-    s.dice_grad[0] += block[2];
-    s.dice_grad[1] += block[3];
-    s.focal_grad[0] += block[4];
-    s.focal_grad[1] += block[5];
+  for (int p = 0; p < num_parts; ++p) {
+    for (int g = 0; g < 2; ++g) {
+      MaskLossSums& s = group_sums[g];
+      const double* sums = part_sums + kMaskLossPartSums * p + 6 * g;
+      s.sum_q += sums[0];
+      s.sum_focal += sums[1];
+      s.dice_grad[0] += sums[2];
+      s.dice_grad[1] += sums[3];
+      s.focal_grad[0] += sums[4];
+      s.focal_grad[1] += sums[5];
+    }
   }
   const MaskLossSums& neg = group_sums[0];
   const MaskLossSums& pos = group_sums[1];
@@ -125,9 +148,10 @@ MaskLossValue EvaluateMaskLoss(const MaskMixtureProblem& problem, float w1, floa
   // num / den^2 q (1 - q) on the background.
   const double coef_pos = (2.0 * den - num) / (den * den);
   const double coef_neg = num / (den * den);
+  // The sums hold e_k in base-2 units: d y / d w_k = ln2 e_k.
   for (int k = 0; k < 2; ++k) {
-    value.grad[k] = coef_pos * pos.dice_grad[k] + coef_neg * neg.dice_grad[k] +
-                    (kAlphaPositive * pos.focal_grad[k] + kAlphaNegative * neg.focal_grad[k]) / n;
+    value.grad[k] = kLn2 * (coef_pos * pos.dice_grad[k] + coef_neg * neg.dice_grad[k] +
+                            (kAlphaPositive * pos.focal_grad[k] + kAlphaNegative * neg.focal_grad[k]) / n);
   }
   return value;
 }

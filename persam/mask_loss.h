@@ -18,11 +18,15 @@ namespace persam {
 // The pixels rearranged once for the per-step pass. Pixels are split by
 // target value (the order of a sum does not matter) and stored as
 // y = c + w1 * e1 + w2 * e2 with y = x for target 0 and y = -x for target 1,
-// so that both groups evaluate the same branch-free expressions:
+// so that both groups evaluate the same branch-free expressions. The three
+// maps are stored in base-2 units (times 1/ln2, rounded once from double):
+// the per-pixel exp then needs no scaling FMA, and the gradient sums are
+// scaled back by ln2 once per pass.
+// The expressions:
 //   loss term  alpha_t * softplus(y) * sigmoid(y)^2   (alpha 0.75 / 0.25)
 //   dice p     sigmoid(y) (target 0), 1 - sigmoid(y) (target 1).
 // Each group is padded to a multiple of kMaskLossBlock with pixels that
-// contribute exactly zero (c = -200, e = 0).
+// contribute nothing (c = -200, e = 0: see mask_loss-inl.h).
 class MaskMixtureProblem {
  public:
   // logits: [3, num_pixels] (L0, L1, L2), target: [num_pixels], non-zero =
@@ -67,6 +71,19 @@ struct MaskLossValue {
 // One fused, vectorised (Highway, dispatched once per call) and multithreaded
 // (OpenMP) pass over all pixels. Deterministic for a given thread count.
 MaskLossValue EvaluateMaskLoss(const MaskMixtureProblem& problem, float w1, float w2);
+
+// The same pass split for callers that run their own parallel region (the
+// training loop keeps one region for all its steps). The blocks of both
+// groups form one list; part p of num_parts takes blocks p, p + num_parts, ...
+// (interleaved: neighbouring blocks cost alike, so the parts balance) and
+// writes kMaskLossPartSums doubles: the 6 sums of group 0, then of group 1.
+inline constexpr int kMaskLossPartSums = 12;
+void MaskLossPartSums(const MaskMixtureProblem& problem, float w1, float w2, int part,
+                      int num_parts, double* out);
+// Loss and gradient from the sums of parts 0 .. num_parts - 1, added in that
+// order (the result depends on num_parts, never on timing).
+MaskLossValue CombineMaskLossSums(const MaskMixtureProblem& problem, const double* part_sums,
+                                  int num_parts);
 
 // The same in plain double precision, one pixel at a time, straight from the
 // reference's formulas (for tests).

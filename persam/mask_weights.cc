@@ -1,6 +1,10 @@
 #include "persam/mask_weights.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include <omp.h>
 
 #include "weights/error.h"
 
@@ -48,24 +52,45 @@ void CosineAnnealingLr::Step() {
 MaskWeightsResult TrainMaskWeights(const MaskMixtureProblem& problem,
                                    const MaskWeightsOptions& options) {
   if (options.steps < 0) throw Error("PerSAM-F training: steps must be >= 0");
-  // ref: Mask_Weights: nn.Parameter(torch.ones(2, 1) / 3).
-  float w[2] = {1.0f / 3.0f, 1.0f / 3.0f};
-  AdamW optimizer(2, options.beta1, options.beta2, options.eps, options.weight_decay);
-  CosineAnnealingLr scheduler(options.lr, std::max(options.steps, 1));
   MaskWeightsResult result;
-  for (int step = 0; step < options.steps; ++step) {
-    const MaskLossValue value = EvaluateMaskLoss(problem, w[0], w[1]);
-    const float grad[2] = {static_cast<float>(value.grad[0]), static_cast<float>(value.grad[1])};
-    optimizer.Step(w, grad, scheduler.lr());
-    scheduler.Step();
-    result.final_dice = value.dice;
-    result.final_focal = value.focal;
-    if (options.log_every > 0 && step % options.log_every == 0) {
-      result.log.push_back({step, scheduler.lr(), value.dice, value.focal});
+  if (options.log_every > 0) result.log.reserve(static_cast<size_t>(options.steps / options.log_every + 1));
+  // One parallel region for all steps (a region per step costs a fork and a
+  // join each time). Per step, each thread sums its blocks, one barrier, then
+  // every thread combines all parts in the same order and runs the same
+  // optimiser step: identical weights on every thread, no second barrier.
+  // Two sum buffers by step parity: a thread writing step s + 1's sums cannot
+  // disturb a slower one still reading step s's, and it cannot reach step
+  // s + 2 before every thread has passed the barrier of step s + 1.
+  const int max_threads = omp_get_max_threads();
+  const size_t buffer = static_cast<size_t>(kMaskLossPartSums) * max_threads;
+  std::vector<double> sums(2 * buffer);
+  double* const all_sums = sums.data();
+#pragma omp parallel
+  {
+    const int t = omp_get_thread_num(), num_threads = omp_get_num_threads();
+    // ref: Mask_Weights: nn.Parameter(torch.ones(2, 1) / 3).
+    float w[2] = {1.0f / 3.0f, 1.0f / 3.0f};
+    AdamW optimizer(2, options.beta1, options.beta2, options.eps, options.weight_decay);
+    CosineAnnealingLr scheduler(options.lr, std::max(options.steps, 1));
+    for (int step = 0; step < options.steps; ++step) {
+      double* const step_sums = all_sums + (step & 1) * buffer;
+      MaskLossPartSums(problem, w[0], w[1], t, num_threads, step_sums + kMaskLossPartSums * t);
+#pragma omp barrier
+      const MaskLossValue value = CombineMaskLossSums(problem, step_sums, num_threads);
+      const float grad[2] = {static_cast<float>(value.grad[0]), static_cast<float>(value.grad[1])};
+      optimizer.Step(w, grad, scheduler.lr());
+      scheduler.Step();
+      if (t == 0) {
+        result.final_dice = value.dice;
+        result.final_focal = value.focal;
+        if (options.log_every > 0 && step % options.log_every == 0) {
+          result.log.push_back({step, scheduler.lr(), value.dice, value.focal});
+        }
+      }
     }
+    // ref: weights = torch.cat((1 - weights.sum(0), weights)) in float32.
+    if (t == 0) result.weights = {1.0f - (w[0] + w[1]), w[0], w[1]};
   }
-  // ref: weights = torch.cat((1 - weights.sum(0), weights)) in float32.
-  result.weights = {1.0f - (w[0] + w[1]), w[0], w[1]};
   return result;
 }
 

@@ -82,6 +82,83 @@ TEST_CASE("PerSAM-F loss: vectorised pass matches the double reference") {
   }
 }
 
+// One pixel per problem, L0 = L1 = L2 = x: the pass's value is that pixel's
+// own terms, so this sweeps the per-pixel math (2^-a, reciprocal, log1p and
+// the three tiers) against double precision. Error budget: x is stored as
+// fl(x / ln2), relative 2^-24, which moves exp(-|x|) by |x| 2^-24 relative and
+// a confidently right pixel's focal term (~exp(-3|x|)) by 3 |x| 2^-24 =
+// 1.8e-7 |x|; plus the 2^-a (1.7e-7), log1p (1.7e-7) and series (6e-8)
+// bounds and a few float roundings in the terms.
+TEST_CASE("PerSAM-F loss: per-pixel math over the tiers matches double precision") {
+  for (uint8_t t : {0, 1}) {
+    for (double x = -40.0; x <= 40.0; x += 0.0371) {
+      const float xf = static_cast<float>(x);
+      const float logits[3] = {xf, xf, xf};
+      const MaskMixtureProblem problem(logits, &t, 1);
+      const MaskLossValue fast = EvaluateMaskLoss(problem, 0.25f, 0.5f);
+      const MaskLossValue ref = EvaluateMaskLossReference(logits, &t, 1, 0.25, 0.5);
+      const double tol = 8e-7 + 2e-7 * std::fabs(x);
+      // Focal of a confidently right pixel is ~exp(-3|x|): below the deep
+      // threshold it is dropped (< 1e-22), so compare it with an absolute floor.
+      CHECK(std::fabs(fast.focal - ref.focal) <= tol * ref.focal + 1e-21);
+      CHECK(fast.dice == doctest::Approx(ref.dice).epsilon(tol));
+    }
+  }
+}
+
+// The fused pass's gradient against central differences of the double
+// reference loss, at weights where each tier dominates: large logits (deep
+// and series tiers) and small ones (general tier), both groups.
+TEST_CASE("PerSAM-F loss: fused gradient matches finite differences of the double loss") {
+  for (float scale : {2.0f, 9.0f, 40.0f}) {
+    const RandomProblem p = MakeProblem(30011, scale, 21);
+    const MaskMixtureProblem problem(p.logits.data(), p.target.data(), p.n);
+    for (const auto& w : std::vector<std::pair<float, float>>{{1.0f / 3, 1.0f / 3}, {0.7f, -0.2f}}) {
+      const MaskLossValue fast = EvaluateMaskLoss(problem, w.first, w.second);
+      const double h = 1e-5;
+      for (int k = 0; k < 2; ++k) {
+        const double d0 = k == 0 ? h : 0, d1 = k == 1 ? h : 0;
+        const double plus = EvaluateMaskLossReference(p.logits.data(), p.target.data(), p.n,
+                                                      w.first + d0, w.second + d1).loss();
+        const double minus = EvaluateMaskLossReference(p.logits.data(), p.target.data(), p.n,
+                                                       w.first - d0, w.second - d1).loss();
+        const double fd = (plus - minus) / (2 * h);
+        // float32 per-pixel terms summed over 30k pixels: ~1e-5 relative;
+        // differences: O(h^2) truncation, 1e-16 / h rounding.
+        CHECK(fast.grad[k] == doctest::Approx(fd).epsilon(1e-4).scale(1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("PerSAM-F loss: part sums combine to the pass for any split, run to run identical") {
+  const RandomProblem p = MakeProblem(50000, 10.0f, 5);
+  const MaskMixtureProblem problem(p.logits.data(), p.target.data(), p.n);
+  const MaskLossValue ref = EvaluateMaskLossReference(p.logits.data(), p.target.data(), p.n, 0.2, 0.5);
+  for (int parts : {1, 2, 3, 7, 40}) {
+    std::vector<double> sums(static_cast<size_t>(kMaskLossPartSums) * parts);
+    for (int part = 0; part < parts; ++part) {
+      MaskLossPartSums(problem, 0.2f, 0.5f, part, parts, sums.data() + kMaskLossPartSums * part);
+    }
+    const MaskLossValue v = CombineMaskLossSums(problem, sums.data(), parts);
+    CHECK(v.dice == doctest::Approx(ref.dice).epsilon(1e-5));
+    CHECK(v.focal == doctest::Approx(ref.focal).epsilon(2e-5));
+    for (int k = 0; k < 2; ++k) CHECK(v.grad[k] == doctest::Approx(ref.grad[k]).epsilon(2e-4).scale(1e-5));
+    // The same split again gives the same bits.
+    std::vector<double> again(sums.size());
+    for (int part = 0; part < parts; ++part) {
+      MaskLossPartSums(problem, 0.2f, 0.5f, part, parts, again.data() + kMaskLossPartSums * part);
+    }
+    CHECK(again == sums);
+  }
+  // Training twice gives the same weights bit for bit (one thread count).
+  MaskWeightsOptions options;
+  options.steps = 50;
+  const MaskWeightsResult a = TrainMaskWeights(problem, options);
+  const MaskWeightsResult b = TrainMaskWeights(problem, options);
+  CHECK(a.weights == b.weights);
+}
+
 TEST_CASE("CosineAnnealingLR recursion follows the closed form and the reference's log") {
   CosineAnnealingLr scheduler(1e-3, 1000);
   for (int epoch = 1; epoch <= 1000; ++epoch) {

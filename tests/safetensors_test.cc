@@ -8,12 +8,15 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "tests/fixtures.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "weights/error.h"
 #include "weights/json.h"
+#include "weights/mapped_file.h"
 #include "weights/npy.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
@@ -117,6 +120,44 @@ TEST_CASE("safetensors: random SAM round-trips bit-exactly, mapped, aligned, wit
   const std::string name = "image_encoder.blocks.0.attn.qkv.weight";
   CHECK(std::memcmp(again.at(name).data, tensors.at(name).data, tensors.at(name).NumBytes()) == 0);
   CHECK(std::memcmp(other.at(name).data, tensors.at(name).data, tensors.at(name).NumBytes()) != 0);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("ReleaseFilePages: drops mapped tensors' pages, keeps their bytes, never touches heap memory") {
+  // 256 KB tensor: whole pages inside it whatever its offset in the file.
+  std::vector<float> values(65536);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f - 7.0f;
+  TensorMap tensors;
+  tensors["big"] = Tensor::FromFloat32({256, 256}, values.data());
+  tensors["small"] = Tensor::FromFloat32({3}, values.data());
+  const std::string path = TempPath("release.safetensors");
+  WriteSafetensors(path, tensors, {});
+  {
+    const Checkpoint ckpt = ReadCheckpoint(path);
+    const Tensor& big = ckpt.tensors.at("big");
+    REQUIRE(std::memcmp(big.data, values.data(), big.NumBytes()) == 0);  // paged in
+    const size_t released = ReleaseFilePages(big.data, big.NumBytes());
+    CHECK(released >= big.NumBytes() - 2 * size_t(sysconf(_SC_PAGESIZE)));
+    CHECK(released <= big.NumBytes());
+    // Read again from the file: the same bytes.
+    CHECK(std::memcmp(big.data, values.data(), big.NumBytes()) == 0);
+    const Tensor& small = ckpt.tensors.at("small");
+    CHECK(ReleaseFilePages(small.data, small.NumBytes()) == 0);  // no whole page
+    CHECK(std::memcmp(small.data, values.data(), small.NumBytes()) == 0);
+  }
+  // Heap tensors and in-memory "files" are left alone (MADV_DONTNEED would zero them).
+  CHECK(ReleaseFilePages(tensors.at("big").data, tensors.at("big").NumBytes()) == 0);
+  CHECK(std::memcmp(tensors.at("big").data, values.data(), values.size() * sizeof(float)) == 0);
+  std::vector<uint8_t> file_bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    file_bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const Checkpoint in_memory =
+      ReadCheckpointFromBytes(BytesFromMemory("mem", file_bytes.data(), file_bytes.size()));
+  const Tensor& big = in_memory.tensors.at("big");
+  CHECK(ReleaseFilePages(big.data, big.NumBytes()) == 0);
+  CHECK(std::memcmp(big.data, values.data(), big.NumBytes()) == 0);
   std::remove(path.c_str());
 }
 
