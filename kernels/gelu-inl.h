@@ -68,46 +68,16 @@ HWY_INLINE V ErfcScaledPoly(D d, V a) {
   return hn::MulAdd(p, s, hn::Set(d, 2.108063549e-01f));
 }
 
-// e^(-t) for t >= 0 (here t = a^2 >= 1), cheaper than hn::Exp: round to
-// nearest of -t log2(e) by the 1.5 * 2^23 shifter, Cody-Waite reduction, a
-// degree-6 polynomial (Cephes expf coefficients) and 2^n added into the
-// exponent field. Max error 2 ULP for results >= 2^-126; t > 87.33 (results
-// below the smallest normal float) gives 0; NaN gives NaN.
-template <class D, class V>
-HWY_INLINE V ExpNegative(D d, V t) {
-  const hn::RebindToSigned<D> di;
-  const V kMaxT = hn::Set(d, 87.33654f);
-  const V y = hn::Neg(hn::Min(t, kMaxT));
-  const V shifter = hn::Set(d, 12582912.0f);  // 1.5 * 2^23
-  const V s = hn::MulAdd(y, hn::Set(d, 1.44269504088896341f), shifter);
-  const V n = hn::Sub(s, shifter);
-  V r = hn::NegMulAdd(n, hn::Set(d, 0.693359375f), y);
-  r = hn::NegMulAdd(n, hn::Set(d, -2.12194440e-4f), r);
-  V p = hn::Set(d, 1.9875691500e-4f);
-  p = hn::MulAdd(p, r, hn::Set(d, 1.3981999507e-3f));
-  p = hn::MulAdd(p, r, hn::Set(d, 8.3334519073e-3f));
-  p = hn::MulAdd(p, r, hn::Set(d, 4.1665795894e-2f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.6666665459e-1f));
-  p = hn::MulAdd(p, r, hn::Set(d, 5.0000001201e-1f));
-  p = hn::MulAdd(p, hn::Mul(r, r), hn::Add(r, hn::Set(d, 1.0f)));
-  // 2^n: the low bits of s hold n; shifting them into the exponent field
-  // drops the shifter's own bits.
-  const V e = hn::BitCast(d, hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::BitCast(di, s))));
-  return hn::IfThenZeroElse(hn::Gt(t, kMaxT), e);
-}
-
 // erfc(a) for a >= 1 (any a >= 1, including +inf).
 template <class D, class V>
 HWY_INLINE V ErfcLarge(D d, V a) {
   const V k4 = hn::Set(d, 4.0f);
-  V r = ErfcScaledPoly(d, hn::Min(a, k4));
-  // Beyond 4, erfc(a) e^(a^2) ~ 1 / (a sqrt(pi)): scale R(4) by 4 / a. Rare
-  // (|x| > 5.6 for GELU), so the division is skipped when no lane needs it.
-  const auto beyond = hn::Gt(a, k4);
-  if (HWY_UNLIKELY(!hn::AllFalse(d, beyond))) {
-    r = hn::IfThenElse(beyond, hn::Mul(r, hn::Div(k4, a)), r);
-  }
-  return hn::Mul(ExpNegative(d, hn::Mul(a, a)), r);
+  const V a_clamped = hn::Min(a, k4);
+  // Beyond 4, erfc(a) e^(a^2) ~ 1 / (a sqrt(pi)): scale R(4) by 4 / a.
+  V r = ErfcScaledPoly(d, a_clamped);
+  r = hn::Mul(r, hn::Div(k4, hn::Max(a, k4)));
+  const V e = hn::Exp(d, hn::Neg(hn::Mul(a, a)));
+  return hn::Mul(e, r);
 }
 
 }  // namespace gelu_detail
@@ -128,13 +98,15 @@ HWY_INLINE V Gelu(D d, V x) {
   const V one = hn::Set(d, 1.0f);
   const V z = hn::Mul(x, hn::Set(d, 0.7071067811865475f));
   const V a = hn::Abs(z);
-  // 1 + erf(z): |z| < 1: 1 + z P(z^2) (one FMA); else from erfc(|z|):
-  // erfc(|z|) for z < 0 (no cancellation), 2 - erfc(|z|) for z >= 0.
-  const V small = hn::MulAdd(z, gelu_detail::ErfOverXPoly(d, hn::Mul(z, z)), one);
-  const V erfc_a = gelu_detail::ErfcLarge(d, hn::Max(a, one));
-  const V large =
-      hn::IfThenElse(hn::Lt(z, hn::Zero(d)), erfc_a, hn::Sub(hn::Set(d, 2.0f), erfc_a));
-  const V factor = hn::IfThenElse(hn::Lt(a, one), small, large);
+  const auto is_small = hn::Lt(a, one);
+  const V erf_small = hn::Mul(a, gelu_detail::ErfOverXPoly(d, hn::Mul(a, a)));
+  const V erfc_large = gelu_detail::ErfcLarge(d, hn::Max(a, one));
+  // erfc(a) and erf(a) for a = |z|.
+  const V erfc_a = hn::IfThenElse(is_small, hn::Sub(one, erf_small), erfc_large);
+  const V erf_a = hn::IfThenElse(is_small, erf_small, hn::Sub(one, erfc_large));
+  // 1 + erf(z): 1 + erf(a) for z >= 0, erfc(a) for z < 0.
+  const V factor =
+      hn::IfThenElse(hn::Lt(z, hn::Zero(d)), erfc_a, hn::Add(one, erf_a));
   // Clamp so that -inf * 0 gives -0 instead of NaN (factor is 0 there).
   const V xc = hn::Max(x, hn::Set(d, -64.0f));
   const V r = hn::Mul(hn::Mul(hn::Set(d, 0.5f), xc), factor);
