@@ -93,6 +93,30 @@ struct TileOut {
   size_t ld_post;
 };
 
+// The tile at row i, column j0 of C. A linear epilogue folds the residual
+// into the first KC block (so that it may alias C); otherwise it is added
+// after the activation.
+HWY_INLINE TileOut MakeTile(size_t i, size_t j0, size_t m, size_t cols,
+                            bool first, bool last, const float* bias,
+                            Epilogue act, const float* residual, size_t ldr,
+                            float* c, size_t ldc) {
+  const bool residual_first = act == Epilogue::kNone;
+  TileOut o;
+  o.c = c + i * ldc + j0;
+  o.ldc = ldc;
+  o.rows = HWY_MIN(kMR, m - i);
+  o.cols = cols;
+  o.first = first;
+  o.last = last;
+  o.init = (residual && residual_first) ? residual + i * ldr + j0 : nullptr;
+  o.ld_init = ldr;
+  o.bias = bias ? bias + j0 : nullptr;
+  o.act = act;
+  o.post = (residual && !residual_first) ? residual + i * ldr + j0 : nullptr;
+  o.ld_post = ldr;
+  return o;
+}
+
 // Stores one tile row (two vectors v0, v1) with the epilogue.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
@@ -298,9 +322,6 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   const size_t tile_cols = 2 * hn::Lanes(d);
   if (m == 0 || n == 0) return;
   // k == 0 is valid: one pass with kc = 0 stores act(bias) + residual.
-  // Linear epilogue: fold the residual into the first KC block (so that it
-  // may alias C); otherwise add it after the activation.
-  const bool residual_first = act == Epilogue::kNone;
   const size_t mblocks = (m + kMC - 1) / kMC;
   // Tasks: MC-row blocks, split by columns only as far as needed for >= 4
   // tasks per thread (small m). Each task packs its A block (mc x k) once and
@@ -366,22 +387,8 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
           const float* bp = panels + (j0 / kGemmNR) * k * kGemmNR +
                             pc * kGemmNR + j0 % kGemmNR;
           for (size_t ir = 0; ir < mc; ir += kMR) {
-            const size_t i = i0 + ir;
-            TileOut o;
-            o.c = c + i * ldc + j0;
-            o.ldc = ldc;
-            o.rows = HWY_MIN(kMR, m - i);
-            o.cols = cols;
-            o.first = first;
-            o.last = last;
-            o.init = (residual && residual_first) ? residual + i * ldr + j0
-                                                  : nullptr;
-            o.ld_init = ldr;
-            o.bias = bias ? bias + j0 : nullptr;
-            o.act = act;
-            o.post = (residual && !residual_first) ? residual + i * ldr + j0
-                                                   : nullptr;
-            o.ld_post = ldr;
+            const TileOut o = MakeTile(i0 + ir, j0, m, cols, first, last, bias,
+                                       act, residual, ldr, c, ldc);
             MicroKernel(d, kc, ablock + ir * kc, bp, o);
           }
         }

@@ -48,6 +48,7 @@ using gemm_detail::DF;
 using gemm_detail::kMC;
 using gemm_detail::kMR;
 using gemm_detail::kNC;
+using gemm_detail::MakeTile;
 using gemm_detail::StoreRow;
 using gemm_detail::TileOut;
 
@@ -486,27 +487,6 @@ struct TaskGrid {
   }
   int64_t tasks() const { return int64_t(mblocks * nsplit); }
 };
-
-HWY_INLINE TileOut MakeTile(size_t i, size_t j0, size_t m, size_t cols,
-                            bool first, bool last, const float* bias,
-                            Epilogue act, const float* residual, size_t ldr,
-                            float* c, size_t ldc) {
-  const bool residual_first = act == Epilogue::kNone;
-  TileOut o;
-  o.c = c + i * ldc + j0;
-  o.ldc = ldc;
-  o.rows = HWY_MIN(kMR, m - i);
-  o.cols = cols;
-  o.first = first;
-  o.last = last;
-  o.init = (residual && residual_first) ? residual + i * ldr + j0 : nullptr;
-  o.ld_init = ldr;
-  o.bias = bias ? bias + j0 : nullptr;
-  o.act = act;
-  o.post = (residual && !residual_first) ? residual + i * ldr + j0 : nullptr;
-  o.ld_post = ldr;
-  return o;
-}
 
 }  // namespace lowp_detail
 
