@@ -2,7 +2,6 @@
 // as a user would, with the embeddings checked against the float32 reference
 // at the issue-7 bounds (relative RMS error bf16 <= 1e-2, int8 <= 3e-2).
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
 #include "weights/npy.h"
 
@@ -20,24 +20,12 @@ namespace {
 using testing::FixturePath;
 using testing::HaveFixtures;
 
-struct RunResult {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
+using RunResult = testing::CliRun;
 
 RunResult Persam(const std::string& args) {
   const char* exe = std::getenv("PERSAM_EXE");
   REQUIRE_MESSAGE(exe != nullptr, "PERSAM_EXE must point at the persam binary");
-  const std::string command = std::string("'") + exe + "' " + args + " 2>&1";
-  RunResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) r.output.append(buffer, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return testing::RunCli(exe, args);
 }
 
 std::string TempDir() {
