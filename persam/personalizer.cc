@@ -72,6 +72,26 @@ void SetFinalMask(const float* logits, ImageOutcome* outcome) {
   outcome->mask_area = area;
 }
 
+// Cascaded post-refinement 2 of both cascades: the box of refinement 1's
+// chosen mask plus its low-res logits as the mask input; the final mask is
+// that step's choice. Returns false, running nothing, when the chosen mask is
+// empty (where the reference crashes: x.min() of an empty array).
+bool RefineWithBox(const SamModel& model, const ImageEmbedding& embedding, const StepRun& run1, bool keep_maps,
+                   ImageOutcome* out) {
+  const std::optional<BoxPrompt> box = MaskBox(run1.chosen_high_res.data(), out->height, out->width);
+  if (!box) return false;
+  const Prediction& p1 = run1.prediction;
+  const size_t low_plane = p1.low_res.size() / static_cast<size_t>(p1.num_masks);
+  Prompt third;
+  third.points = out->prior_points;
+  third.box = box;
+  third.mask_input = p1.low_res.data() + static_cast<size_t>(run1.chosen) * low_plane;
+  third.multimask = true;
+  const StepRun run2 = RunStep(model, embedding, third, false, keep_maps, out);
+  SetFinalMask(run2.chosen_high_res.data(), out);
+  return true;
+}
+
 }  // namespace
 
 Personalizer::Personalizer(const SamModel& model, PersonalizeOptions options)
@@ -195,35 +215,22 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   first.attn_sim = attn_sim.data();
   first.target_embedding = reference_.target.embedding.data();
   StepRun run0 = RunStep(model_, embedding, first, false, options_.keep_step_maps, &out);
-  const int64_t low_plane = 256 * 256;
 
   // Cascaded post-refinement 1: the first mask's logits as mask input.
   Prompt second;
   second.points = out.prior_points;
   second.mask_input = run0.prediction.low_res.data();
   second.multimask = true;
-  StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
-  const int best1 = run1.chosen;
-  const float* mask1 = run1.chosen_high_res.data();
+  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
 
   // Cascaded post-refinement 2: + the box of that mask.
-  const std::optional<BoxPrompt> box = MaskBox(mask1, out.height, out.width);
-  if (!box) {
-    // The reference crashes here (x.min() of an empty array).
+  if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
     const bool first_empty = out.steps[0].chosen_mask_area == 0;
     out.warnings.push_back(std::string("refinement 1 produced an empty mask (the reference would crash); "
                                        "kept the ") + (first_empty ? "(empty) first-step" : "first-step") +
                            " mask and skipped refinement 2");
     SetFinalMask(run0.chosen_high_res.data(), &out);
-    return out;
   }
-  Prompt third;
-  third.points = out.prior_points;
-  third.box = box;
-  third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
-  third.multimask = true;
-  StepRun run2 = RunStep(model_, embedding, third, false, options_.keep_step_maps, &out);
-  SetFinalMask(run2.chosen_high_res.data(), &out);
   return out;
 }
 
@@ -277,25 +284,14 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   second.box = box1;
   second.mask_input = mixed_low.data();
   second.multimask = true;
-  StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
-  const int best1 = run1.chosen;
-  const float* mask1 = run1.chosen_high_res.data();
+  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
 
   // Cascaded post-refinement 2.
-  const std::optional<BoxPrompt> box2 = MaskBox(mask1, out.height, out.width);
-  if (!box2) {
+  if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
     out.warnings.push_back("refinement 1 produced an empty mask (the reference would crash); "
                            "kept the weighted first-step mask and skipped refinement 2");
     SetFinalMask(mixed_high.data(), &out);
-    return out;
   }
-  Prompt third;
-  third.points = out.prior_points;
-  third.box = box2;
-  third.mask_input = run1.prediction.low_res.data() + best1 * low_plane;
-  third.multimask = true;
-  StepRun run2 = RunStep(model_, embedding, third, false, options_.keep_step_maps, &out);
-  SetFinalMask(run2.chosen_high_res.data(), &out);
   return out;
 }
 
