@@ -7,11 +7,9 @@
 #include <cmath>
 #include <cstring>
 
-#if defined(__SSE__)
-#include <xmmintrin.h>  // TransposeMatrix: baseline SSE, no dispatch needed
-#endif
 
 #include "kernels/ops.h"
+#include "kernels/transpose_block.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/conv_rows.cc"
@@ -150,27 +148,6 @@ std::vector<float> PermuteConvWeightKkc(const float* weight, int cout, int cin,
   }
   return out;
 }
-
-namespace {
-
-// One 4 x 4 block: four row loads, an in-register transpose (SSE is in every
-// x86-64 baseline), four row stores.
-inline void TransposeBlock4(const float* src, int64_t ls, float* dst, int64_t ld) {
-#if defined(__SSE__)
-  __m128 a = _mm_loadu_ps(src), b = _mm_loadu_ps(src + ls);
-  __m128 c = _mm_loadu_ps(src + 2 * ls), d = _mm_loadu_ps(src + 3 * ls);
-  _MM_TRANSPOSE4_PS(a, b, c, d);
-  _mm_storeu_ps(dst, a);
-  _mm_storeu_ps(dst + ld, b);
-  _mm_storeu_ps(dst + 2 * ld, c);
-  _mm_storeu_ps(dst + 3 * ld, d);
-#else
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) dst[j * ld + i] = src[i * ls + j];
-#endif
-}
-
-}  // namespace
 
 void TransposeMatrix(const float* in, int64_t rows, int64_t cols, float* out) {
   const int64_t rows4 = rows & ~int64_t{3}, cols4 = cols & ~int64_t{3};

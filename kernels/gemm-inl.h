@@ -47,14 +47,12 @@
 
 #include "hwy/aligned_allocator.h"
 #include "hwy/cache_control.h"
-#if HWY_ARCH_X86
-#include <xmmintrin.h>  // PackA's 4 x 4 transposes
-#endif
 #include "hwy/highway.h"
 #include "kernels/gelu-inl.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/hwy_target.h"
+#include "kernels/transpose_block.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace persam::kernels {
@@ -256,33 +254,24 @@ HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
 }
 
 // Packs A[rows, kc] (row stride lda) into kMR-row micro-panels, k-major,
-// zero-padding rows up to a multiple of kMR. On x86, 4 x 4 blocks are
-// transposed in SSE registers (every x86 target has SSE): four row loads
-// and four 16-byte stores instead of one scalar store per element, which
-// made packing ~10% of a K = 256 GEMM.
+// zero-padding rows up to a multiple of kMR. 4 x 4 blocks are transposed in
+// registers (TransposeBlock4): four row loads and four 16-byte stores instead
+// of one scalar store per element, which made packing ~10% of a K = 256 GEMM.
 HWY_INLINE void PackA(const float* HWY_RESTRICT a, size_t lda, size_t rows,
                       size_t kc, float* HWY_RESTRICT out) {
+  const size_t kc4 = kc & ~size_t{3};
   for (size_t i0 = 0; i0 < rows; i0 += kMR) {
     const size_t mr = HWY_MIN(kMR, rows - i0);
     size_t r = 0;
-#if HWY_ARCH_X86
-    const size_t kc4 = kc & ~size_t{3};
     for (; r + 4 <= mr; r += 4) {
       const float* HWY_RESTRICT src = a + (i0 + r) * lda;
       for (size_t p = 0; p < kc4; p += 4) {
-        __m128 r0 = _mm_loadu_ps(src + p), r1 = _mm_loadu_ps(src + lda + p);
-        __m128 r2 = _mm_loadu_ps(src + 2 * lda + p), r3 = _mm_loadu_ps(src + 3 * lda + p);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(out + p * kMR + r, r0);
-        _mm_storeu_ps(out + (p + 1) * kMR + r, r1);
-        _mm_storeu_ps(out + (p + 2) * kMR + r, r2);
-        _mm_storeu_ps(out + (p + 3) * kMR + r, r3);
+        TransposeBlock4(src + p, static_cast<int64_t>(lda), out + p * kMR + r, kMR);
       }
       for (size_t p = kc4; p < kc; ++p) {
         for (size_t i = 0; i < 4; ++i) out[p * kMR + r + i] = src[i * lda + p];
       }
     }
-#endif
     for (; r < kMR; ++r) {
       if (r < mr) {
         const float* HWY_RESTRICT row = a + (i0 + r) * lda;

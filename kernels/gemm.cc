@@ -19,11 +19,9 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/parallel.h"
+#include "kernels/transpose_block.h"
 #include "weights/error.h"
 
-#if defined(__SSE__)
-#include <xmmintrin.h>  // the 4 x 4 transposes of PackPanelsSumF32 (x86-64 baseline)
-#endif
 
 namespace persam::kernels {
 
@@ -100,29 +98,27 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
     const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
     const size_t cols = std::min(kGemmNR, n - j0);
     size_t jj = 0;
-#if defined(__SSE__)
-    // 4 x 4 blocks transposed in registers: four row loads, four stores of
-    // 16 bytes (the scalar order stores one float per 128-byte panel row).
-    // Blocks of 16 steps (one 64-byte line of each source row): the 16
-    // panel rows (2 KiB) are completed before moving on, so every line is
-    // written whole while it is in L1 (row-group order was 3x slower cold).
+    // 4 x 4 blocks transposed in registers (TransposeBlock4): four row
+    // loads, four 16-byte stores (the scalar order stores one float per
+    // 128-byte panel row). Blocks of 16 steps (one 64-byte line of each
+    // source row): the 16 panel rows (2 KiB) are completed before moving on,
+    // so every line is written whole while it is in L1 (row-group order was
+    // 3x slower cold). The addend and scale are applied to the block in place.
     const size_t k4 = k & ~size_t{3};
     const size_t cols4 = cols & ~size_t{3};
-    const __m128 vscale = _mm_set1_ps(scale);
+    const bool plain = addend == nullptr && scale == 1.0f;
+    const float* panel_addend = addend != nullptr ? addend + (panel - out) : nullptr;
     for (size_t p0 = 0; p0 < k4; p0 += 16) {
       const size_t p1 = std::min(k4, p0 + 16);
       for (size_t j = 0; j < cols4; j += 4) {
         const float* src = w + (j0 + j) * ldw;
         for (size_t p = p0; p < p1; p += 4) {
-          __m128 r[4];
-          for (int i = 0; i < 4; ++i) r[i] = _mm_loadu_ps(src + i * ldw + p);
-          _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
-          for (int i = 0; i < 4; ++i) {
-            const size_t at = (p + i) * kGemmNR + j;
-            if (addend != nullptr) {
-              r[i] = _mm_add_ps(r[i], _mm_loadu_ps(addend + (panel - out) + at));
-            }
-            _mm_storeu_ps(panel + at, _mm_mul_ps(r[i], vscale));
+          TransposeBlock4(src + p, static_cast<int64_t>(ldw), panel + p * kGemmNR + j, kGemmNR);
+          if (plain) continue;
+          for (size_t i = 0; i < 4; ++i) {
+            float* dst = panel + (p + i) * kGemmNR + j;
+            const float* add = panel_addend != nullptr ? panel_addend + (p + i) * kGemmNR + j : nullptr;
+            for (size_t c = 0; c < 4; ++c) dst[c] = scale * (add != nullptr ? dst[c] + add[c] : dst[c]);
           }
         }
       }
@@ -132,7 +128,6 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
         for (size_t i = 0; i < 4; ++i) panel[p * kGemmNR + jj + i] = value(j0 + jj + i, p);
       }
     }
-#endif
     for (; jj < cols; ++jj) {
       for (size_t p = 0; p < k; ++p) panel[p * kGemmNR + jj] = value(j0 + jj, p);
     }

@@ -1,0 +1,33 @@
+// The 4 x 4 float block transpose shared by TransposeMatrix and the GEMM
+// packing routines: four row loads, an in-register transpose (SSE is in every
+// x86-64 baseline, so no dispatch is needed), four row stores.
+#ifndef PERSAM_KERNELS_TRANSPOSE_BLOCK_H_
+#define PERSAM_KERNELS_TRANSPOSE_BLOCK_H_
+
+#include <cstdint>
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+namespace persam::kernels {
+
+// dst[j * ld + i] = src[i * ls + j] for i, j < 4.
+inline void TransposeBlock4(const float* src, int64_t ls, float* dst, int64_t ld) {
+#if defined(__SSE__)
+  __m128 a = _mm_loadu_ps(src), b = _mm_loadu_ps(src + ls);
+  __m128 c = _mm_loadu_ps(src + 2 * ls), d = _mm_loadu_ps(src + 3 * ls);
+  _MM_TRANSPOSE4_PS(a, b, c, d);
+  _mm_storeu_ps(dst, a);
+  _mm_storeu_ps(dst + ld, b);
+  _mm_storeu_ps(dst + 2 * ld, c);
+  _mm_storeu_ps(dst + 3 * ld, d);
+#else
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) dst[j * ld + i] = src[i * ls + j];
+#endif
+}
+
+}  // namespace persam::kernels
+
+#endif  // PERSAM_KERNELS_TRANSPOSE_BLOCK_H_
