@@ -292,6 +292,9 @@ void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
     }
   }
   kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, probs_t, s.n);
+  // One softmax per head, each too small (7 x 4096) to split: the heads
+  // run in parallel instead.
+#pragma omp parallel for schedule(static)
   for (int h = 0; h < a.heads; ++h) {
     kernels::SoftmaxColumns(t, s.n, probs_t + static_cast<size_t>(h) * t * s.n, s.n, nbias.data() + h * t);
   }
@@ -339,6 +342,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> hidden;
 
   // Image side: src = embedding + dense prompt embedding, channel-last (x).
+  // 1M values: worth both threads.
+#pragma omp parallel for schedule(static)
   for (int c = 0; c < d; ++c) {
     const float* e = in.embedding + static_cast<size_t>(c) * n;
     float* o = w.xt.data() + static_cast<size_t>(c) * n;
