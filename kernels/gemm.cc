@@ -115,7 +115,7 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
     // 128-byte panel row). Blocks of 16 steps (one 64-byte line of each
     // source row): the 16 panel rows (2 KiB) are completed before moving on,
     // so every line is written whole while it is in L1 (row-group order was
-    // 3x slower cold). The addend and scale are applied to the block in place.
+    // 3x slower cold). The addend and scale are applied in registers.
     const size_t k4 = k & ~size_t{3};
     const size_t cols4 = cols & ~size_t{3};
     const bool plain = addend == nullptr && scale == 1.0f;
@@ -125,12 +125,13 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
       for (size_t j = 0; j < cols4; j += 4) {
         const float* src = w + (j0 + j) * ldw;
         for (size_t p = p0; p < p1; p += 4) {
-          TransposeBlock4(src + p, static_cast<int64_t>(ldw), panel + p * kGemmNR + j, kGemmNR);
-          if (plain) continue;
-          for (size_t i = 0; i < 4; ++i) {
-            float* dst = panel + (p + i) * kGemmNR + j;
-            const float* add = panel_addend != nullptr ? panel_addend + (p + i) * kGemmNR + j : nullptr;
-            for (size_t c = 0; c < 4; ++c) dst[c] = scale * (add != nullptr ? dst[c] + add[c] : dst[c]);
+          float* dst = panel + p * kGemmNR + j;
+          if (plain) {
+            TransposeBlock4(src + p, static_cast<int64_t>(ldw), dst, kGemmNR);
+          } else {
+            TransposeBlock4AddScale(src + p, static_cast<int64_t>(ldw),
+                                    panel_addend != nullptr ? panel_addend + p * kGemmNR + j : nullptr, scale, dst,
+                                    kGemmNR);
           }
         }
       }
