@@ -292,6 +292,9 @@ void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
     }
   }
   kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, probs_t, s.n);
+  // One softmax per head, each too small (7 x 4096) to split: the heads
+  // run in parallel instead.
+#pragma omp parallel for schedule(static)
   for (int h = 0; h < a.heads; ++h) {
     kernels::SoftmaxColumns(t, s.n, probs_t + static_cast<size_t>(h) * t * s.n, s.n, nbias.data() + h * t);
   }
@@ -339,6 +342,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> hidden;
 
   // Image side: src = embedding + dense prompt embedding, channel-last (x).
+  // 1M values: worth both threads.
+#pragma omp parallel for schedule(static)
   for (int c = 0; c < d; ++c) {
     const float* e = in.embedding + static_cast<size_t>(c) * n;
     float* o = w.xt.data() + static_cast<size_t>(c) * n;
@@ -396,12 +401,21 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
                                              tmp2.data() + static_cast<size_t>(i) * d, d);
   }
   // Only the iou token and the selected mask tokens are read after this
-  // attention (it is per token), so the others are skipped.
-  const Dims final_dims{n, d, 1 + in.first_mask + in.num_masks};
-  TokenToImage(final_dims, final_attn_, tmp2.data(), w.xp, w.x_t, nullptr, w.probs_t.data(), q.data(),
+  // attention (it is per token, and its image-side products scale with the
+  // token count), so just those are gathered: fin rows are [iou, selected
+  // mask tokens]. Each row's result is the same as in the full batch.
+  const int kept = 1 + in.num_masks;
+  std::vector<float> fin_q(static_cast<size_t>(kept) * d), fin_res(fin_q.size()), fin(fin_q.size());
+  for (int r = 0; r < kept; ++r) {
+    const size_t from = static_cast<size_t>(r == 0 ? 0 : 1 + in.first_mask + r - 1) * d;
+    std::copy_n(tmp2.data() + from, d, fin_q.data() + static_cast<size_t>(r) * d);
+    std::copy_n(q.data() + from, d, fin_res.data() + static_cast<size_t>(r) * d);
+  }
+  const Dims final_dims{n, d, kept};
+  TokenToImage(final_dims, final_attn_, fin_q.data(), w.xp, w.x_t, nullptr, w.probs_t.data(), fin_res.data(),
                tmp.data());
-  kernels::LayerNormRows(final_dims.tokens, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(),
-                         kLayerNormEps, q.data(), d);
+  kernels::LayerNormRows(kept, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(), kLayerNormEps,
+                         fin.data(), d);
 
   transformer_stage.reset();
   ScopedStage upscale_stage(timings, "mask_decoder.masks");
@@ -410,9 +424,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> hyper(static_cast<size_t>(in.num_masks) * up1_out_);
   std::vector<float> h0(d), h1(d);
   for (int i = 0; i < in.num_masks; ++i) {
-    const int token = in.first_mask + i;
-    const auto& mlp = hyper_[token];
-    RunLinear(1, q.data() + static_cast<size_t>(1 + token) * d, mlp[0], h0.data(), kernels::Epilogue::kRelu);
+    const auto& mlp = hyper_[in.first_mask + i];
+    RunLinear(1, fin.data() + static_cast<size_t>(1 + i) * d, mlp[0], h0.data(), kernels::Epilogue::kRelu);
     RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
     RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
   }
@@ -468,7 +481,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   }
 
   // IoU head on the iou token.
-  std::vector<float> a(q.begin(), q.begin() + d), b2;
+  std::vector<float> a(fin.begin(), fin.begin() + d), b2;
   for (size_t i = 0; i < iou_head_.size(); ++i) {
     b2.resize(iou_head_[i].out);
     const bool last = i + 1 == iou_head_.size();

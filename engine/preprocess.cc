@@ -80,8 +80,8 @@ std::vector<float> PreprocessImage(const RgbImage& image, int long_side) {
 }
 
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks
-std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int lw, int orig_h,
-                                   int orig_w, int long_side) {
+void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
+                         std::vector<float>* out_maps, int long_side) {
   if (low_res == nullptr || count <= 0 || lh <= 0 || lw <= 0 || orig_h <= 0 || orig_w <= 0) {
     throw Error("PostprocessMaps: invalid arguments (count " + std::to_string(count) + ", " +
                 std::to_string(lh) + " x " + std::to_string(lw) + " -> " +
@@ -90,7 +90,10 @@ std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int 
   const InputSize input = ResizedSize(orig_h, orig_w, long_side);
   const size_t crop_plane = size_t(input.height) * input.width;
   const size_t out_plane = size_t(orig_h) * orig_w;
-  std::vector<float> out(out_plane * count);
+  if (out_maps == nullptr) throw Error("PostprocessMaps: null output");
+  // Every element is written below, so only growth is zero-filled.
+  out_maps->resize(out_plane * count);
+  float* out = out_maps->data();
   // The reference resizes all `count` maps as one [1, count, h, w] tensor,
   // whose rounding depends on count (see kernels/resize.h).
   const kernels::BilinearRounding rounding = count == 1
@@ -104,15 +107,21 @@ std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int 
   // is skipped: e.g. any image whose long side is already long_side.
   if (input.height == orig_h && input.width == orig_w) {
     kernels::ResizeBilinearCrop(low_res, count, lh, lw, long_side, long_side, input.height,
-                                input.width, out.data(), rounding);
-    return out;
+                                input.width, out, rounding);
+    return;
   }
   // Not zero-filled (new[] default-initialises): the resize writes it all.
   std::unique_ptr<float[]> crop(new float[crop_plane * count]);
   kernels::ResizeBilinearCrop(low_res, count, lh, lw, long_side, long_side, input.height,
                               input.width, crop.get(), rounding);
-  kernels::ResizeBilinear(crop.get(), count, input.height, input.width, out.data(), orig_h,
+  kernels::ResizeBilinear(crop.get(), count, input.height, input.width, out, orig_h,
                           orig_w, rounding);
+}
+
+std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int lw, int orig_h,
+                                   int orig_w, int long_side) {
+  std::vector<float> out;
+  PostprocessMapsInto(low_res, count, lh, lw, orig_h, orig_w, &out, long_side);
   return out;
 }
 

@@ -29,6 +29,12 @@ std::vector<float> PreprocessImage(const RgbImage& image, int long_side = 1024);
 // [count, orig_h, orig_w].
 std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int lw,
                                    int orig_h, int orig_w, int long_side = 1024);
+// The same into `out`, resized to [count, orig_h, orig_w]: a caller that
+// keeps `out` across queries (a 1024 x 1024 image with 3 masks is 12 MB)
+// saves the fresh allocation's zero fill and page faults, ~1.3 ms per call,
+// more than the resize itself on two threads.
+void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
+                         std::vector<float>* out, int long_side = 1024);
 
 }  // namespace persam
 

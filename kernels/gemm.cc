@@ -75,6 +75,16 @@ bool Overlaps(const float* p, size_t ld, const float* q, size_t ldq,
   return p0 < q1 && q0 < p1;
 }
 
+// Threads for a product of m x n x k multiply-adds. Below ~4M (~40 us on
+// one core) a second thread saves less than an OpenMP fork/join costs once
+// the machine is busy (a descheduled worker stalls the barrier for a whole
+// time slice): the decoder's token-side linears (7 x 256 x 256) run ~100
+// such products per call.
+int GemmThreads(int m, int n, int k) {
+  constexpr int64_t kSerialMacs = int64_t{1} << 22;
+  return static_cast<int64_t>(m) * n * k < kSerialMacs ? 1 : NumThreads();
+}
+
 }  // namespace
 
 void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
@@ -92,7 +102,9 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
     const size_t at = (j / kGemmNR) * k * kGemmNR + p * kGemmNR + j % kGemmNR;
     return scale * (v + addend[at]);
   };
-#pragma omp parallel for schedule(static) if (npanels * k > 65536)
+  // Threads from 256K floats (1 MiB) on: per-call operands such as the
+  // decoder's 4096 x 256 image tokens are packed three times per call.
+#pragma omp parallel for schedule(static) if (npanels * k * static_cast<int64_t>(kGemmNR) > (1 << 18))
   for (int64_t jp = 0; jp < npanels; ++jp) {
     float* panel = out + static_cast<size_t>(jp) * k * kGemmNR;
     const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
@@ -103,7 +115,7 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
     // 128-byte panel row). Blocks of 16 steps (one 64-byte line of each
     // source row): the 16 panel rows (2 KiB) are completed before moving on,
     // so every line is written whole while it is in L1 (row-group order was
-    // 3x slower cold). The addend and scale are applied to the block in place.
+    // 3x slower cold). The addend and scale are applied in registers.
     const size_t k4 = k & ~size_t{3};
     const size_t cols4 = cols & ~size_t{3};
     const bool plain = addend == nullptr && scale == 1.0f;
@@ -113,12 +125,13 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
       for (size_t j = 0; j < cols4; j += 4) {
         const float* src = w + (j0 + j) * ldw;
         for (size_t p = p0; p < p1; p += 4) {
-          TransposeBlock4(src + p, static_cast<int64_t>(ldw), panel + p * kGemmNR + j, kGemmNR);
-          if (plain) continue;
-          for (size_t i = 0; i < 4; ++i) {
-            float* dst = panel + (p + i) * kGemmNR + j;
-            const float* add = panel_addend != nullptr ? panel_addend + (p + i) * kGemmNR + j : nullptr;
-            for (size_t c = 0; c < 4; ++c) dst[c] = scale * (add != nullptr ? dst[c] + add[c] : dst[c]);
+          float* dst = panel + p * kGemmNR + j;
+          if (plain) {
+            TransposeBlock4(src + p, static_cast<int64_t>(ldw), dst, kGemmNR);
+          } else {
+            TransposeBlock4AddScale(src + p, static_cast<int64_t>(ldw),
+                                    panel_addend != nullptr ? panel_addend + p * kGemmNR + j : nullptr, scale, dst,
+                                    kGemmNR);
           }
         }
       }
@@ -222,7 +235,7 @@ void Gemm(int m, const float* a, int lda, const PackedWeights& b,
   }
   HWY_DYNAMIC_DISPATCH(GemmF32)(m, a, lda, b.panels(), n, k, epilogue.bias,
                                 epilogue.activation, residual, ldr, c, ldc,
-                                NumThreads());
+                                GemmThreads(m, n, k));
 }
 
 void GemmABt(int m, int n, int k, float alpha, const float* a, int lda,

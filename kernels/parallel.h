@@ -5,7 +5,7 @@
 namespace persam::kernels {
 
 void SetNumThreads(int threads);  // <= 0: all cores
-int NumThreads();
+int NumThreads();  // 1 inside a parallel region
 
 }  // namespace persam::kernels
 

@@ -247,7 +247,6 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
     if (points != nullptr) out.prior_points = *points;
   }
   const int64_t plane = static_cast<int64_t>(out.height) * out.width;
-  const int64_t low_plane = 256 * 256;
 
   Prompt first;
   first.points = out.prior_points;
@@ -255,6 +254,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   StepRun run0 = RunStep(model_, embedding, first, true, options_.keep_step_maps, &out);
   const Prediction& p0 = run0.prediction;
   if (p0.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(p0.num_masks) + " masks, expected 3");
+  const int64_t low_plane = static_cast<int64_t>(p0.low_res.size()) / p0.num_masks;
   // ref: logits_high * weights, summed over the masks (float32, in order);
   // logits * weights_np, summed (numpy float32).
   std::vector<float> mixed_high(plane), mixed_low(low_plane);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 #include <memory>
@@ -227,6 +228,9 @@ TEST_CASE("postprocessing: equals the reference's resize, crop and resize bit fo
   struct Case {
     int count, orig_h, orig_w;
   };
+  // One buffer reused across the cases (growing and shrinking), NaN-filled
+  // before each: PostprocessMapsInto must write every element.
+  std::vector<float> reused;
   for (const Case c : {Case{3, 1024, 768}, Case{1, 683, 1024}, Case{3, 300, 500},
                        Case{1, 1500, 1100}, Case{2, 1024, 1024}}) {
     CAPTURE(c.count);
@@ -251,6 +255,10 @@ TEST_CASE("postprocessing: equals the reference's resize, crop and resize bit fo
     const std::vector<float> got = PostprocessMaps(low.data(), c.count, 256, 256, c.orig_h, c.orig_w);
     REQUIRE(got.size() == want.size());
     CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    std::fill(reused.begin(), reused.end(), std::numeric_limits<float>::quiet_NaN());
+    PostprocessMapsInto(low.data(), c.count, 256, 256, c.orig_h, c.orig_w, &reused);
+    REQUIRE(reused.size() == want.size());
+    CHECK(std::memcmp(reused.data(), want.data(), reused.size() * sizeof(float)) == 0);
   }
 }
 
