@@ -56,9 +56,11 @@ BENCHMARK(BM_AttentionHead)->Args({64, 64, 1})->Args({64, 80, 1})->Args({14, 64,
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // A whole ViT-B attention layer through AttentionBatch (all threads):
-// global = 12 heads x 4096 tokens, windowed = 25 windows x 12 heads x 196.
+// global = 12 heads x 4096 tokens, windowed = 25 windows x 12 heads x 196;
+// second argument 1: AttentionBatchBF16 (the bf16 / int8 encoders').
 void BM_AttentionBatchVitB(benchmark::State& state) {
   const bool global = state.range(0) != 0;
+  const bool bf16 = state.range(1) != 0;
   const int side = global ? 64 : 14;
   const int n = side * side, dim = 64;
   const int items = global ? 12 : 25 * 12;
@@ -83,14 +85,19 @@ void BM_AttentionBatchVitB(benchmark::State& state) {
     a.key_rows = a.key_cols = side;
   }
   for (auto _ : state) {
-    AttentionBatch(args.data(), items);
+    if (bf16) {
+      AttentionBatchBF16(args.data(), items);
+    } else {
+      AttentionBatch(args.data(), items);
+    }
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["FLOPS"] =
       benchmark::Counter(4.0 * n * n * dim * items, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = NumThreads();
 }
-BENCHMARK(BM_AttentionBatchVitB)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionBatchVitB)->ArgNames({"global", "bf16"})->Args({1, 0})->Args({0, 0})
+    ->Args({1, 1})->Args({0, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_LayerNormRows(benchmark::State& state) {
   const int rows = 4096, cols = static_cast<int>(state.range(0));

@@ -344,7 +344,13 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
         it.key_cols = S;
       }
     }
-    kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
+    // bf16 / int8 models: the two products on bf16 operands, the bias and
+    // softmax in float32 (issue 7; accuracy: tests/precision_test.cc).
+    if (precision_ == Precision::kF32) {
+      kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
+    } else {
+      kernels::AttentionBatchBF16(items.data(), static_cast<int>(items.size()));
+    }
   }
   {
     ScopedStage stage(timings, "encoder.blocks.proj");

@@ -46,6 +46,7 @@
 #include "hwy/highway.h"
 #include "kernels/hwy_target.h"
 #include "kernels/ops-inl.h"
+#include "kernels/gemm_lowp-inl.h"
 
 #ifndef PERSAM_KERNELS_ATTENTION_CC_ONCE_
 #define PERSAM_KERNELS_ATTENTION_CC_ONCE_
@@ -234,9 +235,18 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
+// bf16 operands (AttentionBatchBF16) reuse GemmBF16's machinery
+// (kernels/gemm_lowp-inl.h): its B-panel layout for the packed K and V, its
+// A micro-panel packing (PackRowBF16) for the scaled queries and for P, and
+// its micro-kernels (vdpbf16ps, or the widening float32 one) with a plain
+// TileOut store as the epilogue.
+namespace lp = lowp_detail;
+using lp::kMR;  // rows of the bf16 register tile (12 on AVX-512, else 6)
+
 struct Geometry {
   int dim, dp, dv_total, nk_pad, row_group, block_pad, cols_pad;
   size_t kt_size, vp_size, block_floats;
+  int kpd = 0;  // bf16: pairs of the head dim
 };
 
 Geometry MakeGeometry(const AttentionArgs& a) {
@@ -260,6 +270,33 @@ Geometry MakeGeometry(const AttentionArgs& a) {
   return g;
 }
 
+// bf16: keys padded to whole 32-key panels, the head dim (O's width, V's
+// panels) to whole 32-column panels; kt_size / vp_size count u32 words:
+// Kb [nk_pad / 32][kpd][32] and Vb [dp / 32][nk_pad / 2][32].
+Geometry MakeGeometryBF16(const AttentionArgs& a) {
+  const int N = static_cast<int>(hn::Lanes(DF()));
+  const int P = static_cast<int>(kGemmNR);
+  Geometry g;
+  g.dim = a.head_dim;
+  g.kpd = (a.head_dim + 1) / 2;
+  g.dp = (a.head_dim + P - 1) / P * P;
+  g.dv_total = g.dp / N;
+  g.nk_pad = (a.num_keys + P - 1) / P * P;
+  g.row_group = static_cast<int>(kMR);
+  g.block_pad = (kQueryBlock + g.row_group - 1) / g.row_group * g.row_group;
+  g.cols_pad = a.rel_w ? a.key_cols + N : 0;
+  g.kt_size = static_cast<size_t>(g.nk_pad) * g.kpd;
+  g.vp_size = static_cast<size_t>(g.dp) * g.nk_pad / 2;
+  // Q panels (widening layout: 2 floats per pair), S, O, m, l, corr, bias
+  // row, padded rel_w rows, P panels, one scaled query row, alignment.
+  g.block_floats = static_cast<size_t>(g.block_pad) * 2 * g.kpd +
+                   static_cast<size_t>(g.block_pad) * kMaxKeyTile +
+                   static_cast<size_t>(g.block_pad) * g.dp + 3 * g.block_pad +
+                   (kMaxKeyTile + 2 * N) + static_cast<size_t>(g.block_pad) * g.cols_pad +
+                   static_cast<size_t>(g.block_pad) * kMaxKeyTile + 2 * g.kpd + 16 * N;
+  return g;
+}
+
 // Kt [dim, nk_pad] and Vp [nk_pad, dp], zero padded.
 void PackKV(const AttentionArgs& a, const Geometry& g, float* kt, float* vp) {
   memset(kt, 0, g.kt_size * sizeof(float));
@@ -271,40 +308,108 @@ void PackKV(const AttentionArgs& a, const Geometry& g, float* kt, float* vp) {
   }
 }
 
+// bf16 (RNE) K and V in GemmBF16's B-panel layout, zero padded: K as the
+// weight of S = Q K^T (n = keys, k = head dim), V as the weight of O = P V
+// (n = head dim, k = keys: each u32 holds keys 2p and 2p + 1 of a column).
+void PackKVBF16(const AttentionArgs& a, const Geometry& g, uint32_t* kb, uint32_t* vb) {
+  const lp::DF d;
+  const hn::RebindToUnsigned<lp::DF> du;
+  const size_t n = hn::Lanes(d);  // divides kGemmNR
+  memset(kb, 0, g.kt_size * sizeof(uint32_t));
+  for (int j = 0; j < a.num_keys; ++j) {
+    lp::PackRowBF16(a.k + j * a.k_stride, g.dim, g.kpd, /*native=*/true,
+                    kb + static_cast<size_t>(j / kGemmNR) * g.kpd * kGemmNR + j % kGemmNR,
+                    kGemmNR);
+  }
+  const size_t pairs = static_cast<size_t>(g.nk_pad) / 2;
+  const auto hi = hn::Set(du, 0xFFFF0000u);
+  for (size_t p = 0; p < pairs; ++p) {
+    const int j0 = static_cast<int>(2 * p), j1 = j0 + 1;
+    const float* v0 = a.v + j0 * a.v_stride;
+    const float* v1 = a.v + j1 * a.v_stride;
+    const size_t k0 = j0 < a.num_keys ? g.dim : 0;  // padded keys: zeros
+    const size_t k1 = j1 < a.num_keys ? g.dim : 0;
+    for (size_t c = 0; c < static_cast<size_t>(g.dp); c += n) {
+      const auto h0 = lp::RoundToBF16High(d, lp::LoadRowPart(d, k0 ? v0 : a.v, c, k0));
+      const auto h1 = lp::RoundToBF16High(d, lp::LoadRowPart(d, k1 ? v1 : a.v, c, k1));
+      const auto w = hn::Or(hn::ShiftRight<16>(h0), hn::And(h1, hi));
+      hn::Store(w, du, vb + (c / kGemmNR) * pairs * kGemmNR + p * kGemmNR + c % kGemmNR);
+    }
+  }
+}
+
 HWY_INLINE float* AlignUp(float* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   const uintptr_t al = HWY_ALIGNMENT;
   return reinterpret_cast<float*>((a + al - 1) / al * al);
 }
 
-// Queries [q0, q0 + rows) of one head, given packed K/V.
+// One bf16 product tile through GemmBF16's micro-kernels: C[kMR, cols] =
+// (first ? 0 : C) + A B for kp pairs; a: A micro-panel (u32 pairs if native,
+// else widened floats), b: B sub-panel (stride kGemmNR per pair).
+HWY_INLINE void ProductTileBF16(bool native, size_t kp, const uint32_t* a, const uint32_t* b,
+                                size_t cols, bool first, float* c, size_t ldc) {
+  const lp::TileOut o = lp::MakeTile(0, 0, kMR, cols, first, /*last=*/true, nullptr,
+                                     Epilogue::kNone, nullptr, 0, c, ldc);
+#if HWY_TARGET == HWY_AVX3_DL
+  if (native) {
+    lp::KernelBF16Dot(kp, a, b, o);
+    return;
+  }
+#else
+  (void)native;
+#endif
+  lp::KernelBF16Widen(lp::DF(), kp, reinterpret_cast<const float*>(a), b, o);
+}
+
+// Queries [q0, q0 + rows) of one head, given packed K/V (kt, vp: float32
+// Kt / Vp, or for kBF16 the u32 panels of PackKVBF16). kBF16: S = Q K^T and
+// O += P V with bf16 operands (P rounded to bf16 in the softmax pass, so l
+// sums exactly the weights that multiply V), float32 accumulation; biases,
+// softmax and the rescaling stay float32. !kBF16 is the float32 path.
+template <bool kBF16>
 void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
-                 const float* vp, int q0, int rows, float* block_buf) {
+                 const float* vp, int q0, int rows, float* block_buf, bool native) {
   const DF d;
   const int N = static_cast<int>(hn::Lanes(d));
   const int dim = g.dim;
   const int rows_pad = (rows + g.row_group - 1) / g.row_group * g.row_group;
   const int lds = kMaxKeyTile;
+  // Q operand: float32 Qs [block_pad, dim], or bf16 A micro-panels
+  // (kMR rows each, qa_words u32 per panel).
+  const size_t qa_words = kBF16 ? g.kpd * kMR * (native ? 1 : 2) : 0;
+  const size_t qs_floats = kBF16 ? g.block_pad / kMR * qa_words : size_t(g.block_pad) * dim;
   float* qs = AlignUp(block_buf);
-  float* s = AlignUp(qs + static_cast<size_t>(g.block_pad) * dim);
+  float* s = AlignUp(qs + qs_floats);
   float* o = AlignUp(s + static_cast<size_t>(g.block_pad) * lds);
   float* m = o + static_cast<size_t>(g.block_pad) * g.dp;
   float* l = m + g.block_pad;
   float* corr = l + g.block_pad;
   float* brow = corr + g.block_pad;
   float* rw = brow + kMaxKeyTile + 2 * N;
+  // bf16 only: P micro-panels and one scaled query row.
+  uint32_t* pa = nullptr;
+  float* qrow = nullptr;
+  if constexpr (kBF16) {
+    pa = reinterpret_cast<uint32_t*>(AlignUp(rw + static_cast<size_t>(g.block_pad) * g.cols_pad));
+    qrow = reinterpret_cast<float*>(pa) + static_cast<size_t>(g.block_pad) * kMaxKeyTile;
+  }
 
   // Scaled queries, zero rows for the padding.
   for (int r = 0; r < rows_pad; ++r) {
-    float* dst = qs + r * dim;
+    float* dst = kBF16 ? qrow : qs + r * dim;
     if (r < rows) {
       const float* src = a.q + static_cast<int64_t>(q0 + r) * a.q_stride;
       for (int k = 0; k < dim; ++k) dst[k] = src[k] * a.scale;
     } else {
       memset(dst, 0, sizeof(float) * dim);
     }
+    if constexpr (kBF16) {
+      lp::PackRowBF16(qrow, dim, g.kpd, native,
+                      reinterpret_cast<uint32_t*>(qs) + r / kMR * qa_words + r % kMR);
+    }
   }
-  memset(o, 0, sizeof(float) * rows_pad * g.dp);
+  if constexpr (!kBF16) memset(o, 0, sizeof(float) * rows_pad * g.dp);
   for (int r = 0; r < rows_pad; ++r) {
     m[r] = -HUGE_VALF;
     l[r] = 0.0f;
@@ -318,27 +423,45 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   }
 
   const VF neg_inf = hn::Set(d, -HUGE_VALF);
-  const int key_vecs = (a.num_keys + N - 1) / N;
-  const int max_tile_vecs = kMaxKeyTile / N;
+  // Key tiles: whole vectors (float32) or whole 32-key panels (bf16).
+  const int unit = kBF16 ? static_cast<int>(kGemmNR) : N;
+  const int key_vecs = (a.num_keys + unit - 1) / unit;
+  const int max_tile_vecs = kMaxKeyTile / unit;
   const int num_tiles = (key_vecs + max_tile_vecs - 1) / max_tile_vecs;
-  const int key_tile = (key_vecs + num_tiles - 1) / num_tiles * N;
+  const int key_tile = (key_vecs + num_tiles - 1) / num_tiles * unit;
+  const size_t tile_cols = 2 * hn::Lanes(lp::DF());  // bf16 register tile width
   for (int key0 = 0; key0 < a.num_keys; key0 += key_tile) {
     const int kv = std::min(key_tile, a.num_keys - key0);
     const int kv_vecs = (kv + N - 1) / N;
     const int kv_pad = kv_vecs * N;
-    // S = Qs Kt (only the key vectors that hold valid keys).
-    for (int r = 0; r < rows_pad; r += kQKRows) {
-      int v = 0;
-      for (; v + kQKVecs <= kv_vecs; v += kQKVecs) {
-        QKTile<kQKVecs>(qs + r * dim, dim, kt + key0 + v * N, g.nk_pad, s + r * lds + v * N, lds);
+    if constexpr (kBF16) {
+      // S = Qs K^T over whole 32-key panels (the padded keys are zero).
+      const int kv_cols = (kv + unit - 1) / unit * unit;
+      const uint32_t* kb = reinterpret_cast<const uint32_t*>(kt);
+      for (int r = 0; r < rows_pad; r += static_cast<int>(kMR)) {
+        const uint32_t* ap = reinterpret_cast<const uint32_t*>(qs) + r / kMR * qa_words;
+        for (size_t j = 0; j < size_t(kv_cols); j += tile_cols) {
+          const size_t key = key0 + j;
+          const uint32_t* bp = kb + key / kGemmNR * g.kpd * kGemmNR + key % kGemmNR;
+          ProductTileBF16(native, g.kpd, ap, bp, tile_cols, true, s + r * lds + j, lds);
+        }
       }
-      float* sr = s + r * lds + v * N;
-      const float* kv0 = kt + key0 + v * N;
-      switch (kv_vecs - v) {  // remainder < kQKVecs
-        case 1: QKTile<1>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
-        case 2: QKTile<2>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
-        case 3: QKTile<3>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
-        default: break;
+    } else {
+      // S = Qs Kt (only the key vectors that hold valid keys).
+      for (int r = 0; r < rows_pad; r += kQKRows) {
+        int v = 0;
+        for (; v + kQKVecs <= kv_vecs; v += kQKVecs) {
+          QKTile<kQKVecs>(qs + r * dim, dim, kt + key0 + v * N, g.nk_pad, s + r * lds + v * N,
+                          lds);
+        }
+        float* sr = s + r * lds + v * N;
+        const float* kv0 = kt + key0 + v * N;
+        switch (kv_vecs - v) {  // remainder < kQKVecs
+          case 1: QKTile<1>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+          case 2: QKTile<2>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+          case 3: QKTile<3>(qs + r * dim, dim, kv0, g.nk_pad, sr, lds); break;
+          default: break;
+        }
       }
     }
     // Biases, masking of the padded keys, online softmax.
@@ -406,7 +529,11 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
       const VF vm = hn::Set(d, m_use);
       VF sum = hn::Zero(d);
       for (int j = 0; j < kv_pad; j += N) {
-        const VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
+        VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
+        if constexpr (kBF16) {  // the P V operand: bf16 (RNE) values as float32
+          const hn::RebindToUnsigned<DF> du;
+          p = hn::BitCast(d, hn::And(lp::RoundToBF16High(d, p), hn::Set(du, 0xFFFF0000u)));
+        }
         hn::Store(p, d, srow + j);
         sum = hn::Add(sum, p);
       }
@@ -418,8 +545,39 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
       l[r] = l[r] * corr[r] + ReduceSum(d, sum);
       m[r] = m_new;
     }
-    PVAll(g.dv_total, s, lds, kv, vp + static_cast<size_t>(key0) * g.dp, g.dp, corr, o,
-          g.dp, rows_pad);
+    if constexpr (kBF16) {
+      // O = corr O + P V: rescale, then accumulate the bf16 product (the
+      // first key tile stores it).
+      const bool first = key0 == 0;
+      if (!first) {
+        for (int r = 0; r < rows_pad; ++r) {
+          const VF c = hn::Set(d, corr[r]);
+          float* orow = o + static_cast<size_t>(r) * g.dp;
+          for (int t = 0; t < g.dp; t += N) hn::Store(hn::Mul(hn::Load(d, orow + t), c), d, orow + t);
+        }
+      }
+      const size_t kp = (static_cast<size_t>(kv) + 1) / 2;
+      const size_t pa_words = kp * kMR * (native ? 1 : 2);
+      // k = kv_pad: whole-vector loads; P of the padded keys is ~1e-38 and
+      // meets zero rows of V.
+      for (int r = 0; r < rows_pad; ++r) {
+        lp::PackRowBF16(s + r * lds, kv_pad, kp, native, pa + r / kMR * pa_words + r % kMR);
+      }
+      const uint32_t* vb = reinterpret_cast<const uint32_t*>(vp);
+      const size_t pairs = static_cast<size_t>(g.nk_pad) / 2;
+      for (int r = 0; r < rows_pad; r += static_cast<int>(kMR)) {
+        const uint32_t* ap = pa + r / kMR * pa_words;
+        for (size_t c = 0; c < size_t(g.dp); c += tile_cols) {
+          const uint32_t* bp =
+              vb + c / kGemmNR * pairs * kGemmNR + static_cast<size_t>(key0) / 2 * kGemmNR +
+              c % kGemmNR;
+          ProductTileBF16(native, kp, ap, bp, tile_cols, first, o + r * g.dp + c, g.dp);
+        }
+      }
+    } else {
+      PVAll(g.dv_total, s, lds, kv, vp + static_cast<size_t>(key0) * g.dp, g.dp, corr, o,
+            g.dp, rows_pad);
+    }
   }
   for (int r = 0; r < rows; ++r) {
     const float inv = 1.0f / l[r];
@@ -429,8 +587,17 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   }
 }
 
-void AttentionBatchT(const AttentionArgs* items, int count, bool parallel) {
+// bf16: operands rounded to bf16, native vdpbf16ps when `has_bf16` on the
+// AVX3_DL target, else GemmBF16's widening micro-kernel.
+void AttentionBatchT(const AttentionArgs* items, int count, bool parallel, bool bf16,
+                     bool has_bf16) {
   if (count <= 0) return;
+#if HWY_TARGET == HWY_AVX3_DL
+  const bool native = bf16 && has_bf16;
+#else
+  (void)has_bf16;
+  const bool native = false;
+#endif
   // Tasks: (item, first query); consecutive tasks of one item share its
   // packed K/V in the thread's scratch.
   std::vector<std::pair<int, int>> tasks;
@@ -444,21 +611,28 @@ void AttentionBatchT(const AttentionArgs* items, int count, bool parallel) {
     const int item = tasks[t].first;
     const int q0 = tasks[t].second;
     const AttentionArgs& a = items[item];
-    const Geometry g = MakeGeometry(a);
+    const Geometry g = bf16 ? MakeGeometryBF16(a) : MakeGeometry(a);
     Scratch& scratch = ThreadScratch();
     float* base = scratch.Get(g.kt_size + g.vp_size + g.block_floats + 16);
     float* kt = base;
     float* vp = base + g.kt_size;
     if (scratch.packed_generation != generation || scratch.packed_item != item) {
-      PackKV(a, g, kt, vp);
+      if (bf16) {
+        PackKVBF16(a, g, reinterpret_cast<uint32_t*>(kt), reinterpret_cast<uint32_t*>(vp));
+      } else {
+        PackKV(a, g, kt, vp);
+      }
       scratch.packed_generation = generation;
       scratch.packed_item = item;
     }
     const int rows = std::min(kQueryBlock, a.num_queries - q0);
-    AttendBlock(a, g, kt, vp, q0, rows, vp + g.vp_size);
+    if (bf16) {
+      AttendBlock<true>(a, g, kt, vp, q0, rows, vp + g.vp_size, native);
+    } else {
+      AttendBlock<false>(a, g, kt, vp, q0, rows, vp + g.vp_size, false);
+    }
   }
 }
-
 // Decoder attention: few queries or few keys, so each query's whole score
 // row [nk] is materialised (PerSAM's post-softmax bias needs the full first
 // softmax). Scores are scale * <q, k> (the decoder divides after the
@@ -546,12 +720,17 @@ HWY_EXPORT(SmallAttentionT);
 
 void Attention(const AttentionArgs& args) {
   CheckArgs("Attention", args);
-  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(&args, 1, false);
+  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(&args, 1, false, false, false);
 }
 
 void AttentionBatch(const AttentionArgs* items, int count) {
   for (int i = 0; i < count; ++i) CheckArgs("AttentionBatch", items[i]);
-  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(items, count, true);
+  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(items, count, true, false, false);
+}
+
+void AttentionBatchBF16(const AttentionArgs* items, int count) {
+  for (int i = 0; i < count; ++i) CheckArgs("AttentionBatchBF16", items[i]);
+  HWY_DYNAMIC_DISPATCH(AttentionBatchT)(items, count, true, true, HasAvx512Bf16());
 }
 
 void SmallAttention(const AttentionArgs& args, const float* post_softmax_bias) {

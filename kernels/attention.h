@@ -34,6 +34,17 @@ void Attention(const AttentionArgs& args);
 // Many independent heads/windows; OpenMP over (item, query tile).
 void AttentionBatch(const AttentionArgs* items, int count);
 
+// AttentionBatch with bf16 operands in the two products: S = (scale q) k^T
+// and O = P v take q, k, v and P rounded to bf16 (RNE), accumulate in
+// float32 (vdpbf16ps on AVX512_BF16 CPUs, else a widening float32 path with
+// the same roundings: the path is GemmBF16PathName()'s, kernels/gemm_lowp.h).
+// The biases, the softmax (max, exp, row sums of the rounded P) and the
+// rescaling stay float32. Error vs AttentionBatch: scores off by <= 2^-8
+// sum_t |q_t k_t| scale (operand rounding), outputs by the bf16 rounding of
+// P and v, ~2^-9 relative per term (they average out over the keys).
+// For the reduced-precision ViT encoders (engine/vit_encoder.cc).
+void AttentionBatchBF16(const AttentionArgs* items, int count);
+
 // Small attentions of the SAM mask decoder (few tokens on one side), single
 // head, calling thread. With `post_softmax_bias` (PerSAM's target-guided
 // attention, [num_keys]): p = softmax(softmax(scale * q k^T) + bias).

@@ -45,6 +45,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 namespace lowp_detail {
 
 using gemm_detail::DF;
+using gemm_detail::GeluTile;
 using gemm_detail::kMC;
 using gemm_detail::kMR;
 using gemm_detail::kNC;
@@ -88,10 +89,13 @@ HWY_INLINE hn::Vec<D> LoadRowPart(D d, const float* HWY_RESTRICT row,
 }
 
 // Writes one row (r) of a bf16 A micro-panel: row[0, k) rounded to bf16
-// (RNE), zero past k. native: kp u32 pairs at out[p * kMR]; otherwise 2 kp
-// floats (the bf16 values widened back) at out[p * kMR].
+// (RNE), zero past k. native: kp u32 pairs at out[p * stride]; otherwise 2 kp
+// floats (the bf16 values widened back) at out[p * stride]. stride = kMR for
+// an A micro-panel; kGemmNR writes one column of a B panel (native layout,
+// which both paths read: kernels/attention.cc packs its keys that way).
 HWY_INLINE void PackRowBF16(const float* HWY_RESTRICT row, size_t k, size_t kp,
-                            bool native, uint32_t* HWY_RESTRICT out) {
+                            bool native, uint32_t* HWY_RESTRICT out,
+                            size_t stride = kMR) {
   const DF d;
   const hn::RebindToSigned<DF> di;
   const hn::RebindToUnsigned<DF> du;
@@ -105,11 +109,11 @@ HWY_INLINE void PackRowBF16(const float* HWY_RESTRICT row, size_t k, size_t kp,
       const auto bf = hn::DemoteTo(du16, hn::BitCast(di, hn::ShiftRight<16>(high)));
       hn::StoreU(bf, du16, reinterpret_cast<uint16_t*>(tmp));
       const size_t words = HWY_MIN(n / 2, kp - p / 2);
-      for (size_t w = 0; w < words; ++w) out[(p / 2 + w) * kMR] = tmp[w];
+      for (size_t w = 0; w < words; ++w) out[(p / 2 + w) * stride] = tmp[w];
     } else {
       hn::Store(hn::And(high, hn::Set(du, 0xFFFF0000u)), du, tmp);
       const size_t cnt = HWY_MIN(n, 2 * kp - p);
-      for (size_t i = 0; i < cnt; ++i) out[(p + i) * kMR] = tmp[i];
+      for (size_t i = 0; i < cnt; ++i) out[(p + i) * stride] = tmp[i];
     }
   }
 }
@@ -231,13 +235,15 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
 // Native: A as u32 bf16 pairs [kp][kMR]; vdpbf16ps (needs AVX512_BF16,
 // checked at run time by the caller; 1.0.3's AVX3_DL does not include it).
-// Not inlined: its target attribute is a superset of the caller's.
-__attribute__((target("avx512bf16"))) HWY_NOINLINE void KernelBF16Dot(
+// Not inlined: its target attribute is a superset of the caller's
+// ("inline" only for the ODR: kernels/attention.cc includes this header too).
+__attribute__((target("avx512bf16"))) inline HWY_NOINLINE void KernelBF16Dot(
     size_t kp, const uint32_t* HWY_RESTRICT ap,
     const uint32_t* HWY_RESTRICT bp, const TileOut& o) {
   static_assert(kMR == 12, "AVX-512 tile is 12 x 32");
@@ -301,6 +307,7 @@ __attribute__((target("avx512bf16"))) HWY_NOINLINE void KernelBF16Dot(
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
@@ -401,13 +408,14 @@ HWY_INLINE void KernelI8Widen(D d, size_t kq, const uint32_t* HWY_RESTRICT ap,
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
 // Native: vpdpbusd (u8 x s8, 4 k-steps, int32 accumulate). 1.0.3's AVX3_DL
 // target string names "avxvnni" but not "avx512vnni", so the attribute adds
 // it; the caller checks the CPU bit at run time.
-__attribute__((target("avx512vnni"))) HWY_NOINLINE void KernelI8Dot(size_t kq, const uint32_t* HWY_RESTRICT ap,
+__attribute__((target("avx512vnni"))) inline HWY_NOINLINE void KernelI8Dot(size_t kq, const uint32_t* HWY_RESTRICT ap,
                               const uint32_t* HWY_RESTRICT bp,
                               const QuantArgs& qa, const TileOut& o) {
   static_assert(kMR == 12, "AVX-512 tile is 12 x 32");
@@ -470,6 +478,7 @@ __attribute__((target("avx512vnni"))) HWY_NOINLINE void KernelI8Dot(size_t kq, c
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/gemm_lowp.h"
 
 namespace persam::kernels {
 namespace {
@@ -18,6 +20,7 @@ namespace {
 using testing_kernels::ForEachTarget;
 using testing_kernels::Guarded;
 using testing_kernels::kEps;
+using testing_kernels::RoundBF16;
 
 struct Problem {
   int nq, nk, dim, key_rows = 0, key_cols = 0;
@@ -82,19 +85,34 @@ struct Problem {
     return a;
   }
   // Checks out against the double reference; post_bias as SmallAttention.
-  void Check(const float* post_bias = nullptr) const {
+  // bf16 (AttentionBatchBF16): the reference takes the operands the kernel
+  // rounds, bf16(float(q * scale)), bf16(k), bf16(v); the kernel's bf16
+  // rounding of P (relative <= 2^-9 per weight, normalised by the sum of the
+  // rounded weights) moves out by <= 2 * 2^-9 * max|v| on top.
+  void Check(const float* post_bias = nullptr, bool bf16 = false) const {
     const int ld = dim + pad;
+    auto qv = [&](int i, int t) {
+      return bf16 ? double(RoundBF16(q[size_t(i) * ld + t] * scale)) : double(q[size_t(i) * ld + t]);
+    };
+    auto kv = [&](int j, int t) {
+      return bf16 ? double(RoundBF16(k[size_t(j) * ld + t])) : double(k[size_t(j) * ld + t]);
+    };
+    auto vv = [&](int j, int t) {
+      return bf16 ? double(RoundBF16(v[size_t(j) * ld + t])) : double(v[size_t(j) * ld + t]);
+    };
+    const double qk_scale = bf16 ? 1.0 : scale;  // bf16: scale is in qv
     std::vector<double> s(nk), p(nk);
     for (int i = 0; i < nq; ++i) {
-      double smax = -1e300, qk_abs_max = 0;
+      double smax = -1e300, qk_abs_max = 0, v_abs_max = 0;
       for (int j = 0; j < nk; ++j) {
         double dot = 0, dot_abs = 0;
         for (int t = 0; t < dim; ++t) {
-          dot += double(q[size_t(i) * ld + t]) * k[size_t(j) * ld + t];
-          dot_abs += std::fabs(double(q[size_t(i) * ld + t]) * k[size_t(j) * ld + t]);
+          dot += qv(i, t) * kv(j, t);
+          dot_abs += std::fabs(qv(i, t) * kv(j, t));
+          v_abs_max = std::max(v_abs_max, std::fabs(vv(j, t)));
         }
-        s[j] = dot * scale;
-        qk_abs_max = std::max(qk_abs_max, dot_abs * scale);
+        s[j] = dot * qk_scale;
+        qk_abs_max = std::max(qk_abs_max, dot_abs * qk_scale);
         if (rel) {
           s[j] += double(rel_h[size_t(i) * key_rows + j / key_cols]) +
                   rel_w[size_t(i) * key_cols + j % key_cols];
@@ -115,10 +133,11 @@ struct Problem {
       // biases); a score error ds moves out by <= 2 ds max|v|; the exp, the
       // sums over nk keys and the P V products add (nk + 8) eps max|v|.
       const double ds = (dim + 4) * kEps * qk_abs_max + 8 * kEps * 4.0;
-      const double tol = 2.0 * (2 * ds + (nk + 8) * kEps) * 2.0 + 1e-6;
+      const double tol = 2.0 * (2 * ds + (nk + 8) * kEps) * 2.0 + 1e-6 +
+                         (bf16 ? 2.0 / 512 * v_abs_max : 0.0);
       for (int t = 0; t < dim; ++t) {
         double ref = 0;
-        for (int j = 0; j < nk; ++j) ref += p[j] * v[size_t(j) * ld + t];
+        for (int j = 0; j < nk; ++j) ref += p[j] * vv(j, t);
         const float got = out[size_t(i) * ld + t];
         CHECK(std::fabs(got - ref) <= tol);
       }
@@ -169,6 +188,45 @@ TEST_CASE("AttentionBatch over mixed items equals per-item results") {
     for (auto& p : problems) p.v.FillUniform(rng, -1.0f, 1.0f);
     AttentionBatch(args.data(), static_cast<int>(args.size()));
     for (auto& p : problems) p.Check();
+  });
+}
+
+TEST_CASE("AttentionBatchBF16 matches the reference on bf16 operands (all targets)") {
+  // Shapes around the 32-key panels and key tiles (128 keys), odd head
+  // dims (a zero pair half), the ViT windows (196 keys) and a global block.
+  std::mt19937 rng(10);
+  const std::tuple<int, int, int> shapes[] = {{1, 1, 1},   {5, 7, 5},     {49, 196, 64},
+                                              {50, 65, 80}, {97, 129, 33}, {13, 260, 16},
+                                              {40, 1024, 64}};
+  ForEachTarget([&](const char* target) {
+    CAPTURE(target);
+    CAPTURE(std::string(GemmBF16PathName()));
+    for (auto [nq, nk, dim] : shapes) {
+      for (int mode = 0; mode < 3; ++mode) {
+        CAPTURE(nq);
+        CAPTURE(nk);
+        CAPTURE(dim);
+        CAPTURE(mode);
+        Problem pr(nq, nk, dim, rng, mode == 1, mode == 2, (dim + nq) % 4);
+        const AttentionArgs args = pr.Args();
+        AttentionBatchBF16(&args, 1);
+        pr.Check(nullptr, /*bf16=*/true);
+      }
+    }
+    // A batch of mixed items, twice (no stale packed K/V between calls).
+    std::vector<Problem> problems;
+    problems.reserve(6);
+    for (int i = 0; i < 6; ++i) {
+      problems.emplace_back(20 + 37 * i, 196 - 11 * i, i % 2 ? 64 : 80, rng, i % 3 == 0,
+                            i % 3 == 1, i % 4);
+    }
+    std::vector<AttentionArgs> args;
+    for (auto& p : problems) args.push_back(p.Args());
+    for (int round = 0; round < 2; ++round) {
+      AttentionBatchBF16(args.data(), static_cast<int>(args.size()));
+      for (auto& p : problems) p.Check(nullptr, true);
+      for (auto& p : problems) p.v.FillUniform(rng, -1.0f, 1.0f);
+    }
   });
 }
 

@@ -69,6 +69,14 @@ void ForEachTarget(const F& f) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
+// x rounded to bfloat16, nearest even (frexp arithmetic: independent of
+// the kernels' bit tricks).
+inline float RoundBF16(float x) {
+  int e;
+  const double m = std::frexp(double(x), &e);  // [0.5, 1)
+  return float(std::ldexp(std::nearbyint(std::ldexp(m, 8)), e - 8));
+}
+
 // Distance in units in the last place between two floats (same sign scale).
 inline int64_t UlpDistance(float a, float b) {
   if (a == b) return 0;
