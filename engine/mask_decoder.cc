@@ -9,6 +9,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/conv_rows.h"
+#include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
 #include "weights/error.h"
 
@@ -73,6 +74,7 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
 struct MaskDecoder::Workspace {
   std::vector<float> x, xt;               // image tokens [n, dim], [dim, n]
   kernels::PackedWeights xp, x_t;         // x + pe as B [n, dim]; B [dim, n] = x^T
+  kernels::PackedWeights up;              // image -> token output: B [dim, heads * tokens]
   std::vector<float> probs, probs_t;      // [n, heads * tokens], [heads * tokens, n]
   std::vector<float> up0, up1, mask_cols; // upscaling and mask products
   void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
@@ -259,10 +261,13 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
 //   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
 // The logits are computed as [heads * tokens, n] (the image is the packed B
 // side, as above) and each (head, position) softmax runs down a column.
+// Leaves the product to the caller: probs [n, heads * tokens] and `up`, the
+// packed [dim, heads * tokens] matrix of the Wo_h vp_h[i], so that
+// x = probs up^T + bo + x.
 // ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
 void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
                   const float* v_in, const kernels::PackedWeights& xp, float* probs_t, float* probs,
-                  float* x) {
+                  kernels::PackedWeights* up) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
@@ -299,12 +304,7 @@ void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
     kernels::SoftmaxColumns(t, s.n, probs_t + static_cast<size_t>(h) * t * s.n, s.n, nbias.data() + h * t);
   }
   kernels::TransposeMatrix(probs_t, rows, s.n, probs);
-  const kernels::PackedWeights up = kernels::PackedWeights::Pack(ut.data(), d, rows, rows);
-  kernels::GemmEpilogue ep;
-  ep.bias = a.o.b.data();
-  ep.residual = x;
-  ep.ldr = d;
-  kernels::Gemm(s.n, probs, rows, up, ep, x, d);
+  up->Repack(ut.data(), d, rows, rows);
 }
 
 }  // namespace
@@ -374,9 +374,12 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm1.w.data(), b.norm1.b.data(), kLayerNormEps, q.data(), d);
     // (2) tokens -> image, with PerSAM's attn_sim.
     // The image side of both cross attentions: keys + pe and keys, packed
-    // once per block (the keys change only at the end of the block).
-    w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
-    w.x_t.RepackTransposed(w.x.data(), n, d, d);
+    // once per block (the keys change only at the end of the block, where
+    // they are packed for the next one).
+    if (bi == 0) {
+      w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
+      w.x_t.RepackTransposed(w.x.data(), n, d, d);
+    }
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
     TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp, w.x_t, in.attn_sim, w.probs_t.data(), q.data(),
                  tmp.data());
@@ -386,15 +389,35 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     RunLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
     RunLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
-    // (4) image -> tokens, residual on the image side.
+    // (4) image -> tokens, residual on the image side, then norm4 and the
+    // packing of the new keys for the next attention (the next block's or
+    // the final one), in blocks of positions in one parallel loop: a block
+    // goes from the product through the LayerNorm to both packings while it
+    // is in L2, where whole-image passes each streamed 4 MB and each took a
+    // parallel region. Every value is computed as in whole-image calls.
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), w.probs.data(),
-                 w.x.data());
-    kernels::LayerNormRows(n, d, w.x.data(), d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, w.x.data(), d);
+    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), w.probs.data(), &w.up);
+    w.xp.Resize(n, d);
+    w.x_t.Resize(d, n);
+    constexpr int kBlock = 4 * static_cast<int>(kernels::kGemmNR);  // whole xp panels
+    const int blocks = (n + kBlock - 1) / kBlock;
+    const int rows = b.image_to_token.heads * t;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < blocks; ++blk) {
+      const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
+      float* xb = w.x.data() + static_cast<size_t>(r0) * d;
+      kernels::GemmEpilogue ep;
+      ep.bias = b.image_to_token.o.b.data();
+      ep.residual = xb;
+      ep.ldr = d;
+      kernels::Gemm(r1 - r0, w.probs.data() + static_cast<size_t>(r0) * rows, rows, w.up, ep, xb, d);
+      kernels::LayerNormRows(r1 - r0, d, xb, d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, xb, d);
+      w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
+      w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
+    }
   }
-  // Final token -> image attention: q = queries + pe (+ target embedding again).
-  w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
-  w.x_t.RepackTransposed(w.x.data(), n, d, d);
+  // Final token -> image attention: q = queries + pe (+ target embedding
+  // again); the keys were packed at the end of the last block.
   add_rows(q.data(), qpe.data(), tmp2.data(), tok);
   if (in.target_embedding != nullptr) {
     for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,

@@ -115,6 +115,23 @@ HWY_INLINE TileOut MakeTile(size_t i, size_t j0, size_t m, size_t cols,
   return o;
 }
 
+// Loads one tile row's two vectors from p (n0 + n1 valid lanes). A function,
+// not a lambda: GCC once left a lambda here out of line, so that every row
+// store went through a call with the vectors in memory and a vzeroupper
+// (int8 GEMMs 1.3-2x slower; the "slower GELU" of an earlier session).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void LoadTileRow(D d, const float* HWY_RESTRICT p, bool full, size_t n0,
+                            size_t n1, V& x0, V& x1) {
+  const size_t n = hn::Lanes(d);
+  if (HWY_LIKELY(full)) {
+    x0 = hn::LoadU(d, p);
+    x1 = hn::LoadU(d, p + n);
+  } else {
+    x0 = LoadN(d, p, n0);
+    x1 = n1 ? LoadN(d, p + n, n1) : hn::Zero(d);
+  }
+}
+
 // Stores one tile row (two vectors v0, v1) with the epilogue.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
@@ -123,42 +140,31 @@ HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
   const bool full = o.cols == 2 * n;
   const size_t n0 = HWY_MIN(o.cols, n);
   const size_t n1 = o.cols > n ? o.cols - n : 0;
-  auto load2 = [&](const float* HWY_RESTRICT p, V& x0, V& x1) {
-    if (HWY_LIKELY(full)) {
-      x0 = hn::LoadU(d, p);
-      x1 = hn::LoadU(d, p + n);
-    } else {
-      x0 = LoadN(d, p, n0);
-      x1 = n1 ? LoadN(d, p + n, n1) : hn::Zero(d);
-    }
-  };
   V x0, x1;
   if (o.first) {
     if (o.init) {
-      load2(o.init + r * o.ld_init, x0, x1);
+      LoadTileRow(d, o.init + r * o.ld_init, full, n0, n1, x0, x1);
       v0 = hn::Add(v0, x0);
       v1 = hn::Add(v1, x1);
     }
   } else {
-    load2(c, x0, x1);
+    LoadTileRow(d, c, full, n0, n1, x0, x1);
     v0 = hn::Add(v0, x0);
     v1 = hn::Add(v1, x1);
   }
   if (o.last) {
     if (o.bias) {
-      load2(o.bias, x0, x1);
+      LoadTileRow(d, o.bias, full, n0, n1, x0, x1);
       v0 = hn::Add(v0, x0);
       v1 = hn::Add(v1, x1);
     }
-    if (o.act == Epilogue::kGelu) {
-      v0 = Gelu(d, v0);
-      v1 = Gelu(d, v1);
-    } else if (o.act == Epilogue::kRelu) {
+    // GELU and the residual after it are left to GeluTile.
+    if (o.act == Epilogue::kRelu) {
       v0 = hn::ZeroIfNegative(v0);
       v1 = hn::ZeroIfNegative(v1);
     }
-    if (o.post) {
-      load2(o.post + r * o.ld_post, x0, x1);
+    if (o.post && o.act != Epilogue::kGelu) {
+      LoadTileRow(d, o.post + r * o.ld_post, full, n0, n1, x0, x1);
       v0 = hn::Add(v0, x0);
       v1 = hn::Add(v1, x1);
     }
@@ -169,6 +175,31 @@ HWY_INLINE void StoreRow(D d, size_t r, V v0, V v1, const TileOut& o) {
   } else {
     StoreN(v0, d, c, n0);
     if (n1) StoreN(v1, d, c + n, n1);
+  }
+}
+
+// GELU, then the residual, over a stored tile (o.last, o.act == kGelu).
+// One loop, called once per tile, instead of GELU inlined into each of the
+// micro-kernel's 2 * kMR row stores: 24 inlined copies of the ~35-op GELU
+// bloated every kernel's epilogue (a cheaper GELU that way made the int8
+// MLPs slower, not faster). The tile is still in L1.
+template <class D>
+HWY_NOINLINE void GeluTile(D d, const TileOut& o) {
+  const size_t n = hn::Lanes(d);
+  for (size_t r = 0; r < o.rows; ++r) {
+    float* HWY_RESTRICT c = o.c + r * o.ldc;
+    const float* HWY_RESTRICT post = o.post ? o.post + r * o.ld_post : nullptr;
+    for (size_t j = 0; j < o.cols; j += n) {
+      const size_t len = HWY_MIN(n, o.cols - j);
+      const bool full = len == n;
+      hn::Vec<D> v = Gelu(d, full ? hn::LoadU(d, c + j) : LoadN(d, c + j, len));
+      if (post) v = hn::Add(v, full ? hn::LoadU(d, post + j) : LoadN(d, post + j, len));
+      if (full) {
+        hn::StoreU(v, d, c + j);
+      } else {
+        StoreN(v, d, c + j, len);
+      }
+    }
   }
 }
 
@@ -251,6 +282,7 @@ HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 
 // Packs A[rows, kc] (row stride lda) into kMR-row micro-panels, k-major,

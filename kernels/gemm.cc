@@ -92,9 +92,11 @@ void PackPanelsF32(const float* w, size_t n, size_t k, size_t ldw, float scale,
   PackPanelsSumF32(w, nullptr, n, k, ldw, scale, out);
 }
 
-void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
-                      size_t ldw, float scale, float* out) {
-  const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
+namespace {
+
+// Panel jp of PackPanelsSumF32 (see there).
+void PackPanelSum(const float* w, const float* addend, size_t n, size_t k, size_t ldw, float scale, float* out,
+                  size_t jp) {
   // addend is in the packed layout of out: read where out is written.
   auto value = [&](size_t j, size_t p) {
     const float v = w[j * ldw + p];
@@ -102,12 +104,9 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
     const size_t at = (j / kGemmNR) * k * kGemmNR + p * kGemmNR + j % kGemmNR;
     return scale * (v + addend[at]);
   };
-  // Threads from 256K floats (1 MiB) on: per-call operands such as the
-  // decoder's 4096 x 256 image tokens are packed three times per call.
-#pragma omp parallel for schedule(static) if (npanels * k * static_cast<int64_t>(kGemmNR) > (1 << 18))
-  for (int64_t jp = 0; jp < npanels; ++jp) {
-    float* panel = out + static_cast<size_t>(jp) * k * kGemmNR;
-    const size_t j0 = static_cast<size_t>(jp) * kGemmNR;
+  {
+    float* panel = out + jp * k * kGemmNR;
+    const size_t j0 = jp * kGemmNR;
     const size_t cols = std::min(kGemmNR, n - j0);
     size_t jj = 0;
     // 4 x 4 blocks transposed in registers (TransposeBlock4): four row
@@ -150,6 +149,19 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
   }
 }
 
+}  // namespace
+
+void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
+                      size_t ldw, float scale, float* out) {
+  const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
+  // Threads from 256K floats (1 MiB) on: per-call operands such as the
+  // decoder's 4096 x 256 image tokens are packed three times per call.
+#pragma omp parallel for schedule(static) if (npanels * k * static_cast<int64_t>(kGemmNR) > (1 << 18))
+  for (int64_t jp = 0; jp < npanels; ++jp) {
+    PackPanelSum(w, addend, n, k, ldw, scale, out, static_cast<size_t>(jp));
+  }
+}
+
 PackedWeights PackedWeights::Pack(const float* w, int n, int k, int ldw) {
   PackedWeights packed;
   packed.Repack(w, n, k, ldw);
@@ -181,6 +193,23 @@ void PackedWeights::Repack(const float* w, int n, int k, int ldw, const PackedWe
   if (n > 0 && k > 0) PackPanelsSumF32(w, addend != nullptr ? addend->panels() : nullptr, n, k, ldw, 1.0f, out);
 }
 
+namespace {
+
+// Step p of every panel of RepackTransposed: wt[p, 32 jp .. 32 jp + 31].
+void PackTransposedRow(const float* wt, size_t ldwt, size_t n, size_t k, size_t p, float* out) {
+  const size_t npanels = (n + kGemmNR - 1) / kGemmNR;
+  const size_t tail = n - (npanels - 1) * kGemmNR;
+  const float* row = wt + p * ldwt;
+  for (size_t jp = 0; jp < npanels; ++jp) {
+    float* dst = out + (jp * k + p) * kGemmNR;
+    const size_t cols = jp + 1 == npanels ? tail : kGemmNR;
+    std::memcpy(dst, row + jp * kGemmNR, cols * sizeof(float));
+    if (cols < kGemmNR) std::fill(dst + cols, dst + kGemmNR, 0.0f);
+  }
+}
+
+}  // namespace
+
 void PackedWeights::RepackTransposed(const float* wt, int k, int n, int ldwt) {
   CheckDims("PackedWeights::RepackTransposed", 0, n, k);
   CheckStride("PackedWeights::RepackTransposed", "ldwt", ldwt, n);
@@ -188,21 +217,42 @@ void PackedWeights::RepackTransposed(const float* wt, int k, int n, int ldwt) {
     throw Error("PackedWeights::RepackTransposed: null pointer");
   }
   float* out = Reserve(n, k);
-  const size_t npanels = (static_cast<size_t>(n) + kGemmNR - 1) / kGemmNR;
-  const size_t tail = static_cast<size_t>(n) - (npanels - 1) * kGemmNR;
+  if (n == 0) return;
   // Step p of panel jp holds wt[p, 32 jp .. 32 jp + 31]: row p of wt is cut
   // into the panels in one sequential read (rows outer: a panels-outer order
   // re-reads wt once per panel with a stride and was 4x slower).
 #pragma omp parallel for schedule(static) if (static_cast<int64_t>(n) * k > (1 << 18))
-  for (int p = 0; p < k; ++p) {
-    const float* row = wt + static_cast<size_t>(p) * ldwt;
-    for (size_t jp = 0; jp < npanels; ++jp) {
-      float* dst = out + (jp * k + p) * kGemmNR;
-      const size_t cols = jp + 1 == npanels ? tail : kGemmNR;
-      std::memcpy(dst, row + jp * kGemmNR, cols * sizeof(float));
-      if (cols < kGemmNR) std::fill(dst + cols, dst + kGemmNR, 0.0f);
-    }
+  for (int p = 0; p < k; ++p) PackTransposedRow(wt, ldwt, n, k, p, out);
+}
+
+void PackedWeights::RepackRows(const float* w, int ldw, int r0, int r1, const PackedWeights* addend) {
+  CheckStride("PackedWeights::RepackRows", "ldw", ldw, k_);
+  if (panels_ == nullptr || r0 < 0 || r0 > r1 || r1 > n_ || r0 % static_cast<int>(kGemmNR) != 0 ||
+      (r1 != n_ && r1 % static_cast<int>(kGemmNR) != 0)) {
+    throw Error("PackedWeights::RepackRows: rows [" + std::to_string(r0) + ", " + std::to_string(r1) +
+                ") are not whole 32-row panels of the " + std::to_string(n_) + " rows set by Resize");
   }
+  if (addend != nullptr && (addend->empty() || addend->n() != n_ || addend->k() != k_ || addend == this)) {
+    throw Error("PackedWeights::RepackRows: the addend must be another packed [" + std::to_string(n_) + ", " +
+                std::to_string(k_) + "] operand");
+  }
+  if (k_ == 0 || r0 == r1) return;
+  if (w == nullptr) throw Error("PackedWeights::RepackRows: null pointer");
+  const size_t first = static_cast<size_t>(r0) / kGemmNR, last = (static_cast<size_t>(r1) + kGemmNR - 1) / kGemmNR;
+  for (size_t jp = first; jp < last; ++jp) {
+    PackPanelSum(w, addend != nullptr ? addend->panels() : nullptr, n_, k_, ldw, 1.0f, panels_.get(), jp);
+  }
+}
+
+void PackedWeights::RepackTransposedRows(const float* wt, int ldwt, int p0, int p1) {
+  CheckStride("PackedWeights::RepackTransposedRows", "ldwt", ldwt, n_);
+  if (panels_ == nullptr || p0 < 0 || p0 > p1 || p1 > k_) {
+    throw Error("PackedWeights::RepackTransposedRows: rows [" + std::to_string(p0) + ", " + std::to_string(p1) +
+                ") outside the " + std::to_string(k_) + " set by Resize");
+  }
+  if (n_ == 0 || p0 == p1) return;
+  if (wt == nullptr) throw Error("PackedWeights::RepackTransposedRows: null pointer");
+  for (int p = p0; p < p1; ++p) PackTransposedRow(wt, ldwt, n_, k_, p, panels_.get());
 }
 
 void Gemm(int m, const float* a, int lda, const PackedWeights& b,

@@ -37,6 +37,17 @@ class PackedWeights {
   // positions] of a sum over positions: whole rows of wt are copied, no
   // transpose pass.
   void RepackTransposed(const float* wt, int k, int n, int ldwt);
+  // The same in blocks, for operands produced block by block inside the
+  // caller's own parallel loop (each block packed while it is in cache):
+  // Resize(n, k) once outside the loop, then fill disjoint ranges from any
+  // thread, serially within each call. RepackRows packs rows [r0, r1) of
+  // Repack's w [n, k] (w points at row 0; r0 a multiple of kGemmNR = 32 and
+  // r1 one or n: whole panels). RepackTransposedRows packs rows [p0, p1) of
+  // RepackTransposed's wt [k, n] (any range). The result of all ranges
+  // together is bit for bit that of Repack / RepackTransposed.
+  void Resize(int n, int k) { Reserve(n, k); }
+  void RepackRows(const float* w, int ldw, int r0, int r1, const PackedWeights* addend = nullptr);
+  void RepackTransposedRows(const float* wt, int ldwt, int p0, int p1);
   int n() const { return n_; }
   int k() const { return k_; }
   const float* panels() const { return panels_.get(); }

@@ -45,6 +45,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 namespace lowp_detail {
 
 using gemm_detail::DF;
+using gemm_detail::GeluTile;
 using gemm_detail::kMC;
 using gemm_detail::kMR;
 using gemm_detail::kNC;
@@ -237,6 +238,7 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -310,6 +312,7 @@ __attribute__((target("avx512bf16"))) inline HWY_NOINLINE void KernelBF16Dot(
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
@@ -410,6 +413,7 @@ HWY_INLINE void KernelI8Widen(D d, size_t kq, const uint32_t* HWY_RESTRICT ap,
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 
 #if HWY_TARGET == HWY_AVX3_DL
@@ -479,6 +483,7 @@ __attribute__((target("avx512vnni"))) inline HWY_NOINLINE void KernelI8Dot(size_
   PERSAM_GEMM_STORE(10)
   PERSAM_GEMM_STORE(11)
 #undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -196,6 +197,52 @@ TEST_CASE("Repack with an addend and RepackTransposed equal packing the explicit
   original.Repack(other.data(), 4, 8, 8);
   Gemm(2, a.data(), 8, copy, GemmEpilogue{}, after.data(), 4);
   CHECK(std::memcmp(before.data(), after.data(), sizeof(float) * 8) == 0);
+}
+
+TEST_CASE("RepackRows and RepackTransposedRows in blocks equal the whole-matrix packing") {
+  std::mt19937 rng(12);
+  PackedWeights rows_packed, t_rows_packed;
+  const Case cases[] = {{5, 70, 33}, {3, 96, 8}, {2, 31, 5}, {4, 130, 1}};
+  for (const Case& cs : cases) {
+    const int m = cs.m, n = cs.n, k = cs.k;
+    CAPTURE(n);
+    CAPTURE(k);
+    Matrix a(m, k, k + 1, 1, rng), a_t(m, n, n, 1, rng);
+    Matrix w(n, k, k + 3, 1, rng), add(n, k, k + 3, 1, rng), wt(n, k, k + 2, 1, rng);
+    const PackedWeights add_packed = PackedWeights::Pack(add.data(), n, k, add.ld);
+    PackedWeights whole, t_whole;
+    whole.Repack(w.data(), n, k, w.ld, &add_packed);
+    t_whole.RepackTransposed(wt.data(), n, k, wt.ld);  // B [k, n] = wt^T
+    // Whole 32-row panels for RepackRows, uneven ranges for the transposed
+    // form, filled last block first and from several threads.
+    rows_packed.Resize(n, k);
+    t_rows_packed.Resize(k, n);
+    const int panels = (n + 31) / 32;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = panels - 1; i >= 0; --i) {
+      rows_packed.RepackRows(w.data(), w.ld, 32 * i, std::min(n, 32 * i + 32), &add_packed);
+    }
+    for (int p0 = n; p0 > 0;) {
+      const int p1 = p0;
+      p0 = std::max(0, p0 - 7);
+      t_rows_packed.RepackTransposedRows(wt.data(), wt.ld, p0, p1);
+    }
+    Matrix c(m, n, n, 0), c_ref(m, n, n, 0);
+    Gemm(m, a.data(), a.ld, rows_packed, GemmEpilogue{}, c.data(), c.ld);
+    Gemm(m, a.data(), a.ld, whole, GemmEpilogue{}, c_ref.data(), c_ref.ld);
+    CHECK(std::memcmp(c.data(), c_ref.data(), sizeof(float) * m * n) == 0);
+    Matrix ct(m, k, k, 0), ct_ref(m, k, k, 0);
+    Gemm(m, a_t.data(), a_t.ld, t_rows_packed, GemmEpilogue{}, ct.data(), ct.ld);
+    Gemm(m, a_t.data(), a_t.ld, t_whole, GemmEpilogue{}, ct_ref.data(), ct_ref.ld);
+    CHECK(std::memcmp(ct.data(), ct_ref.data(), sizeof(float) * m * k) == 0);
+  }
+  // Ranges that are not whole panels, or outside the resized shape, throw.
+  Matrix w(64, 8, 8, 0, rng);
+  PackedWeights p;
+  p.Resize(64, 8);
+  CHECK_THROWS_AS(p.RepackRows(w.data(), 8, 16, 48), Error);
+  CHECK_THROWS_AS(p.RepackRows(w.data(), 8, 32, 65), Error);
+  CHECK_THROWS_AS(p.RepackTransposedRows(w.data(), 64, 0, 9), Error);
 }
 
 // Rounds to bfloat16 (8 significant bits, ties to even) by scaling the
