@@ -8,9 +8,9 @@
 #include "engine/decoder_tensors.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
-#include "kernels/conv_rows.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
+#include "kernels/transpose_block.h"
 #include "weights/error.h"
 
 namespace persam {
@@ -72,18 +72,16 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
 // Buffers reused across calls: the decoder's working set is ~20 MB and fresh
 // allocations of that size cost page faults on every call.
 struct MaskDecoder::Workspace {
-  std::vector<float> x, xt;               // image tokens [n, dim], [dim, n]
+  std::vector<float> x;                   // image tokens [n, dim]
   kernels::PackedWeights xp, x_t;         // x + pe as B [n, dim]; B [dim, n] = x^T
   kernels::PackedWeights up;              // image -> token output: B [dim, heads * tokens]
-  std::vector<float> probs, probs_t;      // [n, heads * tokens], [heads * tokens, n]
+  std::vector<float> probs_t;             // attention [heads * tokens, n]
   std::vector<float> up0, up1, mask_cols; // upscaling and mask products
   void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
     auto grow = [](std::vector<float>& v, size_t size) {
       if (v.size() < size) v.resize(size);
     };
     grow(x, n * dim);
-    grow(xt, n * dim);
-    grow(probs, n * rows);
     grow(probs_t, n * rows);
     grow(up0, up0_size);
     grow(up1, up1_size);
@@ -261,13 +259,14 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
 //   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
 // The logits are computed as [heads * tokens, n] (the image is the packed B
 // side, as above) and each (head, position) softmax runs down a column.
-// Leaves the product to the caller: probs [n, heads * tokens] and `up`, the
-// packed [dim, heads * tokens] matrix of the Wo_h vp_h[i], so that
-// x = probs up^T + bo + x.
+// Computes the logits [heads * tokens, n] and leaves the rest, which is per
+// position, to the caller (ImageToTokenOutput): the softmaxes with their
+// per-row bias `nbias`, and the product with `up`, the packed [dim, heads *
+// tokens] matrix of the Wo_h vp_h[i]: x = probs^T up^T + bo + x.
 // ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
 void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
-                  const float* v_in, const kernels::PackedWeights& xp, float* probs_t, float* probs,
-                  kernels::PackedWeights* up) {
+                  const float* v_in, const kernels::PackedWeights& xp, float* logits,
+                  std::vector<float>* nbias_out, kernels::PackedWeights* up) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
@@ -296,15 +295,28 @@ void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
       }
     }
   }
-  kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, probs_t, s.n);
-  // One softmax per head, each too small (7 x 4096) to split: the heads
-  // run in parallel instead.
-#pragma omp parallel for schedule(static)
-  for (int h = 0; h < a.heads; ++h) {
-    kernels::SoftmaxColumns(t, s.n, probs_t + static_cast<size_t>(h) * t * s.n, s.n, nbias.data() + h * t);
-  }
-  kernels::TransposeMatrix(probs_t, rows, s.n, probs);
+  kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, logits, s.n);
   up->Repack(ut.data(), d, rows, rows);
+  *nbias_out = std::move(nbias);
+}
+
+// out[j, r] = in[r, j] for r < rows, j < cols (in: row stride ldi): a block
+// of positions of the [heads * tokens, n] attention as the GEMM's A rows.
+// Rows of `in` outer: each 4-row group is read along its lines, and the
+// output block (a few lines per output row) stays in L1 while its 16-float
+// lines fill; columns outer would walk `in` down its rows, whose
+// power-of-two stride (4096 floats) maps them all to one cache set.
+void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out) {
+  const int rows4 = rows & ~3, cols4 = cols & ~3;
+  for (int r = 0; r < rows4; r += 4) {
+    for (int j = 0; j < cols4; j += 4) kernels::TransposeBlock4(in + r * ldi + j, ldi, out + j * rows + r, rows);
+    for (int j = cols4; j < cols; ++j) {
+      for (int i = r; i < r + 4; ++i) out[j * rows + i] = in[i * ldi + j];
+    }
+  }
+  for (int r = rows4; r < rows; ++r) {
+    for (int j = 0; j < cols; ++j) out[j * rows + r] = in[r * ldi + j];
+  }
 }
 
 }  // namespace
@@ -341,20 +353,34 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> q = qpe, tmp(qpe.size()), tmp2(static_cast<size_t>(t) * d);
   std::vector<float> hidden;
 
-  // Image side: src = embedding + dense prompt embedding, channel-last (x).
-  // 1M values: worth both threads.
-#pragma omp parallel for schedule(static)
-  for (int c = 0; c < d; ++c) {
-    const float* e = in.embedding + static_cast<size_t>(c) * n;
-    float* o = w.xt.data() + static_cast<size_t>(c) * n;
-    if (in.dense_chw != nullptr) {
-      kernels::Add(e, in.dense_chw + static_cast<size_t>(c) * n, o, n);
-    } else {
-      const float v = in.dense_channel[c];
-      for (int j = 0; j < n; ++j) o[j] = e[j] + v;
+  // Image side: src = embedding + dense prompt embedding, channel-last (x),
+  // and block 0's packed keys, per block of positions in one parallel loop
+  // (as at the end of each block below): a block is transposed, summed and
+  // packed while it is in L2.
+  constexpr int kBlock = 4 * static_cast<int>(kernels::kGemmNR);  // whole xp panels
+  const int pos_blocks = (n + kBlock - 1) / kBlock;
+  w.xp.Resize(n, d);
+  w.x_t.Resize(d, n);
+#pragma omp parallel
+  {
+    std::vector<float> dense_rows(in.dense_chw != nullptr ? static_cast<size_t>(kBlock) * d : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int blk = 0; blk < pos_blocks; ++blk) {
+      const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
+      float* xb = w.x.data() + static_cast<size_t>(r0) * d;
+      TransposeSlab(in.embedding + r0, n, d, r1 - r0, xb);
+      if (in.dense_chw != nullptr) {
+        TransposeSlab(in.dense_chw + r0, n, d, r1 - r0, dense_rows.data());
+        kernels::Add(xb, dense_rows.data(), xb, static_cast<size_t>(r1 - r0) * d);
+      } else {
+        for (int j = 0; j < r1 - r0; ++j) {
+          kernels::Add(xb + static_cast<size_t>(j) * d, in.dense_channel, xb + static_cast<size_t>(j) * d, d);
+        }
+      }
+      w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
+      w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
     }
   }
-  kernels::TransposeMatrix(w.xt.data(), d, n, w.x.data());
 
   auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
   const size_t tok = static_cast<size_t>(t) * d;
@@ -375,11 +401,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     // (2) tokens -> image, with PerSAM's attn_sim.
     // The image side of both cross attentions: keys + pe and keys, packed
     // once per block (the keys change only at the end of the block, where
-    // they are packed for the next one).
-    if (bi == 0) {
-      w.xp.Repack(w.x.data(), n, d, d, &pe_packed_);
-      w.x_t.RepackTransposed(w.x.data(), n, d, d);
-    }
+    // they are packed for the next one; block 0's come with the input).
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
     TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp, w.x_t, in.attn_sim, w.probs_t.data(), q.data(),
                  tmp.data());
@@ -395,25 +417,34 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     // goes from the product through the LayerNorm to both packings while it
     // is in L2, where whole-image passes each streamed 4 MB and each took a
     // parallel region. Every value is computed as in whole-image calls.
+    // The softmaxes (one per head and position, down the columns of the
+    // logits) and the transpose into the product's A rows are per position
+    // too, so they join the block loop.
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), w.probs.data(), &w.up);
-    w.xp.Resize(n, d);
-    w.x_t.Resize(d, n);
-    constexpr int kBlock = 4 * static_cast<int>(kernels::kGemmNR);  // whole xp panels
-    const int blocks = (n + kBlock - 1) / kBlock;
-    const int rows = b.image_to_token.heads * t;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int blk = 0; blk < blocks; ++blk) {
-      const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
-      float* xb = w.x.data() + static_cast<size_t>(r0) * d;
-      kernels::GemmEpilogue ep;
-      ep.bias = b.image_to_token.o.b.data();
-      ep.residual = xb;
-      ep.ldr = d;
-      kernels::Gemm(r1 - r0, w.probs.data() + static_cast<size_t>(r0) * rows, rows, w.up, ep, xb, d);
-      kernels::LayerNormRows(r1 - r0, d, xb, d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, xb, d);
-      w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
-      w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
+    std::vector<float> nbias;
+    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), &nbias, &w.up);
+    const int heads = b.image_to_token.heads, rows = heads * t;
+#pragma omp parallel
+    {
+      std::vector<float> probs(static_cast<size_t>(kBlock) * rows);  // [positions, rows]
+#pragma omp for schedule(dynamic, 1)
+      for (int blk = 0; blk < pos_blocks; ++blk) {
+        const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
+        for (int h = 0; h < heads; ++h) {
+          kernels::SoftmaxColumns(t, r1 - r0, w.probs_t.data() + static_cast<size_t>(h) * t * n + r0, n,
+                                  nbias.data() + h * t);
+        }
+        TransposeSlab(w.probs_t.data() + r0, n, rows, r1 - r0, probs.data());
+        float* xb = w.x.data() + static_cast<size_t>(r0) * d;
+        kernels::GemmEpilogue ep;
+        ep.bias = b.image_to_token.o.b.data();
+        ep.residual = xb;
+        ep.ldr = d;
+        kernels::Gemm(r1 - r0, probs.data(), rows, w.up, ep, xb, d);
+        kernels::LayerNormRows(r1 - r0, d, xb, d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, xb, d);
+        w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
+        w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
+      }
     }
   }
   // Final token -> image attention: q = queries + pe (+ target embedding

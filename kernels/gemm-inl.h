@@ -378,8 +378,7 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
     for (size_t ib = 0; ib < mblocks; ++ib) pack_block(ib, shared_apack.get() + ib * kMC * k);
   }
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
+  auto run_task = [&](int64_t t) {
     const size_t ib = static_cast<size_t>(t) / nsplit;
     const size_t jb = static_cast<size_t>(t) % nsplit;
     const size_t i0 = ib * kMC;
@@ -416,6 +415,15 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
         pc += kc;
       } while (pc < k);
     }
+  };
+  // One thread (threads == 1 inside a caller's parallel region): no
+  // `omp parallel if (false)`, which still opens a one-thread team (~1.5 us
+  // nested; the decoder runs thousands of per-block GEMMs per call).
+  if (threads > 1 && tasks > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t t = 0; t < tasks; ++t) run_task(t);
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) run_task(t);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "hwy/highway.h"
 #include "kernels/hwy_target.h"
 #include "kernels/ops-inl.h"
+#include "kernels/parallel.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace persam::kernels::HWY_NAMESPACE {
@@ -22,10 +23,9 @@ void LayerNormRowsT(int rows, int cols, const float* x, int64_t ldx,
                     const float* gamma, const float* beta, float eps, float* out,
                     int64_t ldo) {
   // Rows are independent; big calls (4096 tokens) are worth the threads.
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(rows) * cols > (1 << 16))
-  for (int r = 0; r < rows; ++r) {
+  ParallelFor(rows, static_cast<int64_t>(rows) * cols > (1 << 16), [&](int64_t r) {
     LayerNormRow(x + r * ldx, static_cast<size_t>(cols), gamma, beta, eps, out + r * ldo);
-  }
+  });
 }
 
 // Vectorised across positions: each lane is one position; channels are
@@ -73,12 +73,11 @@ void GeluT(float* x, size_t n) {
   // upscaling: 1M values, ~1 ns each).
   constexpr size_t kChunk = 16384;
   const int64_t chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t ci = 0; ci < chunks; ++ci) {
+  ParallelFor(chunks, true, [&](int64_t ci) {
     const size_t begin = static_cast<size_t>(ci) * kChunk;
     const size_t len = std::min(kChunk, n - begin);
     MapArray(x + begin, x + begin, len, GeluFunc());
-  }
+  });
 }
 void ReluT(float* x, size_t n) { MapArray(x, x, n, ReluFunc()); }
 void SigmoidT(float* x, size_t n) { MapArray(x, x, n, SigmoidFunc()); }
@@ -94,8 +93,8 @@ float ErfT(float x) {
 }
 
 void SoftmaxRowsT(int rows, int cols, float* x, int64_t ldx) {
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(rows) * cols > (1 << 16))
-  for (int r = 0; r < rows; ++r) SoftmaxRow(x + r * ldx, static_cast<size_t>(cols));
+  ParallelFor(rows, static_cast<int64_t>(rows) * cols > (1 << 16),
+              [&](int64_t r) { SoftmaxRow(x + r * ldx, static_cast<size_t>(cols)); });
 }
 
 void SoftmaxColumnsT(int rows, int cols, float* x, int64_t ldx, const float* row_bias) {
@@ -132,8 +131,8 @@ void SoftmaxColumnsT(int rows, int cols, float* x, int64_t ldx, const float* row
     }
   };
   const int64_t full_blocks = cols / N;
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(rows) * cols > (1 << 16))
-  for (int64_t b = 0; b < full_blocks; ++b) block(b * N, static_cast<size_t>(N));
+  ParallelFor(full_blocks, static_cast<int64_t>(rows) * cols > (1 << 16),
+              [&](int64_t b) { block(b * N, static_cast<size_t>(N)); });
   if (full_blocks * N < cols) block(full_blocks * N, static_cast<size_t>(cols - full_blocks * N));
 }
 
@@ -142,8 +141,7 @@ void SmallNProductT(int rows, int k, const float* a, int64_t lda, int n, const f
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   const size_t kk = static_cast<size_t>(k);
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(rows) * k * n > (1 << 16))
-  for (int r = 0; r < rows; ++r) {
+  ParallelFor(rows, static_cast<int64_t>(rows) * k * n > (1 << 16), [&](int64_t r) {
     const float* ar = a + r * lda;
     for (int j = 0; j < n; ++j) {
       const float* wj = w + static_cast<size_t>(j) * kk;
@@ -153,7 +151,7 @@ void SmallNProductT(int rows, int k, const float* a, int64_t lda, int n, const f
       if (c < kk) acc = hn::MulAdd(LoadN(d, ar + c, kk - c), LoadN(d, wj + c, kk - c), acc);
       out[r * ldo + j] = hn::GetLane(hn::SumOfLanes(d, acc));
     }
-  }
+  });
 }
 
 void AddT(const float* a, const float* b, float* out, size_t n) {

@@ -14,4 +14,6 @@ void SetNumThreads(int threads) {
 // never comes (e.g. the decoder's per-band upscaling GEMMs).
 int NumThreads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
+bool InParallel() { return omp_in_parallel() != 0; }
+
 }  // namespace persam::kernels
