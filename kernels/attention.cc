@@ -345,21 +345,25 @@ HWY_INLINE float* AlignUp(float* p) {
 }
 
 // One bf16 product tile through GemmBF16's micro-kernels: C[kMR, cols] =
-// (first ? 0 : C) + A B for kp pairs; a: A micro-panel (u32 pairs if native,
-// else widened floats), b: B sub-panel (stride kGemmNR per pair).
-HWY_INLINE void ProductTileBF16(bool native, size_t kp, const uint32_t* a, const uint32_t* b,
-                                size_t cols, bool first, float* c, size_t ldc) {
+// (first ? 0 : C) + A B for kp pairs; a: A micro-panel, or kRowMajorA kMR
+// rows of stride lda (u32 pairs if native, else bf16 values as floats);
+// b: B sub-panel (stride kGemmNR per pair).
+template <bool kRowMajorA>
+HWY_INLINE void ProductTileBF16(bool native, size_t kp, const uint32_t* a, size_t lda,
+                                const uint32_t* b, size_t cols, bool first, float* c,
+                                size_t ldc) {
   const lp::TileOut o = lp::MakeTile(0, 0, kMR, cols, first, /*last=*/true, nullptr,
                                      Epilogue::kNone, nullptr, 0, c, ldc);
 #if HWY_TARGET == HWY_AVX3_DL
   if (native) {
-    lp::KernelBF16Dot(kp, a, b, o);
+    lp::KernelBF16Dot<kRowMajorA>(kp, a, b, o, lda);
     return;
   }
 #else
   (void)native;
 #endif
-  lp::KernelBF16Widen(lp::DF(), kp, reinterpret_cast<const float*>(a), b, o);
+  lp::KernelBF16Widen<lp::DF, kRowMajorA>(lp::DF(), kp, reinterpret_cast<const float*>(a), b,
+                                          o, lda);
 }
 
 // Queries [q0, q0 + rows) of one head, given packed K/V (kt, vp: float32
@@ -367,6 +371,9 @@ HWY_INLINE void ProductTileBF16(bool native, size_t kp, const uint32_t* a, const
 // O += P V with bf16 operands (P rounded to bf16 in the softmax pass, so l
 // sums exactly the weights that multiply V), float32 accumulation; biases,
 // softmax and the rescaling stay float32. !kBF16 is the float32 path.
+// The bf16 P is the PV micro-kernel's A operand as written by the exp pass
+// (row-major: native, u32 pairs in pa, stride kMaxKeyTile / 2; widening, the
+// rounded floats in S), with the padded keys' weights zeroed there.
 template <bool kBF16>
 void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
                  const float* vp, int q0, int rows, float* block_buf, bool native) {
@@ -387,7 +394,7 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
   float* corr = l + g.block_pad;
   float* brow = corr + g.block_pad;
   float* rw = brow + kMaxKeyTile + 2 * N;
-  // bf16 only: P micro-panels and one scaled query row.
+  // bf16 only: P rows (u32 pairs) and one scaled query row.
   uint32_t* pa = nullptr;
   float* qrow = nullptr;
   if constexpr (kBF16) {
@@ -443,7 +450,8 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
         for (size_t j = 0; j < size_t(kv_cols); j += tile_cols) {
           const size_t key = key0 + j;
           const uint32_t* bp = kb + key / kGemmNR * g.kpd * kGemmNR + key % kGemmNR;
-          ProductTileBF16(native, g.kpd, ap, bp, tile_cols, true, s + r * lds + j, lds);
+          ProductTileBF16<false>(native, g.kpd, ap, 0, bp, tile_cols, true, s + r * lds + j,
+                                 lds);
         }
       }
     } else {
@@ -528,19 +536,35 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
       corr[r] = std::exp(m[r] - m_use);
       const VF vm = hn::Set(d, m_use);
       VF sum = hn::Zero(d);
-      for (int j = 0; j < kv_pad; j += N) {
-        VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
-        if constexpr (kBF16) {  // the P V operand: bf16 (RNE) values as float32
-          const hn::RebindToUnsigned<DF> du;
-          p = hn::BitCast(d, hn::And(lp::RoundToBF16High(d, p), hn::Set(du, 0xFFFF0000u)));
+      if constexpr (kBF16) {
+        const hn::RebindToUnsigned<DF> du;
+        const hn::RebindToSigned<DF> di;
+        const hn::Rebind<uint16_t, DF> du16;
+        uint16_t* prow = reinterpret_cast<uint16_t*>(pa + static_cast<size_t>(r) * (lds / 2));
+        for (int j = 0; j < kv_pad; j += N) {
+          VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
+          if (j + N > kv) p = hn::IfThenElseZero(hn::FirstN(d, size_t(kv - j)), p);
+          const auto high = lp::RoundToBF16High(d, p);  // RNE
+          p = hn::BitCast(d, hn::And(high, hn::Set(du, 0xFFFF0000u)));
+          if (native) {
+            hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, hn::ShiftRight<16>(high))), du16,
+                       prow + j);
+          } else {
+            hn::Store(p, d, srow + j);
+          }
+          sum = hn::Add(sum, p);
         }
-        hn::Store(p, d, srow + j);
-        sum = hn::Add(sum, p);
-      }
-      if (kv < kv_pad) {  // ExpNonPositive(-inf) is 1.2e-38, not 0: drop the padding
-        const int j = kv_pad - N;
-        const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
-        sum = hn::Sub(sum, hn::IfThenZeroElse(valid, hn::Load(d, srow + j)));
+      } else {
+        for (int j = 0; j < kv_pad; j += N) {
+          const VF p = ExpNonPositive(d, hn::Sub(hn::Load(d, srow + j), vm));
+          hn::Store(p, d, srow + j);
+          sum = hn::Add(sum, p);
+        }
+        if (kv < kv_pad) {  // ExpNonPositive(-inf) is 1.2e-38, not 0: drop the padding
+          const int j = kv_pad - N;
+          const auto valid = hn::FirstN(d, static_cast<size_t>(kv - j));
+          sum = hn::Sub(sum, hn::IfThenZeroElse(valid, hn::Load(d, srow + j)));
+        }
       }
       l[r] = l[r] * corr[r] + ReduceSum(d, sum);
       m[r] = m_new;
@@ -556,22 +580,19 @@ void AttendBlock(const AttentionArgs& a, const Geometry& g, const float* kt,
           for (int t = 0; t < g.dp; t += N) hn::Store(hn::Mul(hn::Load(d, orow + t), c), d, orow + t);
         }
       }
-      const size_t kp = (static_cast<size_t>(kv) + 1) / 2;
-      const size_t pa_words = kp * kMR * (native ? 1 : 2);
-      // k = kv_pad: whole-vector loads; P of the padded keys is ~1e-38 and
-      // meets zero rows of V.
-      for (int r = 0; r < rows_pad; ++r) {
-        lp::PackRowBF16(s + r * lds, kv_pad, kp, native, pa + r / kMR * pa_words + r % kMR);
-      }
+      const size_t kp = (static_cast<size_t>(kv) + 1) / 2;  // < kv_pad / 2 + 1
       const uint32_t* vb = reinterpret_cast<const uint32_t*>(vp);
       const size_t pairs = static_cast<size_t>(g.nk_pad) / 2;
       for (int r = 0; r < rows_pad; r += static_cast<int>(kMR)) {
-        const uint32_t* ap = pa + r / kMR * pa_words;
+        const uint32_t* ap = native ? pa + static_cast<size_t>(r) * (lds / 2)
+                                    : reinterpret_cast<const uint32_t*>(s + r * lds);
+        const size_t lda = native ? lds / 2 : lds;
         for (size_t c = 0; c < size_t(g.dp); c += tile_cols) {
           const uint32_t* bp =
               vb + c / kGemmNR * pairs * kGemmNR + static_cast<size_t>(key0) / 2 * kGemmNR +
               c % kGemmNR;
-          ProductTileBF16(native, kp, ap, bp, tile_cols, first, o + r * g.dp + c, g.dp);
+          ProductTileBF16<true>(native, kp, ap, lda, bp, tile_cols, first, o + r * g.dp + c,
+                                g.dp);
         }
       }
     } else {

@@ -159,13 +159,16 @@ HWY_INLINE void PackRowU8(const float* HWY_RESTRICT row, size_t k, size_t kq,
 
 // ---------------------------------------------------------------------------
 // bf16 micro-kernels. ap: A micro-panel at the first pair of the KC block;
-// bp: B sub-panel (u32 pairs, stride kGemmNR per pair).
+// bp: B sub-panel (u32 pairs, stride kGemmNR per pair). kRowMajorA: A is
+// instead kMR rows of stride lda (row r's pair p at ap[r * lda + p], or its
+// two floats at ap[r * lda + 2 p]): the attention's P rows, which are
+// written once and read once, are not worth a repacking.
 
 // Portable: A as float32 [2 * kp][kMR], B pairs widened in registers.
-template <class D>
+template <class D, bool kRowMajorA = false>
 HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
                                 const uint32_t* HWY_RESTRICT bp,
-                                const TileOut& o) {
+                                const TileOut& o, size_t lda = 0) {
   using V = hn::Vec<D>;
   const hn::RebindToUnsigned<D> du;
   const size_t n = hn::Lanes(d);
@@ -189,7 +192,7 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
 #undef PERSAM_GEMM_DECL
 #define PERSAM_GEMM_STEP(r)                  \
   if constexpr (kMR > r) {                   \
-    const V a = hn::Set(d, a_row[r]);        \
+    const V a = hn::Set(d, a_row[kRowMajorA ? r * lda : r]); \
     c##r##0 = hn::MulAdd(a, b0, c##r##0);    \
     c##r##1 = hn::MulAdd(a, b1, c##r##1);    \
   }
@@ -202,7 +205,7 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
                                          : hn::And(w0, hi_mask));
       const V b1 = hn::BitCast(d, t == 0 ? hn::ShiftLeft<16>(w1)
                                          : hn::And(w1, hi_mask));
-      const float* HWY_RESTRICT a_row = ap + t * kMR;
+      const float* HWY_RESTRICT a_row = ap + t * (kRowMajorA ? 1 : kMR);
       PERSAM_GEMM_STEP(0)
       PERSAM_GEMM_STEP(1)
       PERSAM_GEMM_STEP(2)
@@ -216,7 +219,7 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
       PERSAM_GEMM_STEP(10)
       PERSAM_GEMM_STEP(11)
     }
-    ap += 2 * kMR;
+    ap += kRowMajorA ? 2 : 2 * kMR;
     bp += kGemmNR;
   }
 #undef PERSAM_GEMM_STEP
@@ -243,9 +246,10 @@ HWY_INLINE void KernelBF16Widen(D d, size_t kp, const float* HWY_RESTRICT ap,
 // checked at run time by the caller; 1.0.3's AVX3_DL does not include it).
 // Not inlined: its target attribute is a superset of the caller's
 // ("inline" only for the ODR: kernels/attention.cc includes this header too).
+template <bool kRowMajorA = false>
 __attribute__((target("avx512bf16"))) inline HWY_NOINLINE void KernelBF16Dot(
     size_t kp, const uint32_t* HWY_RESTRICT ap,
-    const uint32_t* HWY_RESTRICT bp, const TileOut& o) {
+    const uint32_t* HWY_RESTRICT bp, const TileOut& o, size_t lda = 0) {
   static_assert(kMR == 12, "AVX-512 tile is 12 x 32");
   const DF d;
   using V = hn::Vec<DF>;
@@ -268,7 +272,8 @@ __attribute__((target("avx512bf16"))) inline HWY_NOINLINE void KernelBF16Dot(
 #undef PERSAM_GEMM_DECL
 #define PERSAM_GEMM_STEP(r)                                          \
   {                                                                  \
-    const __m512bh a = (__m512bh)_mm512_set1_epi32(int(ap[r]));      \
+    const __m512bh a =                                               \
+        (__m512bh)_mm512_set1_epi32(int(ap[kRowMajorA ? r * lda : r])); \
     c##r##0 = _mm512_dpbf16_ps(c##r##0, a, b0);                      \
     c##r##1 = _mm512_dpbf16_ps(c##r##1, a, b1);                      \
   }
@@ -288,7 +293,7 @@ __attribute__((target("avx512bf16"))) inline HWY_NOINLINE void KernelBF16Dot(
     PERSAM_GEMM_STEP(9)
     PERSAM_GEMM_STEP(10)
     PERSAM_GEMM_STEP(11)
-    ap += kMR;
+    ap += kRowMajorA ? 1 : kMR;
     bp += kGemmNR;
   }
 #undef PERSAM_GEMM_STEP
