@@ -75,13 +75,15 @@ bool Overlaps(const float* p, size_t ld, const float* q, size_t ldq,
   return p0 < q1 && q0 < p1;
 }
 
-// Threads for a product of m x n x k multiply-adds. Below ~4M (~40 us on
-// one core) a second thread saves less than an OpenMP fork/join costs once
-// the machine is busy (a descheduled worker stalls the barrier for a whole
-// time slice): the decoder's token-side linears (7 x 256 x 256) run ~100
-// such products per call.
+// Threads for a product of m x n x k multiply-adds. Below ~1M (~10 us on
+// one core) a second thread saves less than an OpenMP fork/join costs, far
+// less once the machine is busy (a descheduled worker stalls the barrier for
+// a whole time slice): the decoder's token-side linears (7 x 256 x 256) run
+// ~50 such products per call. Larger few-row products are kept parallel:
+// the decoder's token MLPs (7 x 256 x 2048) stream 2 MB of weights each from
+// memory, which two cores do faster.
 int GemmThreads(int m, int n, int k) {
-  constexpr int64_t kSerialMacs = int64_t{1} << 22;
+  constexpr int64_t kSerialMacs = int64_t{1} << 20;
   return static_cast<int64_t>(m) * n * k < kSerialMacs ? 1 : NumThreads();
 }
 
