@@ -42,6 +42,10 @@ Precision NeckPrecision(Precision precision) {
   return precision == Precision::kInt8 ? Precision::kBF16 : precision;
 }
 
+Precision AttentionPrecision(Precision precision) {
+  return precision == Precision::kF32 ? Precision::kF32 : Precision::kBF16;
+}
+
 std::vector<std::string> NeckWeights(const SamConfig& config) {
   if (config.encoder != EncoderKind::kVit) return {};
   return {"image_encoder.neck.0.weight", "image_encoder.neck.2.weight"};

@@ -345,8 +345,8 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
       }
     }
     // bf16 / int8 models: the two products on bf16 operands, the bias and
-    // softmax in float32 (issue 7; accuracy: tests/precision_test.cc).
-    if (precision_ == Precision::kF32) {
+    // softmax in float32 (AttentionPrecision, engine/precision.h).
+    if (AttentionPrecision(precision_) == Precision::kF32) {
       kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
     } else {
       kernels::AttentionBatchBF16(items.data(), static_cast<int>(items.size()));
