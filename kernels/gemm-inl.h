@@ -371,11 +371,27 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   };
   // Split columns (small m, e.g. 56 attention rows x K = 4096): the tasks
   // of one row block would each pack the same A block, so pack all of A
-  // once up front instead.
+  // once up front instead, by (row block, KC block) units split over the
+  // threads (one thread packed e.g. the decoder's 56 x 4096 attention
+  // weights while the others waited).
   hwy::AlignedFreeUniquePtr<float[]> shared_apack;
+  const size_t kblocks = kc_blk == 0 ? 0 : (k + kc_blk - 1) / kc_blk;
+  const int64_t pack_units = nsplit > 1 ? static_cast<int64_t>(mblocks * kblocks) : 0;
+  auto pack_unit = [&](int64_t u) {
+    const size_t ib = static_cast<size_t>(u) / kblocks;
+    const size_t pc = static_cast<size_t>(u) % kblocks * kc_blk;
+    const size_t i0 = ib * kMC;
+    const size_t mc = HWY_MIN(kMC, m - i0);
+    const size_t mc_padded = (mc + kMR - 1) / kMR * kMR;
+    PackA(a + i0 * lda + pc, lda, mc, HWY_MIN(kc_blk, k - pc),
+          shared_apack.get() + ib * kMC * k + pc * mc_padded);
+  };
   if (nsplit > 1) {
     shared_apack = hwy::AllocateAligned<float>(mblocks * kMC * HWY_MAX(k, size_t{1}));
-    for (size_t ib = 0; ib < mblocks; ++ib) pack_block(ib, shared_apack.get() + ib * kMC * k);
+  }
+  const bool team = threads > 1 && tasks > 1;
+  if (!team) {
+    for (int64_t u = 0; u < pack_units; ++u) pack_unit(u);
   }
 
   auto run_task = [&](int64_t t) {
@@ -419,9 +435,15 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   // One thread (threads == 1 inside a caller's parallel region): no
   // `omp parallel if (false)`, which still opens a one-thread team (~1.5 us
   // nested; the decoder runs thousands of per-block GEMMs per call).
-  if (threads > 1 && tasks > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t t = 0; t < tasks; ++t) run_task(t);
+  if (team) {
+#pragma omp parallel num_threads(threads)
+    {
+      // The implicit barrier after the packing: a task reads its whole A block.
+#pragma omp for schedule(static)
+      for (int64_t u = 0; u < pack_units; ++u) pack_unit(u);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < tasks; ++t) run_task(t);
+    }
   } else {
     for (int64_t t = 0; t < tasks; ++t) run_task(t);
   }
