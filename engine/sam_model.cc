@@ -89,6 +89,14 @@ ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timing
 
 // ref: segment_anything/predictor.py SamPredictor.predict / predict_torch
 Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prompt, StageTimings* timings) const {
+  Prediction p;
+  PredictInto(embedding, prompt, &p, timings);
+  return p;
+}
+
+void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
+                           StageTimings* timings) const {
+  if (out == nullptr) throw Error("PredictInto: null output");
   const SamConfig& c = impl_->config;
   const size_t n = static_cast<size_t>(c.embed_grid) * c.embed_grid;
   if (embedding.data.size() != static_cast<size_t>(c.prompt_dim) * n) {
@@ -117,7 +125,7 @@ Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prom
     }
   }
 
-  Prediction p;
+  Prediction& p = *out;
   p.num_masks = prompt.multimask ? tokens - 1 : 1;
   p.height = embedding.orig_height;
   p.width = embedding.orig_width;
@@ -139,9 +147,10 @@ Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prom
 
   if (prompt.compute_high_res) {
     ScopedStage stage(timings, "postprocess");
-    p.high_res = PostprocessMaps(p.low_res.data(), p.num_masks, ms, ms, p.height, p.width, c.image_size);
+    PostprocessMapsInto(p.low_res.data(), p.num_masks, ms, ms, p.height, p.width, &p.high_res, c.image_size);
+  } else {
+    p.high_res.clear();
   }
-  return p;
 }
 
 void Predictor::SetImage(const RgbImage& image) {
@@ -169,8 +178,14 @@ void Predictor::SetEmbedding(ImageEmbedding embedding) {
 }
 
 Prediction Predictor::Predict(const Prompt& prompt) {
+  Prediction p;
+  PredictInto(prompt, &p);
+  return p;
+}
+
+void Predictor::PredictInto(const Prompt& prompt, Prediction* out) {
   if (!has_image_) throw Error("Predictor: set an image or an embedding before predicting");
-  return model_.Predict(embedding_, prompt, &timings_);
+  model_.PredictInto(embedding_, prompt, out, &timings_);
 }
 
 }  // namespace persam

@@ -80,6 +80,11 @@ class SamModel {
   // a malformed prompt (e.g. no point and no box and no mask).
   Prediction Predict(const ImageEmbedding& embedding, const Prompt& prompt,
                      StageTimings* timings = nullptr) const;
+  // The same, writing into *out and reusing its buffers: an interactive
+  // caller that keeps one Prediction across queries saves the allocation,
+  // zero fill and page faults of a fresh 12 MB high-res plane per query.
+  void PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
+                   StageTimings* timings = nullptr) const;
 
   struct Impl;
 
@@ -97,6 +102,7 @@ class Predictor {
   bool has_image() const { return has_image_; }
   const ImageEmbedding& embedding() const { return embedding_; }
   Prediction Predict(const Prompt& prompt);
+  void PredictInto(const Prompt& prompt, Prediction* out);  // reuses *out's buffers
   StageTimings& timings() { return timings_; }
 
  private:

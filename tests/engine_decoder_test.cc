@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@
 #include "weights/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
+#include "weights/random_checkpoint.h"
+#include "weights/sam_config.h"
 
 namespace persam {
 namespace {
@@ -225,6 +228,51 @@ TEST_CASE("TransposeMatrix on decoder-sized tall and wide matrices") {
     }
     CHECK(same);
   }
+}
+
+// An interactive caller keeps one Prediction across queries: PredictInto must
+// overwrite every field, whatever the previous query's mask count, image
+// geometry or high-res request was.
+TEST_CASE("PredictInto reuses one Prediction and matches Predict bit for bit") {
+  const SamConfig config = SamVitTinyTestConfig();
+  const auto model = SamModel::FromTensors(MakeRandomSamTensors(config, 3), "random test weights");
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto make_embedding = [&](int h, int w) {
+    ImageEmbedding e;
+    e.orig_height = h;
+    e.orig_width = w;
+    const InputSize in = ResizedSize(h, w);
+    e.input_height = in.height;
+    e.input_width = in.width;
+    e.data.resize(static_cast<size_t>(config.prompt_dim) * config.embed_grid * config.embed_grid);
+    for (float& v : e.data) v = dist(rng);
+    return e;
+  };
+  const ImageEmbedding wide = make_embedding(768, 1024), small = make_embedding(300, 500);
+  Prompt multi;
+  multi.points.push_back({400.5, 300.25, 1});
+  multi.multimask = true;
+  Prompt boxed;
+  boxed.box = BoxPrompt{20, 30, 250, 200};
+  Prompt low_only = multi;
+  low_only.compute_high_res = false;
+  struct Query {
+    const ImageEmbedding* embedding;
+    const Prompt* prompt;
+  };
+  Prediction reused;
+  for (const Query q : {Query{&wide, &multi}, Query{&small, &boxed}, Query{&wide, &low_only}, Query{&small, &multi}}) {
+    const Prediction want = model->Predict(*q.embedding, *q.prompt);
+    model->PredictInto(*q.embedding, *q.prompt, &reused);
+    CHECK(reused.num_masks == want.num_masks);
+    CHECK(reused.height == want.height);
+    CHECK(reused.width == want.width);
+    CHECK(reused.scores == want.scores);
+    CHECK(reused.low_res == want.low_res);
+    CHECK(reused.high_res == want.high_res);
+  }
+  CHECK_THROWS_AS(model->PredictInto(wide, multi, nullptr), Error);
 }
 
 }  // namespace
