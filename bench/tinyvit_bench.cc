@@ -1,7 +1,8 @@
 // MobileSAM TinyViT image encoder at its real size (random weights, the
-// official vit_t config), f32, with a FLOP/s counter and the peak RSS.
+// official vit_t config), f32 and int8, with a FLOP/s counter and the peak
+// RSS; and the whole PerSAM pipeline per target image with it (issue 6).
 //
-//   build/bench/persam_bench --benchmark_filter=encoder/vit_t
+//   build/bench/persam_bench --benchmark_filter='encoder/vit_t|persam/vit_t'
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -13,8 +14,10 @@
 #include <vector>
 
 #include "engine/image_encoder.h"
+#include "engine/sam_model.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
+#include "persam/personalizer.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -51,6 +54,54 @@ void BM_EncoderVitT(benchmark::State& state) { EncoderVitT(state, Precision::kF3
 void BM_EncoderVitTInt8(benchmark::State& state) { EncoderVitT(state, Precision::kInt8); }
 BENCHMARK(BM_EncoderVitTInt8)->Name("encoder/vit_t_int8")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_EncoderVitT)->Name("encoder/vit_t")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// PerSAM on one 1024 x 768 target image with a random MobileSAM (vit_t)
+// model, f32: preprocessing + TinyViT encoder + location prior + target-
+// guided attention + the three decoder calls with postprocessing (issue 6's
+// "whole PerSAM pipeline per target image", target <= 350 ms). The
+// reference (image, mask) is set once outside the loop. Counters: the
+// per-stage milliseconds of the last iteration ("encoder", "prior", ...).
+void BM_PersamVitTTargetImage(benchmark::State& state) {
+  const SamConfig config = MobileSamConfig();
+  const std::unique_ptr<SamModel> model =
+      SamModel::FromTensors(MakeRandomSamTensors(config, /*seed=*/1), "random vit_t");
+  const int w = 1024, h = 768;
+  auto random_image = [&](uint32_t seed) {
+    RgbImage image;
+    image.width = w;
+    image.height = h;
+    image.pixels.resize(static_cast<size_t>(w) * h * 3);
+    std::mt19937 rng(seed);
+    // Smooth gradients plus noise: closer to a photo than white noise.
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          const int v = (x * (c + 1) / 5 + y * (3 - c) / 4 + static_cast<int>(rng() % 32)) % 256;
+          image.pixels[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(v);
+        }
+      }
+    }
+    return image;
+  };
+  RgbImage mask;
+  mask.width = w;
+  mask.height = h;
+  mask.pixels.assign(static_cast<size_t>(w) * h * 3, 0);
+  for (int y = 200; y < 560; ++y) {
+    for (int x = 300; x < 700; ++x) mask.pixels[(static_cast<size_t>(y) * w + x) * 3] = 255;
+  }
+  Personalizer personalizer(*model, PersonalizeOptions());
+  personalizer.SetReference(model->EncodeImage(random_image(11)), mask, "bench mask");
+  const RgbImage target = random_image(12);
+  StageTimings last;
+  for (auto _ : state) {
+    ImageOutcome out = personalizer.Segment(target);
+    last = out.timings;
+    benchmark::DoNotOptimize(out.mask_area);
+  }
+  for (const auto& [name, seconds] : last.entries()) state.counters[name + "_ms"] = 1e3 * seconds;
+}
+BENCHMARK(BM_PersamVitTTargetImage)->Name("persam/vit_t_target_image")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace
 }  // namespace persam

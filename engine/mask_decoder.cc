@@ -258,11 +258,11 @@ void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const f
 //   logit(j, h, i) = <scale Wq_h^T kp_h[i], xp_j> + scale <bq_h, kp_h[i]>,
 //   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
 // The logits are computed as [heads * tokens, n] (the image is the packed B
-// side, as above) and each (head, position) softmax runs down a column.
-// Computes the logits [heads * tokens, n] and leaves the rest, which is per
-// position, to the caller (ImageToTokenOutput): the softmaxes with their
-// per-row bias `nbias`, and the product with `up`, the packed [dim, heads *
-// tokens] matrix of the Wo_h vp_h[i]: x = probs^T up^T + bo + x.
+// side, as above). The rest is per position and left to the caller's block
+// loop (MaskDecoder::Run): each (head, position) softmax down a column of
+// the logits, with the per-row bias `nbias`, and the product with `up`, the
+// packed [dim, heads * tokens] matrix of the Wo_h vp_h[i]:
+// x = probs^T up^T + bo + x.
 // ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
 void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
                   const float* v_in, const kernels::PackedWeights& xp, float* logits,
@@ -411,15 +411,14 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     RunLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
     RunLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
-    // (4) image -> tokens, residual on the image side, then norm4 and the
-    // packing of the new keys for the next attention (the next block's or
-    // the final one), in blocks of positions in one parallel loop: a block
-    // goes from the product through the LayerNorm to both packings while it
-    // is in L2, where whole-image passes each streamed 4 MB and each took a
-    // parallel region. Every value is computed as in whole-image calls.
-    // The softmaxes (one per head and position, down the columns of the
-    // logits) and the transpose into the product's A rows are per position
-    // too, so they join the block loop.
+    // (4) image -> tokens, residual on the image side. Everything after the
+    // logits is per position: the softmaxes, the transpose into the
+    // product's A rows, the product, norm4 and the packing of the new keys
+    // for the next attention (the next block's or the final one). So it runs
+    // in blocks of positions in one parallel loop, each block in L2 from the
+    // softmax to the packings, where whole-image passes each streamed 4 MB
+    // and each took a parallel region. Every value is computed as in
+    // whole-image calls.
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
     std::vector<float> nbias;
     ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), &nbias, &w.up);
