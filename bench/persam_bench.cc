@@ -58,30 +58,22 @@ void BM_PersamF_TrainMaskWeights(benchmark::State& state) {
 }
 BENCHMARK(BM_PersamF_TrainMaskWeights)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
-void BM_PersamF_LossPass(benchmark::State& state) {
+// At mixture weights (w0, w1): "early" where training starts, "late" where it
+// ends (more unsaturated pixels).
+void BM_PersamF_LossPassAt(benchmark::State& state, float w0, float w1) {
   const TrainingData& data = Data();
   const int64_t n = static_cast<int64_t>(data.h) * data.w;
   const MaskMixtureProblem problem(data.logits.data(), data.target.data(), n);
   for (auto _ : state) {
-    MaskLossValue value = EvaluateMaskLoss(problem, 0.3f, 0.4f);
+    MaskLossValue value = EvaluateMaskLoss(problem, w0, w1);
     benchmark::DoNotOptimize(value);
   }
   state.counters["pixels/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_PersamF_LossPass)->Unit(benchmark::kMicrosecond)->UseRealTime();
-
-// At the weights the training ends with (more unsaturated pixels).
-void BM_PersamF_LossPassLate(benchmark::State& state) {
-  const TrainingData& data = Data();
-  const int64_t n = static_cast<int64_t>(data.h) * data.w;
-  const MaskMixtureProblem problem(data.logits.data(), data.target.data(), n);
-  for (auto _ : state) {
-    MaskLossValue value = EvaluateMaskLoss(problem, 0.18f, -0.16f);
-    benchmark::DoNotOptimize(value);
-  }
-  state.counters["pixels/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_PersamF_LossPassLate)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PersamF_LossPassAt, early, 0.3f, 0.4f)
+    ->Name("BM_PersamF_LossPass")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PersamF_LossPassAt, late, 0.18f, -0.16f)
+    ->Name("BM_PersamF_LossPassLate")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // The one-off preparation TrainMaskWeights does before its steps.
 void BM_PersamF_Prepare(benchmark::State& state) {
