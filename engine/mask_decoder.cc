@@ -74,6 +74,29 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
   kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
 }
 
+// Running softmax state of a chunk of blocks for the token -> image
+// attention: acc [rows, dim] = sum_j exp(l(r, j) - run_max[r]) x_j.
+struct OnlineState {
+  std::vector<float> acc, run_max, run_sum, rescale;
+  // acc is not cleared: the chunk's first block writes it.
+  void Reset(int rows, int dim) {
+    acc.resize(static_cast<size_t>(rows) * dim);
+    run_max.assign(rows, -HUGE_VALF);
+    run_sum.assign(rows, 0.0f);
+    rescale.assign(rows, 1.0f);
+  }
+};
+
+// Per-call buffers of the image passes, kept in the workspace (a 128 KiB
+// scratch allocated per pass and thread would be a fresh mmap each time).
+struct PassBuffers {
+  struct Thread {
+    std::vector<float> xp, lg, dense;  // x + pe, logits, dense embedding of a block
+  };
+  std::vector<Thread> thread;
+  std::vector<OnlineState> states;  // one per chunk of blocks
+};
+
 }  // namespace
 
 // Buffers reused across calls: the decoder's working set is ~20 MB and fresh
@@ -81,6 +104,7 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
 struct MaskDecoder::Workspace {
   std::vector<float> x;                   // image tokens [n, dim]
   std::vector<float> probs_t;             // attention [heads * tokens, n] (PerSAM's attn_sim)
+  PassBuffers pass;                       // the transformer's image passes
   std::vector<float> up0, up1, mask_cols; // upscaling and mask products
   void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
     auto grow = [](std::vector<float>& v, size_t size) {
@@ -322,18 +346,6 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   plan->norm = &norm;
 }
 
-// Running softmax state of one thread's blocks for the token -> image
-// attention: acc [rows, dim] = sum_j exp(l(r, j) - run_max[r]) x_j.
-struct OnlineState {
-  std::vector<float> acc, run_max, run_sum, rescale;
-  void Reset(int rows, int dim) {
-    acc.assign(static_cast<size_t>(rows) * dim, 0.0f);
-    run_max.assign(rows, -HUGE_VALF);
-    run_sum.assign(rows, 0.0f);
-    rescale.assign(rows, 1.0f);
-  }
-};
-
 // out[j, r] = in[r, j] for r < rows, j < cols (in: row stride ldi): a block
 // of positions of the [heads * tokens, n] attention as the GEMM's A rows.
 // Rows of `in` outer: each 4-row group is read along its lines, and the
@@ -358,8 +370,23 @@ void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out)
 // (128 x 256 floats = 128 KiB each at most) stay in L2 from the first
 // product to the last, and 32 blocks balance two threads.
 constexpr int kPassBlock = 128;
-// Streaming softmax states per sweep (see ImagePass): 16 x 2 blocks.
+// Streaming softmax states per sweep (see ImagePass).
 constexpr int kPassChunks = 16;
+
+// First block of chunk c of `chunks` over `blocks` blocks. The chunks
+// shrink from 3 blocks to 1 (with 32 blocks: 4 x 3, 8 x 2, 4 x 1): taken
+// in order by the dynamic schedule, the big ones go first and the threads
+// finish within about one block of each other, with few partial states.
+// Fewer than 2 blocks per chunk: equal chunks (none empty).
+int ChunkBegin(int c, int chunks, int blocks) {
+  if (blocks < 2 * chunks) return static_cast<int>(static_cast<int64_t>(c) * blocks / chunks);  // uniform
+  auto weight_before = [chunks](int k) {  // weights 3 (first quarter), 2, 1 (last quarter)
+    int w = 0;
+    for (int i = 0; i < k; ++i) w += 4 * i < chunks ? 3 : (4 * i >= 3 * chunks ? 1 : 2);
+    return w;
+  };
+  return static_cast<int>(static_cast<int64_t>(weight_before(c)) * blocks / weight_before(chunks));
+}
 
 // One parallel sweep over the image tokens x [n, dim] in blocks of
 // positions, doing for each block, while it is in cache:
@@ -377,7 +404,7 @@ constexpr int kPassChunks = 16;
 // One parallel region per layer instead of whole-image passes that each
 // packed 4 MB of activations as a GEMM operand.
 void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, const ImageToTokenPlan* i2t,
-               const TokenToImagePlan* t2i, float* x, float* logits_t, float* px) {
+               const TokenToImagePlan* t2i, PassBuffers* buf, float* x, float* logits_t, float* px) {
   const int pos_blocks = (n + kPassBlock - 1) / kPassBlock;
   // The blocks are taken in fixed chunks, each with its own streaming
   // softmax state, merged in chunk order: the result does not depend on
@@ -387,97 +414,103 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
   const int threads = kernels::NumThreads();
   const int t_rows = t2i != nullptr ? t2i->rows : 0;
   const bool online = t2i != nullptr && t2i->attn_sim == nullptr;
-  std::vector<OnlineState> states(online ? chunks : 0);
-  for (auto& st : states) st.Reset(t_rows, d);
   const int lg_cols = PanelCols(std::max(t_rows, i2t != nullptr ? i2t->rows : 0));
+  if (online && static_cast<int>(buf->states.size()) < chunks) buf->states.resize(chunks);
+  if (static_cast<int>(buf->thread.size()) < threads) buf->thread.resize(threads);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> dense_rows(init != nullptr && init->dense_chw != nullptr ? static_cast<size_t>(kPassBlock) * d
-                                                                                : 0);
-    std::vector<float> xp(static_cast<size_t>(kPassBlock) * d), lg(static_cast<size_t>(kPassBlock) * lg_cols);
+    PassBuffers::Thread& tb = buf->thread[omp_get_thread_num()];
+    if (init != nullptr && init->dense_chw != nullptr) tb.dense.resize(static_cast<size_t>(kPassBlock) * d);
+    tb.xp.resize(static_cast<size_t>(kPassBlock) * d);
+    tb.lg.resize(static_cast<size_t>(kPassBlock) * lg_cols);
+    float* xp = tb.xp.data();
+    float* lg = tb.lg.data();
 #pragma omp for schedule(dynamic, 1)
     for (int chunk = 0; chunk < chunks; ++chunk) {
-     OnlineState* st = online ? &states[chunk] : nullptr;
-     for (int blk = chunk * pos_blocks / chunks; blk < (chunk + 1) * pos_blocks / chunks; ++blk) {
-      const int r0 = blk * kPassBlock, r1 = std::min(n, r0 + kPassBlock), nb = r1 - r0;
-      float* xb = x + static_cast<size_t>(r0) * d;
-      const float* peb = pe + static_cast<size_t>(r0) * d;
-      if (init != nullptr) {
-        TransposeSlab(init->embedding + r0, n, d, nb, xb);
-        if (init->dense_chw != nullptr) {
-          TransposeSlab(init->dense_chw + r0, n, d, nb, dense_rows.data());
-          kernels::Add(xb, dense_rows.data(), xb, static_cast<size_t>(nb) * d);
-        } else {
-          for (int j = 0; j < nb; ++j) {
-            kernels::Add(xb + static_cast<size_t>(j) * d, init->dense_channel, xb + static_cast<size_t>(j) * d, d);
+      OnlineState* st = online ? &buf->states[chunk] : nullptr;
+      if (st != nullptr) st->Reset(t_rows, d);
+      for (int blk = ChunkBegin(chunk, chunks, pos_blocks); blk < ChunkBegin(chunk + 1, chunks, pos_blocks); ++blk) {
+        const int r0 = blk * kPassBlock, r1 = std::min(n, r0 + kPassBlock), nb = r1 - r0;
+        float* xb = x + static_cast<size_t>(r0) * d;
+        const float* peb = pe + static_cast<size_t>(r0) * d;
+        if (init != nullptr) {
+          TransposeSlab(init->embedding + r0, n, d, nb, xb);
+          if (init->dense_chw != nullptr) {
+            TransposeSlab(init->dense_chw + r0, n, d, nb, tb.dense.data());
+            kernels::Add(xb, tb.dense.data(), xb, static_cast<size_t>(nb) * d);
+          } else {
+            for (int j = 0; j < nb; ++j) {
+              kernels::Add(xb + static_cast<size_t>(j) * d, init->dense_channel, xb + static_cast<size_t>(j) * d, d);
+            }
+          }
+        }
+        if (i2t != nullptr) {
+          // ref: transformer.py TwoWayAttentionBlock.forward: q = keys +
+          // key_pe, keys = norm4(keys + cross_attn_image_to_token(q, k, v)).
+          const int ld = PanelCols(i2t->rows);
+          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(i2t->n),
+                               kernels::GemmEpilogue{}, lg, ld);
+          kernels::SoftmaxStrided(nb, i2t->tokens, i2t->heads, lg, ld, i2t->nbias.data());
+          kernels::GemmEpilogue ep;
+          ep.bias = i2t->out_bias;
+          ep.residual = xb;
+          ep.ldr = d;
+          kernels::GemmStrided(nb, d, i2t->rows, kernels::StridedA{lg, ld, 1}, kernels::StridedB{i2t->u.data(), d, 32},
+                               ep, xb, d);
+          kernels::LayerNormRows(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d);
+        }
+        if (t2i != nullptr) {
+          // ref: transformer.py: k = keys + key_pe, v = keys.
+          const int ld = PanelCols(t_rows);
+          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
+                               kernels::GemmEpilogue{}, lg, ld);
+          if (online) {
+            kernels::SoftmaxColumnsOnline(nb, t_rows, lg, ld, st->run_max.data(), st->run_sum.data(),
+                                          st->rescale.data());
+            const bool first = blk == ChunkBegin(chunk, chunks, pos_blocks);
+            if (!first) kernels::ScaleRows(t_rows, d, st->acc.data(), d, st->rescale.data());
+            kernels::GemmEpilogue acc;
+            acc.residual = first ? nullptr : st->acc.data();
+            acc.ldr = d;
+            kernels::GemmStrided(t_rows, d, nb, kernels::StridedA{lg, 1, ld}, kernels::StridedB{xb, d, 32}, acc,
+                                 st->acc.data(), d);
+          } else {
+            for (int r = 0; r < t_rows; ++r) {
+              float* out = logits_t + static_cast<size_t>(r) * n + r0;
+              for (int j = 0; j < nb; ++j) out[j] = lg[static_cast<size_t>(j) * ld + r];
+            }
           }
         }
       }
-      if (i2t != nullptr) {
-        // ref: transformer.py TwoWayAttentionBlock.forward: q = keys + key_pe,
-        // keys = norm4(keys + cross_attn_image_to_token(q, k, v)).
-        const int ld = PanelCols(i2t->rows);
-        kernels::Add(xb, peb, xp.data(), static_cast<size_t>(nb) * d);
-        kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp.data(), d, 1}, kernels::PackedB(i2t->n),
-                             kernels::GemmEpilogue{}, lg.data(), ld);
-        kernels::SoftmaxStrided(nb, i2t->tokens, i2t->heads, lg.data(), ld, i2t->nbias.data());
-        kernels::GemmEpilogue ep;
-        ep.bias = i2t->out_bias;
-        ep.residual = xb;
-        ep.ldr = d;
-        kernels::GemmStrided(nb, d, i2t->rows, kernels::StridedA{lg.data(), ld, 1},
-                             kernels::StridedB{i2t->u.data(), d, 32}, ep, xb, d);
-        kernels::LayerNormRows(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d);
-      }
-      if (t2i != nullptr) {
-        // ref: transformer.py: k = keys + key_pe, v = keys.
-        const int ld = PanelCols(t_rows);
-        kernels::Add(xb, peb, xp.data(), static_cast<size_t>(nb) * d);
-        kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp.data(), d, 1}, kernels::PackedB(t2i->m),
-                             kernels::GemmEpilogue{}, lg.data(), ld);
-        if (online) {
-          kernels::SoftmaxColumnsOnline(nb, t_rows, lg.data(), ld, st->run_max.data(), st->run_sum.data(),
-                                        st->rescale.data());
-          kernels::ScaleRows(t_rows, d, st->acc.data(), d, st->rescale.data());
-          kernels::GemmEpilogue acc;
-          acc.residual = st->acc.data();
-          acc.ldr = d;
-          kernels::GemmStrided(t_rows, d, nb, kernels::StridedA{lg.data(), 1, ld}, kernels::StridedB{xb, d, 32}, acc,
-                               st->acc.data(), d);
-        } else {
-          for (int r = 0; r < t_rows; ++r) {
-            float* out = logits_t + static_cast<size_t>(r) * n + r0;
-            for (int j = 0; j < nb; ++j) out[j] = lg[static_cast<size_t>(j) * ld + r];
-          }
+    }
+    // (implicit barrier) Merge the chunks' partial sums, rows over the
+    // threads: px[r] = sum_c acc_c[r] exp(max_c - M) / Z, chunks in order.
+    if (online) {
+#pragma omp for schedule(static)
+      for (int r = 0; r < t_rows; ++r) {
+        float gmax = -HUGE_VALF;
+        for (int c = 0; c < chunks; ++c) gmax = std::max(gmax, buf->states[c].run_max[r]);
+        float z = 0.0f;
+        float f[kPassChunks];
+        for (int c = 0; c < chunks; ++c) {
+          f[c] = std::exp(buf->states[c].run_max[r] - gmax);
+          z += buf->states[c].run_sum[r] * f[c];
+        }
+        const float inv = 1.0f / z;
+        float* out = px + static_cast<size_t>(r) * d;
+        std::fill_n(out, d, 0.0f);
+        for (int c = 0; c < chunks; ++c) {
+          const float coef = f[c] * inv;
+          if (coef == 0.0f) continue;
+          const float* a = buf->states[c].acc.data() + static_cast<size_t>(r) * d;
+          for (int j = 0; j < d; ++j) out[j] += coef * a[j];
         }
       }
-     }
     }
   }
-  if (t2i == nullptr) return;
-  if (online) {
-    // Merge the chunks' partial sums: px[r] = sum_c acc_c[r] exp(max_c - M) / Z.
-    for (int r = 0; r < t_rows; ++r) {
-      float gmax = -HUGE_VALF;
-      for (const auto& st : states) gmax = std::max(gmax, st.run_max[r]);
-      float z = 0.0f;
-      std::vector<float> f(chunks);
-      for (int th = 0; th < chunks; ++th) {
-        f[th] = std::exp(states[th].run_max[r] - gmax);
-        z += states[th].run_sum[r] * f[th];
-      }
-      const float inv = 1.0f / z;
-      float* out = px + static_cast<size_t>(r) * d;
-      std::fill_n(out, d, 0.0f);
-      for (int th = 0; th < chunks; ++th) {
-        const float coef = f[th] * inv;
-        if (coef == 0.0f) continue;
-        const float* a = states[th].acc.data() + static_cast<size_t>(r) * d;
-        for (int c = 0; c < d; ++c) out[c] += coef * a[c];
-      }
-    }
-    return;
-  }
+  if (t2i == nullptr || online) return;
   // PerSAM's target-guided attention: softmax(softmax(logits) + attn_sim),
   // each over the whole image, then px = probs x (columns split over the
   // threads).
@@ -593,7 +626,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   } else {
     plan_final();
   }
-  ImagePass(n, d, pe_hwc_.data(), &in, nullptr, &t2i, w.x.data(), logits_t, px.data());
+  ImagePass(n, d, pe_hwc_.data(), &in, nullptr, &t2i, &w.pass, w.x.data(), logits_t, px.data());
   for (size_t bi = 0; bi < blocks_.size(); ++bi) {
     const Block& b = blocks_[bi];
     FinishTokenToImage(dims, b.token_to_image, px.data(), q.data(), tmp.data());
@@ -615,7 +648,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     } else {
       plan_final();
     }
-    ImagePass(n, d, pe_hwc_.data(), nullptr, &i2t, &t2i, w.x.data(), logits_t, px.data());
+    ImagePass(n, d, pe_hwc_.data(), nullptr, &i2t, &t2i, &w.pass, w.x.data(), logits_t, px.data());
   }
   FinishTokenToImage(final_dims, final_attn_, px.data(), fin_res.data(), tmp.data());
   kernels::LayerNormRows(kept, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(), kLayerNormEps,
