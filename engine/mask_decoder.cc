@@ -259,8 +259,8 @@ void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, con
 }
 
 // Round up to whole 32-column GEMM panels: row stride of the per-block
-// logits, so that the products store whole tiles (the packed panels' zero
-// columns give zeros there).
+// logits (whole panels of the packed B operands; the columns past the rows
+// are neither written nor read).
 int PanelCols(int cols) { return (cols + 31) / 32 * 32; }
 
 // Token -> image attention, token side before the image pass: the m rows.
@@ -449,7 +449,7 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
           // key_pe, keys = norm4(keys + cross_attn_image_to_token(q, k, v)).
           const int ld = PanelCols(i2t->rows);
           kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
-          kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(i2t->n),
+          kernels::GemmStrided(nb, i2t->rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(i2t->n),
                                kernels::GemmEpilogue{}, lg, ld);
           kernels::SoftmaxStrided(nb, i2t->tokens, i2t->heads, lg, ld, i2t->nbias.data());
           kernels::GemmEpilogue ep;
@@ -464,7 +464,7 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
           // ref: transformer.py: k = keys + key_pe, v = keys.
           const int ld = PanelCols(t_rows);
           kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
-          kernels::GemmStrided(nb, ld, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
+          kernels::GemmStrided(nb, t_rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
                                kernels::GemmEpilogue{}, lg, ld);
           if (online) {
             kernels::SoftmaxColumnsOnline(nb, t_rows, lg, ld, st->run_max.data(), st->run_sum.data(),

@@ -24,17 +24,24 @@ using gemm_detail::TileOut;
 // gemm-inl.h's MicroKernel with A read in place: row r of the tile at
 // a + r * rs, step p at + p * cs. The row pointers are set up once per tile
 // (rows past the valid ones repeat the last valid row: never read past m,
-// and those accumulators are not stored).
-template <class D>
-HWY_INLINE void StridedMicroKernel(D d, size_t kc, const float* HWY_RESTRICT a, int64_t rs, int64_t cs,
+// and those accumulators are not stored). kRows: rows computed (kMR, or
+// fewer for the last row tile: 128 = 10 x 12 + 8 rows, 56 = 4 x 12 + 8).
+// D1: tag of the tile's second column vector: D (32 columns on AVX-512) or
+// Half<D> (24 columns, e.g. 56 = 32 + 24 attention rows; Zen 4 runs a
+// 256-bit FMA at half the cost of a 512-bit one). The Half form stores
+// plainly (callers pass no epilogue).
+template <size_t kRows, class D, class D1>
+HWY_INLINE void StridedMicroKernel(D d, D1 d1, size_t kc, const float* HWY_RESTRICT a, int64_t rs, int64_t cs,
                                    const float* HWY_RESTRICT bp, int64_t ldb, const TileOut& o) {
   using V = hn::Vec<D>;
+  using V1 = hn::Vec<D1>;
+  constexpr bool kFull = hn::MaxLanes(D1()) == hn::MaxLanes(D());
   const size_t n = hn::Lanes(d);
   const int64_t last = static_cast<int64_t>(o.rows) - 1;
-#define PERSAM_SK_DECL(r)                                                      \
+#define PERSAM_SK_DECL(r)                                                                 \
   HWY_MAYBE_UNUSED const float* HWY_RESTRICT a##r = a + HWY_MIN(int64_t{r}, last) * rs; \
-  HWY_MAYBE_UNUSED V c##r##0 = hn::Zero(d);                                    \
-  HWY_MAYBE_UNUSED V c##r##1 = hn::Zero(d);
+  HWY_MAYBE_UNUSED V c##r##0 = hn::Zero(d);                                               \
+  HWY_MAYBE_UNUSED V1 c##r##1 = hn::Zero(d1);
   PERSAM_SK_DECL(0)
   PERSAM_SK_DECL(1)
   PERSAM_SK_DECL(2)
@@ -48,17 +55,17 @@ HWY_INLINE void StridedMicroKernel(D d, size_t kc, const float* HWY_RESTRICT a, 
   PERSAM_SK_DECL(10)
   PERSAM_SK_DECL(11)
 #undef PERSAM_SK_DECL
-#define PERSAM_SK_STEP(r)                          \
-  if constexpr (kMR > r) {                         \
-    const V av = hn::Set(d, a##r[off]);            \
-    c##r##0 = hn::MulAdd(av, b0, c##r##0);         \
-    c##r##1 = hn::MulAdd(av, b1, c##r##1);         \
+#define PERSAM_SK_STEP(r)                                        \
+  if constexpr (kRows > r) {                                     \
+    const float av = a##r[off];                                  \
+    c##r##0 = hn::MulAdd(hn::Set(d, av), b0, c##r##0);           \
+    c##r##1 = hn::MulAdd(hn::Set(d1, av), b1, c##r##1);          \
   }
   int64_t off = 0;
 #pragma GCC unroll 4
   for (size_t p = 0; p < kc; ++p) {
     const V b0 = hn::LoadU(d, bp);
-    const V b1 = hn::LoadU(d, bp + n);
+    const V1 b1 = hn::LoadU(d1, bp + n);
     PERSAM_SK_STEP(0)
     PERSAM_SK_STEP(1)
     PERSAM_SK_STEP(2)
@@ -75,39 +82,87 @@ HWY_INLINE void StridedMicroKernel(D d, size_t kc, const float* HWY_RESTRICT a, 
     bp += ldb;
   }
 #undef PERSAM_SK_STEP
+  if constexpr (kFull) {
 #define PERSAM_SK_STORE(r) \
-  if (kMR > r && o.rows > r) gemm_detail::StoreRow(d, r, c##r##0, c##r##1, o);
-  PERSAM_SK_STORE(0)
-  PERSAM_SK_STORE(1)
-  PERSAM_SK_STORE(2)
-  PERSAM_SK_STORE(3)
-  PERSAM_SK_STORE(4)
-  PERSAM_SK_STORE(5)
-  PERSAM_SK_STORE(6)
-  PERSAM_SK_STORE(7)
-  PERSAM_SK_STORE(8)
-  PERSAM_SK_STORE(9)
-  PERSAM_SK_STORE(10)
-  PERSAM_SK_STORE(11)
+  if (kRows > r && o.rows > r) gemm_detail::StoreRow(d, r, c##r##0, c##r##1, o);
+    PERSAM_SK_STORE(0)
+    PERSAM_SK_STORE(1)
+    PERSAM_SK_STORE(2)
+    PERSAM_SK_STORE(3)
+    PERSAM_SK_STORE(4)
+    PERSAM_SK_STORE(5)
+    PERSAM_SK_STORE(6)
+    PERSAM_SK_STORE(7)
+    PERSAM_SK_STORE(8)
+    PERSAM_SK_STORE(9)
+    PERSAM_SK_STORE(10)
+    PERSAM_SK_STORE(11)
 #undef PERSAM_SK_STORE
-  if (o.act == Epilogue::kGelu) gemm_detail::GeluTile(d, o);
+    if (o.act == Epilogue::kGelu) gemm_detail::GeluTile(d, o);
+  } else {
+    const size_t n1 = o.cols - n;  // 1 .. Lanes(d1) columns in the second vector
+#define PERSAM_SK_STORE(r)                                                   \
+  if (kRows > r && o.rows > r) {                                             \
+    float* HWY_RESTRICT row = o.c + r * o.ldc;                               \
+    hn::StoreU(c##r##0, d, row);                                             \
+    if (n1 == hn::Lanes(d1)) {                                               \
+      hn::StoreU(c##r##1, d1, row + n);                                      \
+    } else {                                                                 \
+      StoreN(c##r##1, d1, row + n, n1);                                      \
+    }                                                                        \
+  }
+    PERSAM_SK_STORE(0)
+    PERSAM_SK_STORE(1)
+    PERSAM_SK_STORE(2)
+    PERSAM_SK_STORE(3)
+    PERSAM_SK_STORE(4)
+    PERSAM_SK_STORE(5)
+    PERSAM_SK_STORE(6)
+    PERSAM_SK_STORE(7)
+    PERSAM_SK_STORE(8)
+    PERSAM_SK_STORE(9)
+    PERSAM_SK_STORE(10)
+    PERSAM_SK_STORE(11)
+#undef PERSAM_SK_STORE
+  }
+}
+
+// One tile: the row count picks the kernel's kRows.
+template <class D, class D1>
+HWY_INLINE void StridedTile(D d, D1 d1, size_t kc, const float* a, int64_t rs, int64_t cs, const float* bp,
+                            int64_t ldb, const TileOut& o) {
+  if (o.rows <= 4) {
+    StridedMicroKernel<4>(d, d1, kc, a, rs, cs, bp, ldb, o);
+  } else if (kMR > 8 && o.rows <= 8) {
+    StridedMicroKernel<HWY_MIN(kMR, 8)>(d, d1, kc, a, rs, cs, bp, ldb, o);
+  } else {
+    StridedMicroKernel<kMR>(d, d1, kc, a, rs, cs, bp, ldb, o);
+  }
 }
 
 void GemmStridedT(int m, int n, int k, const StridedA& a, const StridedB& b, const GemmEpilogue& ep, float* c,
                   int64_t ldc) {
   const gemm_detail::DF d;
-  const size_t tile_cols = 2 * hn::Lanes(d);
+  const hn::Half<gemm_detail::DF> dh;
+  const size_t lanes = hn::Lanes(d);
+  const size_t tile_cols = 2 * lanes;
+  const bool plain = ep.bias == nullptr && ep.residual == nullptr && ep.activation == Epilogue::kNone;
   // Column tiles outer: a tile's B sub-panel (k x 32) is reused by every row
   // tile from L1/L2.
   for (size_t j0 = 0; j0 < static_cast<size_t>(n); j0 += tile_cols) {
     const size_t cols = HWY_MIN(tile_cols, static_cast<size_t>(n) - j0);
+    const bool half = plain && cols > lanes && cols <= lanes + hn::Lanes(dh);
     const float* bp = b.b + static_cast<int64_t>(j0 / kGemmNR) * b.panel_stride + static_cast<int64_t>(j0 % kGemmNR);
     for (size_t i0 = 0; i0 < static_cast<size_t>(m); i0 += kMR) {
       const TileOut o = gemm_detail::MakeTile(i0, j0, static_cast<size_t>(m), cols, true, true, ep.bias,
                                               ep.activation, ep.residual, static_cast<size_t>(ep.ldr), c,
                                               static_cast<size_t>(ldc));
-      StridedMicroKernel(d, static_cast<size_t>(k), a.a + static_cast<int64_t>(i0) * a.row_stride, a.row_stride,
-                         a.col_stride, bp, b.ld, o);
+      const float* at = a.a + static_cast<int64_t>(i0) * a.row_stride;
+      if (half) {
+        StridedTile(d, dh, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
+      } else {
+        StridedTile(d, d, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
+      }
     }
   }
 }
