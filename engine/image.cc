@@ -1,5 +1,5 @@
-// Image files through stb_image / stb_image_write (the only translation unit
-// that instantiates them). Channel handling matches cv2.imread(IMREAD_COLOR)
+// Image files through stb_image / stb_image_write (instantiated in
+// engine/stb_impl.cc). Channel handling matches cv2.imread(IMREAD_COLOR)
 // followed by BGR->RGB: grey is replicated, alpha dropped (not blended),
 // 16-bit samples keep their high byte.
 #include "engine/image.h"
@@ -11,27 +11,11 @@
 #include <cstring>
 #include <memory>
 
+#include <stb_image.h>  // implemented in engine/stb_impl.cc
+#include <stb_image_write.h>
+
 #include "engine/exif_orientation.h"
 #include "weights/error.h"
-
-// Third-party code: its own warnings are not ours to fix.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_NO_HDR  // HDR/PIC/PNM/PSD/GIF are not image formats the reference reads
-#define STBI_NO_PIC
-#define STBI_NO_PNM
-#define STBI_NO_PSD
-#define STBI_NO_GIF
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
 
 namespace persam {
 namespace {

@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <omp.h>
 #include <string>
+
+#include <omp.h>
 
 #include "engine/decoder_tensors.h"
 #include "kernels/attention.h"
 #include "kernels/block_products.h"
 #include "kernels/conv.h"
+#include "kernels/gelu_ops.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
 #include "kernels/parallel.h"
@@ -105,16 +107,23 @@ struct MaskDecoder::Workspace {
   std::vector<float> x;                   // image tokens [n, dim]
   std::vector<float> probs_t;             // attention [heads * tokens, n] (PerSAM's attn_sim)
   PassBuffers pass;                       // the transformer's image passes
-  std::vector<float> up0, up1, mask_cols; // upscaling and mask products
-  void Reserve(size_t n, int dim, int rows, size_t up0_size, size_t up1_size, size_t mask_size) {
+  // The output upscaling runs in bands of grid rows, one band per thread at
+  // a time; each thread keeps its own band buffers (L2-sized, reused for
+  // every band: whole-image buffers would cycle 10 MB of dirty lines
+  // through memory per call).
+  struct Band {
+    std::vector<float> up0;       // first ConvTranspose, LN2d, GELU: [4 positions, up0_out]
+    kernels::PackedWeights up0_b; // the same as the second GEMM's B operand
+    std::vector<float> up1;       // second ConvTranspose before bias/GELU: [4 up1_out, 4 positions]
+    std::vector<float> masks;     // [4 children, num_masks, 4 positions]
+  };
+  std::vector<Band> bands;        // one per thread
+  void Reserve(size_t n, int dim, int rows) {
     auto grow = [](std::vector<float>& v, size_t size) {
       if (v.size() < size) v.resize(size);
     };
     grow(x, n * dim);
     grow(probs_t, n * rows);
-    grow(up0, up0_size);
-    grow(up1, up1_size);
-    grow(mask_cols, mask_size);
   }
 };
 
@@ -163,7 +172,15 @@ MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std:
   const std::vector<float> w0 = DecoderTensor(t, Name("output_upscaling.0.weight"), {d, up0_out_, 2, 2});
   const std::vector<float> w1 = DecoderTensor(t, Name("output_upscaling.3.weight"), {up0_out_, up1_out_, 2, 2});
   up0_packed_ = kernels::PackConvTranspose2x2(w0.data(), d, up0_out_);
-  up1_packed_ = kernels::PackConvTranspose2x2(w1.data(), up0_out_, up1_out_);
+  up1_rows_.resize(static_cast<size_t>(4) * up1_out_ * up0_out_);
+  for (int ci = 0; ci < up0_out_; ++ci) {
+    for (int co = 0; co < up1_out_; ++co) {
+      for (int child = 0; child < 4; ++child) {
+        up1_rows_[(static_cast<size_t>(child) * up1_out_ + co) * up0_out_ + ci] =
+            w1[(static_cast<size_t>(ci) * up1_out_ + co) * 4 + child];
+      }
+    }
+  }
   // The packed GEMM rows are (child = dy * 2 + dx, channel): the bias
   // repeats once per child.
   const std::vector<float> b0 = DecoderTensor(t, Name("output_upscaling.0.bias"), {up0_out_});
@@ -543,8 +560,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   const int rows = heads_ * t;
   const int s2 = 4 * grid_;
   Workspace& w = *ws_;
-  w.Reserve(static_cast<size_t>(n), d, rows, static_cast<size_t>(4) * n * up0_out_,
-            static_cast<size_t>(s2) * s2 * up1_out_, static_cast<size_t>(s2) * s2 * in.num_masks);
+  w.Reserve(static_cast<size_t>(n), d, rows);
   const Dims dims{n, d, t};
 
   // Tokens: [iou, mask tokens, sparse]. In the reference, `queries` and
@@ -668,13 +684,17 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   }
 
   // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
-  // GELU, ConvTranspose, GELU). Each 2x2 stride-2 transposed convolution is
-  // one GEMM whose output row holds a pixel's 4 children (PackConvTranspose2x2
-  // order). The children are never scattered into an image: LN2d and GELU
-  // are per pixel, the second GEMM takes the children as its input rows, and
-  // the mask product is per pixel too, so only the final masks are put in
-  // place. Rows of up1 are ((y * grid + x) * 4 + c1) * 4 + c2 for the mask
-  // pixel (4 y + 2 dy1 + dy2, 4 x + 2 dx1 + dx2), c = dy * 2 + dx.
+  // GELU, ConvTranspose, GELU), then masks = hyper_in @ upscaled. Each 2x2
+  // stride-2 transposed convolution is one GEMM whose rows or columns hold a
+  // pixel's 4 children; the children are never scattered into an image
+  // until the final masks: LN2d, GELU and the mask product are per pixel.
+  // The first GEMM's rows are positions p = y * grid + x, its columns
+  // (c1, channel), so up0 is [(p, c1), up0_out]. The second runs transposed,
+  // weights as A: up1 = W1 up0^T is [(c2, channel), (p, c1)], so the bias,
+  // GELU and the product with the hypernetwork outputs sweep whole vectors of
+  // pixels (GeluBiasColumnsProduct: vertical FMAs, no horizontal sums) and
+  // up1 only lives in L2. Mask pixel of (p, c1, c2), c = dy * 2 + dx:
+  // (4 y + 2 dy1 + dy2, 4 x + 2 dx1 + dx2).
   // Everything is per image position, so it runs in bands of grid rows, one
   // band per thread at a time (the GEMMs inside run single-threaded): a
   // band's maps stay in L2 from the first GEMM to the masks, where whole-image
@@ -683,34 +703,55 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   constexpr int kBandRows = 2;
   const int bands = (grid_ + kBandRows - 1) / kBandRows;
   const int nm = in.num_masks;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int band = 0; band < bands; ++band) {
-    const int y0 = band * kBandRows, y1 = std::min(grid_, y0 + kBandRows);
-    const int positions = (y1 - y0) * grid_, first = y0 * grid_;
-    float* up0 = w.up0.data() + static_cast<size_t>(first) * 4 * up0_out_;
-    float* up1 = w.up1.data() + static_cast<size_t>(first) * 16 * up1_out_;
-    float* cols = w.mask_cols.data() + static_cast<size_t>(first) * 16 * nm;
-    kernels::GemmEpilogue ep0;
-    ep0.bias = up0_b_.data();
-    kernels::Gemm(positions, w.x.data() + static_cast<size_t>(first) * d, d, up0_packed_, ep0, up0, 4 * up0_out_);
-    const int rows0 = 4 * positions;
-    kernels::LayerNormRows(rows0, up0_out_, up0, up0_out_, up_norm_.w.data(), up_norm_.b.data(), kLayerNorm2dEps,
-                           up0, up0_out_);
-    kernels::Gelu(up0, static_cast<size_t>(rows0) * up0_out_);
-    kernels::GemmEpilogue ep1;
-    ep1.bias = up1_b_.data();
-    ep1.activation = kernels::Epilogue::kGelu;
-    kernels::Gemm(rows0, up0, up0_out_, up1_packed_, ep1, up1, 4 * up1_out_);
-    kernels::SmallNProduct(4 * rows0, up1_out_, up1, up1_out_, nm, hyper.data(), cols, nm);
-    // Put the band's mask pixels in place (see the row order above).
-    for (int y = y0; y < y1; ++y) {
-      for (int x = 0; x < grid_; ++x) {
-        for (int c1 = 0; c1 < 4; ++c1) {
-          for (int c2 = 0; c2 < 4; ++c2) {
-            const size_t row = ((static_cast<size_t>(y - y0) * grid_ + x) * 4 + c1) * 4 + c2;
-            const int py = 4 * y + 2 * (c1 >> 1) + (c2 >> 1), px = 4 * x + 2 * (c1 & 1) + (c2 & 1);
-            const float* src = cols + row * nm;
-            for (int m = 0; m < nm; ++m) masks[(static_cast<size_t>(m) * s2 + py) * s2 + px] = src[m];
+  const int band_cols = 4 * kBandRows * grid_;  // (p, c1) columns of a full band
+  if (w.bands.size() < static_cast<size_t>(omp_get_max_threads())) w.bands.resize(omp_get_max_threads());
+#pragma omp parallel
+  {
+    Workspace::Band& bw = w.bands[omp_get_thread_num()];
+    if (bw.up0.size() < static_cast<size_t>(band_cols) * up0_out_) {
+      bw.up0.resize(static_cast<size_t>(band_cols) * up0_out_);
+    }
+    if (bw.up1.size() < static_cast<size_t>(band_cols) * 4 * up1_out_) {
+      bw.up1.resize(static_cast<size_t>(band_cols) * 4 * up1_out_);
+    }
+    if (bw.masks.size() < static_cast<size_t>(band_cols) * 4 * nm) {
+      bw.masks.resize(static_cast<size_t>(band_cols) * 4 * nm);
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int band = 0; band < bands; ++band) {
+      const int y0 = band * kBandRows, y1 = std::min(grid_, y0 + kBandRows);
+      const int positions = (y1 - y0) * grid_, first = y0 * grid_;
+      const int cols = 4 * positions;
+      kernels::GemmEpilogue ep0;
+      ep0.bias = up0_b_.data();
+      kernels::Gemm(positions, w.x.data() + static_cast<size_t>(first) * d, d, up0_packed_, ep0, bw.up0.data(),
+                    4 * up0_out_);
+      kernels::LayerNormGeluRows(cols, up0_out_, bw.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
+                                 kLayerNorm2dEps, bw.up0.data(), up0_out_);
+      bw.up0_b.Repack(bw.up0.data(), cols, up0_out_, up0_out_);
+      kernels::Gemm(4 * up1_out_, up1_rows_.data(), up0_out_, bw.up0_b, kernels::GemmEpilogue{}, bw.up1.data(),
+                    cols);
+      // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
+      for (int c2 = 0; c2 < 4; ++c2) {
+        kernels::GeluBiasColumnsProduct(up1_out_, cols, bw.up1.data() + static_cast<size_t>(c2) * up1_out_ * cols,
+                                        cols, up1_b_.data() + c2 * up1_out_, nm, hyper.data(), up1_out_,
+                                        bw.masks.data() + static_cast<size_t>(c2) * nm * cols, cols);
+      }
+      // Put the band's mask pixels in place, row by row (see the order above).
+      for (int m = 0; m < nm; ++m) {
+        for (int py = 4 * y0; py < 4 * y1; ++py) {
+          const int y = py >> 2, dy1 = (py >> 1) & 1, dy2 = py & 1;
+          const float* src = bw.masks.data() + static_cast<size_t>(m) * cols +
+                             static_cast<size_t>(y - y0) * grid_ * 4 + dy1 * 2;
+          float* dst = masks + (static_cast<size_t>(m) * s2 + py) * s2;
+          for (int x = 0; x < grid_; ++x) {
+            const float* sx = src + 4 * x;
+            const size_t c2_stride = static_cast<size_t>(nm) * cols;
+            // px = 4 x + 2 dx1 + dx2; column (p, c1) = 4 p + 2 dy1 + dx1; c2 = 2 dy2 + dx2.
+            dst[4 * x + 0] = sx[(2 * dy2 + 0) * c2_stride + 0];
+            dst[4 * x + 1] = sx[(2 * dy2 + 1) * c2_stride + 0];
+            dst[4 * x + 2] = sx[(2 * dy2 + 0) * c2_stride + 1];
+            dst[4 * x + 3] = sx[(2 * dy2 + 1) * c2_stride + 1];
           }
         }
       }

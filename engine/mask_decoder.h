@@ -69,7 +69,10 @@ class MaskDecoder {
   AttentionWeights final_attn_;
   Norm norm_final_;
   std::vector<float> output_tokens_;  // [1 + num_mask_tokens, dim]: iou token, mask tokens
-  kernels::PackedWeights up0_packed_, up1_packed_;
+  kernels::PackedWeights up0_packed_;
+  // The second ConvTranspose as the A side of a GEMM: row (child * up1_out +
+  // channel) holds W[:, channel, dy, dx], child = dy * 2 + dx.
+  std::vector<float> up1_rows_;  // [4 * up1_out, up0_out]
   std::vector<float> up0_b_, up1_b_;
   Norm up_norm_;
   int up0_out_ = 0, up1_out_ = 0;

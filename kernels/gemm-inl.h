@@ -348,8 +348,13 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   // tasks per thread (small m). Each task packs its A block (mc x k) once and
   // walks its columns in NC chunks (C block in L2), each over all KC passes.
   const size_t npanels = (n + kGemmNR - 1) / kGemmNR;
+  // One thread (e.g. per-block GEMMs inside a caller's parallel loop): no
+  // split, which only feeds threads; A is then packed into the reused
+  // per-thread buffer instead of a fresh shared one per call (e.g. the mask
+  // decoder's 144 x 256 blocks: 147 KB, an mmap + page faults + munmap per
+  // call in glibc).
   size_t nsplit = 1;
-  while (mblocks * nsplit < 4 * static_cast<size_t>(threads) &&
+  while (threads > 1 && mblocks * nsplit < 4 * static_cast<size_t>(threads) &&
          nsplit < npanels) {
     ++nsplit;
   }

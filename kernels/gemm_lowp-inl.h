@@ -500,6 +500,17 @@ struct TaskGrid {
     nsplit = (npanels + panels_per_task - 1) / panels_per_task;
   }
   int64_t tasks() const { return int64_t(mblocks * nsplit); }
+
+  // Task t: rows [i0, i0 + mc) and columns [j_begin, j_end) of C [m, n].
+  struct Range {
+    size_t i0, mc, j_begin, j_end;
+  };
+  Range Task(int64_t t, size_t m, size_t n) const {
+    const size_t ib = size_t(t) / nsplit, jb = size_t(t) % nsplit;
+    const size_t i0 = ib * kMC, j_begin = jb * panels_per_task * kGemmNR;
+    return {i0, HWY_MIN(kMC, m - i0), j_begin,
+            HWY_MIN(n, j_begin + panels_per_task * kGemmNR)};
+  }
 };
 
 }  // namespace lowp_detail
@@ -543,12 +554,7 @@ inline HWY_NOINLINE void GemmBF16Impl(size_t m, const float* a, size_t lda,
   const TaskGrid grid(m, n, threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && grid.tasks() > 1)
   for (int64_t t = 0; t < grid.tasks(); ++t) {
-    const size_t ib = size_t(t) / grid.nsplit;
-    const size_t jb = size_t(t) % grid.nsplit;
-    const size_t i0 = ib * kMC;
-    const size_t mc = HWY_MIN(kMC, m - i0);
-    const size_t j_begin = jb * grid.panels_per_task * kGemmNR;
-    const size_t j_end = HWY_MIN(n, j_begin + grid.panels_per_task * kGemmNR);
+    const auto [i0, mc, j_begin, j_end] = grid.Task(t, m, n);
     size_t pc = 0;  // in pairs
     do {
       const size_t kpc = HWY_MIN(kKCPairs, kp - pc);
@@ -617,12 +623,7 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
   const TaskGrid grid(m, n, threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && grid.tasks() > 1)
   for (int64_t t = 0; t < grid.tasks(); ++t) {
-    const size_t ib = size_t(t) / grid.nsplit;
-    const size_t jb = size_t(t) % grid.nsplit;
-    const size_t i0 = ib * kMC;
-    const size_t mc = HWY_MIN(kMC, m - i0);
-    const size_t j_begin = jb * grid.panels_per_task * kGemmNR;
-    const size_t j_end = HWY_MIN(n, j_begin + grid.panels_per_task * kGemmNR);
+    const auto [i0, mc, j_begin, j_end] = grid.Task(t, m, n);
     for (size_t j0 = j_begin; j0 < j_end; j0 += tile_cols) {
       const size_t cols = HWY_MIN(tile_cols, n - j0);
       const uint32_t* bp =

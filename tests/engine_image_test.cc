@@ -1,6 +1,6 @@
 // Image decoding: errors, channel conversions, EXIF orientation of JPEGs.
 #include <doctest/doctest.h>
-#include <stb_image_write.h>  // declarations only; implemented in engine/image.cc
+#include <stb_image_write.h>  // declarations only; implemented in engine/stb_impl.cc
 #include <unistd.h>
 
 #include <cstdio>

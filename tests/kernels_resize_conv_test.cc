@@ -190,6 +190,24 @@ TEST_CASE("ResizeBilinear(Crop): every target bit for bit with the scalar formul
       }
     }
   });
+  // SAM's own call, 3 masks 256 -> 1024 with the multi-channel rounding:
+  // 12 MB of output, which takes the streaming-store path (misaligned start).
+  ForEachTarget([&](const char* target_name) {
+    const std::string target = target_name;
+    CAPTURE(target);
+    const int planes = 3, ih = 256, iw = 256, oh = 1024, ow = 1024;
+    Guarded src(size_t(planes) * ih * iw, 0);
+    src.FillUniform(rng, -10.0f, 10.0f);
+    const size_t n = size_t(planes) * oh * ow;
+    Guarded got(n, 1);
+    std::vector<float> want(n);
+    ScalarTorchBilinear(src.data(), planes, ih, iw, oh, ow, oh, ow, false, want.data());
+    ResizeBilinear(src.data(), planes, ih, iw, got.data(), oh, ow, BilinearRounding::kTorchMultiChannel);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < n; ++i) mismatches += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    CHECK(mismatches == 0);
+    CHECK(got.GuardsIntact());
+  });
   float out[4];
   const float in[4] = {1, 2, 3, 4};
   CHECK_THROWS(ResizeBilinearCrop(in, 1, 2, 2, 4, 4, 5, 4, out, BilinearRounding::kTorchMultiChannel));
