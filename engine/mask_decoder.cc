@@ -58,10 +58,8 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
   a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
   a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
   a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
-  a.o_t.resize(a.o.w.size());
-  for (int c = 0; c < dim; ++c) {
-    for (int e = 0; e < internal; ++e) a.o_t[static_cast<size_t>(e) * dim + c] = a.o.w[static_cast<size_t>(c) * internal + e];
-  }
+  a.q_fold.RepackTransposed(a.q.w.data(), internal, dim, dim);
+  a.k_fold.RepackTransposed(a.k.w.data(), internal, dim, dim);
   return a;
 }
 
@@ -264,14 +262,20 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
 // -> token softmax (over the tokens, per head) is a stride-`heads` group.
 // ref: transformer.py Attention.forward, TwoWayAttentionBlock.forward
 
-// out[t * heads + h, :] = sum_e a[t, h hd + e] w[h hd + e, :] for every head:
-// a [tokens, internal] (row stride `internal`), w [internal, dim] row-major.
-void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, const float* w, float* out) {
+// out[t * heads + h, :] = sum_e a[t, h hd + e] W[:, h hd + e] for every head:
+// a [tokens, internal] (row stride `internal`), W a packed B^T [dim,
+// internal]: head h's products read rows h hd .. h hd + hd - 1 of each
+// 32-column panel (2 KiB runs, where a row-major weight read column tile
+// by column tile made these small products wait on memory).
+void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, const kernels::PackedWeights& w,
+               float* out) {
   const int hd = internal / heads;
+  const kernels::StridedB b = kernels::PackedB(w);
   for (int h = 0; h < heads; ++h) {
     kernels::GemmStrided(tokens, dim, hd, kernels::StridedA{a + h * hd, internal, 1},
-                         kernels::StridedB{w + static_cast<size_t>(h) * hd * dim, dim, 32}, kernels::GemmEpilogue{},
-                         out + static_cast<size_t>(h) * dim, static_cast<int64_t>(heads) * dim);
+                         kernels::StridedB{b.b + static_cast<size_t>(h) * hd * kernels::kGemmNR, b.ld, b.panel_stride},
+                         kernels::GemmEpilogue{}, out + static_cast<size_t>(h) * dim,
+                         static_cast<int64_t>(heads) * dim);
   }
 }
 
@@ -296,7 +300,7 @@ void PlanTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   RunLinear(t, q_in, a.q, q.data());
   for (float& v : q) v *= scale;
   std::vector<float> m(static_cast<size_t>(t) * a.heads * d);
-  FoldHeads(t, a.heads, in, d, q.data(), a.k.w.data(), m.data());
+  FoldHeads(t, a.heads, in, d, q.data(), a.k_fold, m.data());
   plan->tokens = t;
   plan->rows = t * a.heads;
   plan->m.Repack(m.data(), plan->rows, d, d);
@@ -344,7 +348,7 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   RunLinear(t, v_in, a.v, vp.data());
   for (float& v : kp) v *= scale;
   std::vector<float> nmat(static_cast<size_t>(rows) * d);
-  FoldHeads(t, a.heads, in, d, kp.data(), a.q.w.data(), nmat.data());
+  FoldHeads(t, a.heads, in, d, kp.data(), a.q_fold, nmat.data());
   plan->nbias.assign(rows, 0.0f);
   for (int i = 0; i < t; ++i) {
     for (int h = 0; h < a.heads; ++h) {
@@ -354,7 +358,8 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
     }
   }
   plan->u.resize(static_cast<size_t>(rows) * d);
-  FoldHeads(t, a.heads, in, d, vp.data(), a.o_t.data(), plan->u.data());
+  // out_proj's own packing is B^T = Wo [dim, internal]: u = vp_h Wo_h^T.
+  FoldHeads(t, a.heads, in, d, vp.data(), a.o.packed, plan->u.data());
   plan->tokens = t;
   plan->heads = a.heads;
   plan->rows = rows;
