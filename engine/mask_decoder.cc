@@ -9,10 +9,12 @@
 
 #include "engine/decoder_tensors.h"
 #include "kernels/attention.h"
+#include "kernels/block_products.h"
 #include "kernels/conv.h"
 #include "kernels/gelu_ops.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
+#include "kernels/parallel.h"
 #include "kernels/transpose_block.h"
 #include "weights/error.h"
 
@@ -56,6 +58,10 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
   a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
   a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
   a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
+  a.o_t.resize(a.o.w.size());
+  for (int c = 0; c < dim; ++c) {
+    for (int e = 0; e < internal; ++e) a.o_t[static_cast<size_t>(e) * dim + c] = a.o.w[static_cast<size_t>(c) * internal + e];
+  }
   return a;
 }
 
@@ -70,15 +76,37 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
   kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
 }
 
+// Running softmax state of a chunk of blocks for the token -> image
+// attention: acc [rows, dim] = sum_j exp(l(r, j) - run_max[r]) x_j.
+struct OnlineState {
+  std::vector<float> acc, run_max, run_sum, rescale;
+  // acc is not cleared: the chunk's first block writes it.
+  void Reset(int rows, int dim) {
+    acc.resize(static_cast<size_t>(rows) * dim);
+    run_max.assign(rows, -HUGE_VALF);
+    run_sum.assign(rows, 0.0f);
+    rescale.assign(rows, 1.0f);
+  }
+};
+
+// Per-call buffers of the image passes, kept in the workspace (a 128 KiB
+// scratch allocated per pass and thread would be a fresh mmap each time).
+struct PassBuffers {
+  struct Thread {
+    std::vector<float> xp, lg, dense;  // x + pe, logits, dense embedding of a block
+  };
+  std::vector<Thread> thread;
+  std::vector<OnlineState> states;  // one per chunk of blocks
+};
+
 }  // namespace
 
 // Buffers reused across calls: the decoder's working set is ~20 MB and fresh
 // allocations of that size cost page faults on every call.
 struct MaskDecoder::Workspace {
   std::vector<float> x;                   // image tokens [n, dim]
-  kernels::PackedWeights xp, x_t;         // x + pe as B [n, dim]; B [dim, n] = x^T
-  kernels::PackedWeights up;              // image -> token output: B [dim, heads * tokens]
-  std::vector<float> probs_t;             // attention [heads * tokens, n]
+  std::vector<float> probs_t;             // attention [heads * tokens, n] (PerSAM's attn_sim)
+  PassBuffers pass;                       // the transformer's image passes
   // The output upscaling runs in bands of grid rows, one band per thread at
   // a time; each thread keeps its own band buffers (L2-sized, reused for
   // every band: whole-image buffers would cycle 10 MB of dirty lines
@@ -108,7 +136,9 @@ MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std:
   if (static_cast<int64_t>(dense_pe_hwc.size()) != static_cast<int64_t>(grid_) * grid_ * d) {
     throw Error("mask decoder: dense positional encoding has the wrong size");
   }
-  pe_packed_ = kernels::PackedWeights::Pack(dense_pe_hwc.data(), grid_ * grid_, d, d);
+  // The image passes read dim-wide rows in 32-column panels (GemmStrided).
+  if (d <= 0 || d % 32 != 0) throw Error("mask decoder: prompt dim " + std::to_string(d) + " is not a multiple of 32");
+  pe_hwc_ = dense_pe_hwc;
   const std::string tr = Name("transformer.");
   for (int i = 0; i < config.decoder_depth; ++i) {
     const std::string p = tr + "layers." + std::to_string(i) + ".";
@@ -213,109 +243,124 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
 }
 
 
-// Token -> image cross attention with few query tokens, computed without
-// projecting the 4096 image tokens (the reference's k_proj and v_proj):
+// The two cross attentions are computed without projecting the 4096 image
+// tokens (the reference's k_proj / v_proj of the keys, q_proj of the image
+// queries): with few tokens, everything that touches a projection weight is
+// folded into a few (head, token) rows on the token side, and the image
+// side is four products per block with rows = heads * tokens (56):
+//
+// Token -> image (queries q_t, keys kx_j = x_j + pe_j, values x_j):
 //   logit(t, j) = scale <Wq_h q_t + bq_h, Wk_h kx_j + bk_h>
-//               = <scale Wk_h^T (Wq_h q_t + bq_h), kx_j> + const(t),
-// and the constant cancels in the softmax; since each row of p sums to 1,
-//   sum_j p(t, j) (Wv_h x_j + bv_h) = Wv_h (sum_j p(t, j) x_j) + bv_h.
-// That is 2 (heads * tokens) dim n flops instead of 4 internal dim n; the
-// rounding differs from the reference's order by a few float32 ulps. Both
-// products over the image run with the few (head, token) rows as the GEMM's
-// M side and the image as its packed B side: `xp` = keys + pe [n, dim],
-// `x_t` = B [dim, n] with B^T = keys.
-// ref: transformer.py Attention.forward (attn_sim: PerSAM's second softmax)
-void TokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* q_in,
-                  const kernels::PackedWeights& xp, const kernels::PackedWeights& x_t,
-                  const float* attn_sim, float* probs, const float* residual, float* out) {
-  const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
+//               = <m_(t,h), kx_j> + const(t),  m_(t,h) = scale Wk_h^T (Wq_h q_t + bq_h),
+// the constant cancels in the softmax; since each softmax sums to 1,
+//   sum_j p(t, h, j) (Wv_h x_j + bv_h) = Wv_h (sum_j p(t, h, j) x_j) + bv_h.
+// Image -> token (image queries x_j + pe_j, token keys kp = k_proj(.), values
+// vp = v_proj(.)):
+//   logit(j, t, h) = <n_(t,h), x_j + pe_j> + nbias_(t,h),  n_(t,h) = scale Wq_h^T kp_h[t],
+//   out_j = sum_(t,h) p(j, t, h) u_(t,h) + bo,  u_(t,h) = Wo_h vp_h[t].
+// That is 2 rows x dim flops per image token and attention instead of
+// 4 internal x dim; the rounding differs from the reference's order by a few
+// float32 ulps. Rows are token-major, r = t * heads + h, so that the image
+// -> token softmax (over the tokens, per head) is a stride-`heads` group.
+// ref: transformer.py Attention.forward, TwoWayAttentionBlock.forward
+
+// out[t * heads + h, :] = sum_e a[t, h hd + e] w[h hd + e, :] for every head:
+// a [tokens, internal] (row stride `internal`), w [internal, dim] row-major.
+void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, const float* w, float* out) {
+  const int hd = internal / heads;
+  for (int h = 0; h < heads; ++h) {
+    kernels::GemmStrided(tokens, dim, hd, kernels::StridedA{a + h * hd, internal, 1},
+                         kernels::StridedB{w + static_cast<size_t>(h) * hd * dim, dim, 32}, kernels::GemmEpilogue{},
+                         out + static_cast<size_t>(h) * dim, static_cast<int64_t>(heads) * dim);
+  }
+}
+
+// Round up to whole 32-column GEMM panels: row stride of the per-block
+// logits (whole panels of the packed B operands; the columns past the rows
+// are neither written nor read).
+int PanelCols(int cols) { return (cols + 31) / 32 * 32; }
+
+// Token -> image attention, token side before the image pass: the m rows.
+struct TokenToImagePlan {
+  int tokens = 0, rows = 0;
+  kernels::PackedWeights m;  // B [rows, dim]: logits = (x + pe) m^T
+  const float* attn_sim = nullptr;
+};
+
+// ref: transformer.py Attention.forward (q_proj of the token queries)
+void PlanTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* q_in, const float* attn_sim,
+                      TokenToImagePlan* plan) {
+  const int t = s.tokens, in = a.internal, hd = in / a.heads, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> q(static_cast<size_t>(t) * in);
   RunLinear(t, q_in, a.q, q.data());
-  // m[h * t + i, c] = scale * sum_e q[i, h hd + e] Wk[h hd + e, c]
-  std::vector<float> m(static_cast<size_t>(rows) * d, 0.0f);
-  for (int h = 0; h < a.heads; ++h) {
-    for (int i = 0; i < t; ++i) {
-      float* mr = m.data() + static_cast<size_t>(h * t + i) * d;
-      for (int e = 0; e < hd; ++e) {
-        const float coef = scale * q[static_cast<size_t>(i) * in + h * hd + e];
-        const float* wk = a.k.w.data() + static_cast<size_t>(h * hd + e) * d;
-        for (int c = 0; c < d; ++c) mr[c] += coef * wk[c];
-      }
-    }
-  }
-  // probs [rows, n]: one softmax over the image per (head, token).
-  kernels::Gemm(rows, m.data(), d, xp, kernels::GemmEpilogue{}, probs, s.n);
-  kernels::SoftmaxRows(rows, s.n, probs, s.n);
-  if (attn_sim != nullptr) {
-    for (int r = 0; r < rows; ++r) kernels::Add(probs + static_cast<size_t>(r) * s.n, attn_sim,
-                                                probs + static_cast<size_t>(r) * s.n, s.n);
-    kernels::SoftmaxRows(rows, s.n, probs, s.n);
-  }
-  // px[h * t + i, c] = sum_j p(h, i, j) x[j, c]
-  std::vector<float> px(static_cast<size_t>(rows) * d);
-  kernels::Gemm(rows, probs, s.n, x_t, kernels::GemmEpilogue{}, px.data(), d);
-  // v_all[h * t + i, :] = Wv px[h * t + i] for every head's rows; head h's
-  // output is the h-th block of its own rows (8x the needed flops, but
-  // rows x dim x internal is tiny and this is one packed GEMM).
+  for (float& v : q) v *= scale;
+  std::vector<float> m(static_cast<size_t>(t) * a.heads * d);
+  FoldHeads(t, a.heads, in, d, q.data(), a.k.w.data(), m.data());
+  plan->tokens = t;
+  plan->rows = t * a.heads;
+  plan->m.Repack(m.data(), plan->rows, d, d);
+  plan->attn_sim = attn_sim;
+}
+
+// Token -> image attention, token side after the image pass: px [rows, dim]
+// = the softmax-weighted sums of the values x_j; out = out_proj(v_proj per
+// head) + residual.
+void FinishTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* px, const float* residual,
+                        float* out) {
+  const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t;
+  // v_all[r, :] = Wv px[r] + bv for every head's rows; head h's output is
+  // the h-th block of its own rows (8x the needed flops, but rows x dim x
+  // internal is tiny and this is one packed GEMM).
   std::vector<float> v_all(static_cast<size_t>(rows) * in);
-  RunLinear(rows, px.data(), a.v, v_all.data());
+  RunLinear(rows, px, a.v, v_all.data());
   std::vector<float> o(static_cast<size_t>(t) * in);
   for (int i = 0; i < t; ++i) {
     for (int h = 0; h < a.heads; ++h) {
-      std::copy_n(v_all.data() + static_cast<size_t>(h * t + i) * in + h * hd, hd,
+      std::copy_n(v_all.data() + static_cast<size_t>(i * a.heads + h) * in + h * hd, hd,
                   o.data() + static_cast<size_t>(i) * in + h * hd);
     }
   }
   RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
 }
 
-// Image -> token cross attention, x updated in place (x += attention out),
-// again without projecting the image tokens: with kp = k_proj(keys), vp =
-// v_proj(values) of the few tokens,
-//   logit(j, h, i) = <scale Wq_h^T kp_h[i], xp_j> + scale <bq_h, kp_h[i]>,
-//   out_j = sum_h sum_i p(j, h, i) (Wo_h vp_h[i]) + bo.
-// The logits are computed as [heads * tokens, n] (the image is the packed B
-// side, as above). The rest is per position and left to the caller's block
-// loop (MaskDecoder::Run): each (head, position) softmax down a column of
-// the logits, with the per-row bias `nbias`, and the product with `up`, the
-// packed [dim, heads * tokens] matrix of the Wo_h vp_h[i]:
-// x = probs^T up^T + bo + x.
+// Image -> token attention, token side before the image pass.
+struct ImageToTokenPlan {
+  int tokens = 0, heads = 0, rows = 0;
+  kernels::PackedWeights n;  // B [rows, dim]: logits = (x + pe) n^T + nbias
+  std::vector<float> nbias;  // [rows]
+  std::vector<float> u;      // [rows, dim] row-major: out = p u + bo
+  const float* out_bias = nullptr;
+  const MaskDecoder::Norm* norm = nullptr;  // norm4, applied to the updated x
+};
+
 // ref: transformer.py TwoWayAttentionBlock.forward (cross_attn_image_to_token)
-void ImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in,
-                  const float* v_in, const kernels::PackedWeights& xp, float* logits,
-                  std::vector<float>* nbias_out, kernels::PackedWeights* up) {
+void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* k_in, const float* v_in,
+                      const MaskDecoder::Norm& norm, ImageToTokenPlan* plan) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
   RunLinear(t, k_in, a.k, kp.data());
   RunLinear(t, v_in, a.v, vp.data());
-  std::vector<float> nmat(static_cast<size_t>(rows) * d, 0.0f), nbias(rows, 0.0f);
-  std::vector<float> ut(static_cast<size_t>(d) * rows, 0.0f);  // [d, rows]
-  for (int h = 0; h < a.heads; ++h) {
-    for (int i = 0; i < t; ++i) {
-      const int r = h * t + i;
-      float* nr = nmat.data() + static_cast<size_t>(r) * d;
+  for (float& v : kp) v *= scale;
+  std::vector<float> nmat(static_cast<size_t>(rows) * d);
+  FoldHeads(t, a.heads, in, d, kp.data(), a.q.w.data(), nmat.data());
+  plan->nbias.assign(rows, 0.0f);
+  for (int i = 0; i < t; ++i) {
+    for (int h = 0; h < a.heads; ++h) {
       float bias = 0.0f;
-      for (int e = 0; e < hd; ++e) {
-        const float coef = scale * kp[static_cast<size_t>(i) * in + h * hd + e];
-        const float* wq = a.q.w.data() + static_cast<size_t>(h * hd + e) * d;
-        for (int c = 0; c < d; ++c) nr[c] += coef * wq[c];
-        bias += coef * a.q.b[h * hd + e];
-      }
-      nbias[r] = bias;
-      for (int c = 0; c < d; ++c) {
-        const float* wo = a.o.w.data() + static_cast<size_t>(c) * in + h * hd;
-        const float* vr = vp.data() + static_cast<size_t>(i) * in + h * hd;
-        float acc = 0.0f;
-        for (int e = 0; e < hd; ++e) acc += wo[e] * vr[e];
-        ut[static_cast<size_t>(c) * rows + r] = acc;
-      }
+      for (int e = 0; e < hd; ++e) bias += kp[static_cast<size_t>(i) * in + h * hd + e] * a.q.b[h * hd + e];
+      plan->nbias[i * a.heads + h] = bias;
     }
   }
-  kernels::Gemm(rows, nmat.data(), d, xp, kernels::GemmEpilogue{}, logits, s.n);
-  up->Repack(ut.data(), d, rows, rows);
-  *nbias_out = std::move(nbias);
+  plan->u.resize(static_cast<size_t>(rows) * d);
+  FoldHeads(t, a.heads, in, d, vp.data(), a.o_t.data(), plan->u.data());
+  plan->tokens = t;
+  plan->heads = a.heads;
+  plan->rows = rows;
+  plan->n.Repack(nmat.data(), rows, d, d);
+  plan->out_bias = a.o.b.data();
+  plan->norm = &norm;
 }
 
 // out[j, r] = in[r, j] for r < rows, j < cols (in: row stride ldi): a block
@@ -334,6 +379,169 @@ void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out)
   }
   for (int r = rows4; r < rows; ++r) {
     for (int j = 0; j < cols; ++j) out[j * rows + r] = in[r * ldi + j];
+  }
+}
+
+
+// Positions per block of the image passes: a block's x, x + pe and logits
+// (128 x 256 floats = 128 KiB each at most) stay in L2 from the first
+// product to the last, and 32 blocks balance two threads.
+constexpr int kPassBlock = 128;
+// Streaming softmax states per sweep (see ImagePass).
+constexpr int kPassChunks = 16;
+
+// First block of chunk c of `chunks` over `blocks` blocks. The chunks
+// shrink from 3 blocks to 1 (with 32 blocks: 4 x 3, 8 x 2, 4 x 1): taken
+// in order by the dynamic schedule, the big ones go first and the threads
+// finish within about one block of each other, with few partial states.
+// Fewer than 2 blocks per chunk: equal chunks (none empty).
+int ChunkBegin(int c, int chunks, int blocks) {
+  if (blocks < 2 * chunks) return static_cast<int>(static_cast<int64_t>(c) * blocks / chunks);  // uniform
+  auto weight_before = [chunks](int k) {  // weights 3 (first quarter), 2, 1 (last quarter)
+    int w = 0;
+    for (int i = 0; i < k; ++i) w += 4 * i < chunks ? 3 : (4 * i >= 3 * chunks ? 1 : 2);
+    return w;
+  };
+  return static_cast<int>(static_cast<int64_t>(weight_before(c)) * blocks / weight_before(chunks));
+}
+
+// One parallel sweep over the image tokens x [n, dim] in blocks of
+// positions, doing for each block, while it is in cache:
+//  - `init`: x = embedding + dense prompt embedding (channel-first inputs,
+//    transposed to channel-last);
+//  - `i2t`: the image -> token attention of a block and its norm4: x =
+//    LN(x + softmax((x + pe) n^T + nbias) u + bo);
+//  - `t2i`: the NEXT token -> image attention's logits (x + pe) m^T (its
+//    queries depend only on token-side work, not on this pass) and, without
+//    attn_sim, its softmax-weighted sum of the values x, by a streaming
+//    softmax (per-thread partial sums, merged at the end into px [rows,
+//    dim]). With attn_sim the second softmax needs the first one
+//    normalised over the whole image: the logits are stored transposed in
+//    `logits_t` [rows, n] and the product is done after the sweep.
+// One parallel region per layer instead of whole-image passes that each
+// packed 4 MB of activations as a GEMM operand.
+void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, const ImageToTokenPlan* i2t,
+               const TokenToImagePlan* t2i, PassBuffers* buf, float* x, float* logits_t, float* px) {
+  const int pos_blocks = (n + kPassBlock - 1) / kPassBlock;
+  // The blocks are taken in fixed chunks, each with its own streaming
+  // softmax state, merged in chunk order: the result does not depend on
+  // which thread ran which chunk (or on the thread count), while the
+  // chunks are still scheduled dynamically.
+  const int chunks = std::min(pos_blocks, kPassChunks);
+  const int threads = kernels::NumThreads();
+  const int t_rows = t2i != nullptr ? t2i->rows : 0;
+  const bool online = t2i != nullptr && t2i->attn_sim == nullptr;
+  const int lg_cols = PanelCols(std::max(t_rows, i2t != nullptr ? i2t->rows : 0));
+  if (online && static_cast<int>(buf->states.size()) < chunks) buf->states.resize(chunks);
+  if (static_cast<int>(buf->thread.size()) < threads) buf->thread.resize(threads);
+#pragma omp parallel num_threads(threads)
+  {
+    PassBuffers::Thread& tb = buf->thread[omp_get_thread_num()];
+    if (init != nullptr && init->dense_chw != nullptr) tb.dense.resize(static_cast<size_t>(kPassBlock) * d);
+    tb.xp.resize(static_cast<size_t>(kPassBlock) * d);
+    tb.lg.resize(static_cast<size_t>(kPassBlock) * lg_cols);
+    float* xp = tb.xp.data();
+    float* lg = tb.lg.data();
+#pragma omp for schedule(dynamic, 1)
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      OnlineState* st = online ? &buf->states[chunk] : nullptr;
+      if (st != nullptr) st->Reset(t_rows, d);
+      for (int blk = ChunkBegin(chunk, chunks, pos_blocks); blk < ChunkBegin(chunk + 1, chunks, pos_blocks); ++blk) {
+        const int r0 = blk * kPassBlock, r1 = std::min(n, r0 + kPassBlock), nb = r1 - r0;
+        float* xb = x + static_cast<size_t>(r0) * d;
+        const float* peb = pe + static_cast<size_t>(r0) * d;
+        if (init != nullptr) {
+          TransposeSlab(init->embedding + r0, n, d, nb, xb);
+          if (init->dense_chw != nullptr) {
+            TransposeSlab(init->dense_chw + r0, n, d, nb, tb.dense.data());
+            kernels::Add(xb, tb.dense.data(), xb, static_cast<size_t>(nb) * d);
+          } else {
+            for (int j = 0; j < nb; ++j) {
+              kernels::Add(xb + static_cast<size_t>(j) * d, init->dense_channel, xb + static_cast<size_t>(j) * d, d);
+            }
+          }
+        }
+        if (i2t != nullptr) {
+          // ref: transformer.py TwoWayAttentionBlock.forward: q = keys +
+          // key_pe, keys = norm4(keys + cross_attn_image_to_token(q, k, v)).
+          const int ld = PanelCols(i2t->rows);
+          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          kernels::GemmStrided(nb, i2t->rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(i2t->n),
+                               kernels::GemmEpilogue{}, lg, ld);
+          kernels::SoftmaxStrided(nb, i2t->tokens, i2t->heads, lg, ld, i2t->nbias.data());
+          kernels::GemmEpilogue ep;
+          ep.bias = i2t->out_bias;
+          ep.residual = xb;
+          ep.ldr = d;
+          kernels::GemmStrided(nb, d, i2t->rows, kernels::StridedA{lg, ld, 1}, kernels::StridedB{i2t->u.data(), d, 32},
+                               ep, xb, d);
+          kernels::LayerNormRows(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d);
+        }
+        if (t2i != nullptr) {
+          // ref: transformer.py: k = keys + key_pe, v = keys.
+          const int ld = PanelCols(t_rows);
+          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          kernels::GemmStrided(nb, t_rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
+                               kernels::GemmEpilogue{}, lg, ld);
+          if (online) {
+            kernels::SoftmaxColumnsOnline(nb, t_rows, lg, ld, st->run_max.data(), st->run_sum.data(),
+                                          st->rescale.data());
+            const bool first = blk == ChunkBegin(chunk, chunks, pos_blocks);
+            if (!first) kernels::ScaleRows(t_rows, d, st->acc.data(), d, st->rescale.data());
+            kernels::GemmEpilogue acc;
+            acc.residual = first ? nullptr : st->acc.data();
+            acc.ldr = d;
+            kernels::GemmStrided(t_rows, d, nb, kernels::StridedA{lg, 1, ld}, kernels::StridedB{xb, d, 32}, acc,
+                                 st->acc.data(), d);
+          } else {
+            for (int r = 0; r < t_rows; ++r) {
+              float* out = logits_t + static_cast<size_t>(r) * n + r0;
+              for (int j = 0; j < nb; ++j) out[j] = lg[static_cast<size_t>(j) * ld + r];
+            }
+          }
+        }
+      }
+    }
+    // (implicit barrier) Merge the chunks' partial sums, rows over the
+    // threads: px[r] = sum_c acc_c[r] exp(max_c - M) / Z, chunks in order.
+    if (online) {
+#pragma omp for schedule(static)
+      for (int r = 0; r < t_rows; ++r) {
+        float gmax = -HUGE_VALF;
+        for (int c = 0; c < chunks; ++c) gmax = std::max(gmax, buf->states[c].run_max[r]);
+        float z = 0.0f;
+        float f[kPassChunks];
+        for (int c = 0; c < chunks; ++c) {
+          f[c] = std::exp(buf->states[c].run_max[r] - gmax);
+          z += buf->states[c].run_sum[r] * f[c];
+        }
+        const float inv = 1.0f / z;
+        float* out = px + static_cast<size_t>(r) * d;
+        std::fill_n(out, d, 0.0f);
+        for (int c = 0; c < chunks; ++c) {
+          const float coef = f[c] * inv;
+          if (coef == 0.0f) continue;
+          const float* a = buf->states[c].acc.data() + static_cast<size_t>(r) * d;
+          for (int j = 0; j < d; ++j) out[j] += coef * a[j];
+        }
+      }
+    }
+  }
+  if (t2i == nullptr || online) return;
+  // PerSAM's target-guided attention: softmax(softmax(logits) + attn_sim),
+  // each over the whole image, then px = probs x (columns split over the
+  // threads).
+  kernels::SoftmaxRows(t_rows, n, logits_t, n);
+  for (int r = 0; r < t_rows; ++r) {
+    float* row = logits_t + static_cast<size_t>(r) * n;
+    kernels::Add(row, t2i->attn_sim, row, n);
+  }
+  kernels::SoftmaxRows(t_rows, n, logits_t, n);
+  const int col_blocks = d / 32;
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int cb = 0; cb < col_blocks; ++cb) {
+    kernels::GemmStrided(t_rows, 32, n, kernels::StridedA{logits_t, n, 1}, kernels::StridedB{x + cb * 32, d, 32},
+                         kernels::GemmEpilogue{}, px + cb * 32, d);
   }
 }
 
@@ -370,44 +578,29 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   std::vector<float> q = qpe, tmp(qpe.size()), tmp2(static_cast<size_t>(t) * d);
   std::vector<float> hidden;
 
-  // Image side: src = embedding + dense prompt embedding, channel-last (x),
-  // and block 0's packed keys, per block of positions in one parallel loop
-  // (as at the end of each block below): a block is transposed, summed and
-  // packed while it is in L2.
-  constexpr int kBlock = 4 * static_cast<int>(kernels::kGemmNR);  // whole xp panels
-  const int pos_blocks = (n + kBlock - 1) / kBlock;
-  w.xp.Resize(n, d);
-  w.x_t.Resize(d, n);
-#pragma omp parallel
-  {
-    std::vector<float> dense_rows(in.dense_chw != nullptr ? static_cast<size_t>(kBlock) * d : 0);
-#pragma omp for schedule(dynamic, 1)
-    for (int blk = 0; blk < pos_blocks; ++blk) {
-      const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
-      float* xb = w.x.data() + static_cast<size_t>(r0) * d;
-      TransposeSlab(in.embedding + r0, n, d, r1 - r0, xb);
-      if (in.dense_chw != nullptr) {
-        TransposeSlab(in.dense_chw + r0, n, d, r1 - r0, dense_rows.data());
-        kernels::Add(xb, dense_rows.data(), xb, static_cast<size_t>(r1 - r0) * d);
-      } else {
-        for (int j = 0; j < r1 - r0; ++j) {
-          kernels::Add(xb + static_cast<size_t>(j) * d, in.dense_channel, xb + static_cast<size_t>(j) * d, d);
-        }
-      }
-      w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
-      w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
-    }
-  }
-
+  // Order of the work: every image-side step runs in one sweep per layer
+  // (ImagePass). The queries of a token -> image attention depend only on
+  // token-side work (the image -> token attention before it updates the
+  // keys, not the queries), so each sweep does a layer's image -> token
+  // update and then, on the updated block, the next attention's logits:
+  //   tokens: self attention 0, q of attention 0
+  //   sweep:  x = src; token -> image 0
+  //   tokens: out 0, MLP 0, image -> token 0 (k, v), self attention 1, q of 1
+  //   sweep:  image -> token 0 update; token -> image 1
+  //   tokens: out 1, MLP 1, image -> token 1, q of the final attention
+  //   sweep:  image -> token 1 update; final token -> image
+  //   tokens: out, norm_final_attn.
   auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
   const size_t tok = static_cast<size_t>(t) * d;
-  for (size_t bi = 0; bi < blocks_.size(); ++bi) {
+  std::vector<float> px(static_cast<size_t>(rows) * d);
+  float* logits_t = in.attn_sim != nullptr ? w.probs_t.data() : nullptr;
+  // (1) self attention; block 0 replaces the queries (no pe, no residual).
+  auto self_attention = [&](size_t bi) {
     const Block& b = blocks_[bi];
     if (bi > 0 && in.target_embedding != nullptr) {
       for (int i = 0; i < t; ++i) kernels::Add(q.data() + static_cast<size_t>(i) * d, in.target_embedding,
                                                q.data() + static_cast<size_t>(i) * d, d);
     }
-    // (1) self attention; block 0 replaces the queries (no pe, no residual).
     if (bi == 0) {
       SelfAttention(dims, b.self_attn, q.data(), q.data(), nullptr, tmp.data());
     } else {
@@ -415,75 +608,65 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       SelfAttention(dims, b.self_attn, tmp2.data(), q.data(), q.data(), tmp.data());
     }
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm1.w.data(), b.norm1.b.data(), kLayerNormEps, q.data(), d);
-    // (2) tokens -> image, with PerSAM's attn_sim.
-    // The image side of both cross attentions: keys + pe and keys, packed
-    // once per block (the keys change only at the end of the block, where
-    // they are packed for the next one; block 0's come with the input).
+  };
+  TokenToImagePlan t2i;
+  ImageToTokenPlan i2t;
+
+  // Only the iou token and the selected mask tokens are read after the
+  // final attention (it is per token, and its image-side products scale
+  // with the token count), so just those are gathered: fin rows are [iou,
+  // selected mask tokens]. Each row's result is the same as in the full batch.
+  const int kept = 1 + in.num_masks;
+  std::vector<float> fin_q(static_cast<size_t>(kept) * d), fin_res(fin_q.size()), fin(fin_q.size());
+  const Dims final_dims{n, d, kept};
+  // Final token -> image attention: q = queries + pe (+ target embedding
+  // again); no attn_sim.
+  auto plan_final = [&]() {
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    TokenToImage(dims, b.token_to_image, tmp2.data(), w.xp, w.x_t, in.attn_sim, w.probs_t.data(), q.data(),
-                 tmp.data());
+    if (in.target_embedding != nullptr) {
+      for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,
+                                               tmp2.data() + static_cast<size_t>(i) * d, d);
+    }
+    for (int r = 0; r < kept; ++r) {
+      const size_t from = static_cast<size_t>(r == 0 ? 0 : 1 + in.first_mask + r - 1) * d;
+      std::copy_n(tmp2.data() + from, d, fin_q.data() + static_cast<size_t>(r) * d);
+      std::copy_n(q.data() + from, d, fin_res.data() + static_cast<size_t>(r) * d);
+    }
+    PlanTokenToImage(final_dims, final_attn_, fin_q.data(), nullptr, &t2i);
+  };
+  if (!blocks_.empty()) {
+    self_attention(0);
+    // (2) tokens -> image (q = queries + pe), with PerSAM's attn_sim.
+    add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+    PlanTokenToImage(dims, blocks_[0].token_to_image, tmp2.data(), in.attn_sim, &t2i);
+  } else {
+    plan_final();
+  }
+  ImagePass(n, d, pe_hwc_.data(), &in, nullptr, &t2i, &w.pass, w.x.data(), logits_t, px.data());
+  for (size_t bi = 0; bi < blocks_.size(); ++bi) {
+    const Block& b = blocks_[bi];
+    FinishTokenToImage(dims, b.token_to_image, px.data(), q.data(), tmp.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm2.w.data(), b.norm2.b.data(), kLayerNormEps, q.data(), d);
     // (3) MLP (ReLU).
     hidden.resize(static_cast<size_t>(t) * b.mlp1.out);
     RunLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
     RunLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
-    // (4) image -> tokens, residual on the image side. Everything after the
-    // logits is per position: the softmaxes, the transpose into the
-    // product's A rows, the product, norm4 and the packing of the new keys
-    // for the next attention (the next block's or the final one). So it runs
-    // in blocks of positions in one parallel loop, each block in L2 from the
-    // softmax to the packings, where whole-image passes each streamed 4 MB
-    // and each took a parallel region. Every value is computed as in
-    // whole-image calls.
+    // (4) image -> tokens (k = queries + pe, v = queries), residual and norm4
+    // on the image side, applied in the next sweep.
     add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-    std::vector<float> nbias;
-    ImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), w.xp, w.probs_t.data(), &nbias, &w.up);
-    const int heads = b.image_to_token.heads, rows = heads * t;
-#pragma omp parallel
-    {
-      std::vector<float> probs(static_cast<size_t>(kBlock) * rows);  // [positions, rows]
-#pragma omp for schedule(dynamic, 1)
-      for (int blk = 0; blk < pos_blocks; ++blk) {
-        const int r0 = blk * kBlock, r1 = std::min(n, r0 + kBlock);
-        for (int h = 0; h < heads; ++h) {
-          kernels::SoftmaxColumns(t, r1 - r0, w.probs_t.data() + static_cast<size_t>(h) * t * n + r0, n,
-                                  nbias.data() + h * t);
-        }
-        TransposeSlab(w.probs_t.data() + r0, n, rows, r1 - r0, probs.data());
-        float* xb = w.x.data() + static_cast<size_t>(r0) * d;
-        kernels::GemmEpilogue ep;
-        ep.bias = b.image_to_token.o.b.data();
-        ep.residual = xb;
-        ep.ldr = d;
-        kernels::Gemm(r1 - r0, probs.data(), rows, w.up, ep, xb, d);
-        kernels::LayerNormRows(r1 - r0, d, xb, d, b.norm4.w.data(), b.norm4.b.data(), kLayerNormEps, xb, d);
-        w.xp.RepackRows(w.x.data(), d, r0, r1, &pe_packed_);
-        w.x_t.RepackTransposedRows(w.x.data(), d, r0, r1);
-      }
+    PlanImageToToken(dims, b.image_to_token, tmp2.data(), q.data(), b.norm4, &i2t);
+    if (bi + 1 < blocks_.size()) {
+      // The next block's self attention and token -> image queries.
+      self_attention(bi + 1);
+      add_rows(q.data(), qpe.data(), tmp2.data(), tok);
+      PlanTokenToImage(dims, blocks_[bi + 1].token_to_image, tmp2.data(), in.attn_sim, &t2i);
+    } else {
+      plan_final();
     }
+    ImagePass(n, d, pe_hwc_.data(), nullptr, &i2t, &t2i, &w.pass, w.x.data(), logits_t, px.data());
   }
-  // Final token -> image attention: q = queries + pe (+ target embedding
-  // again); the keys were packed at the end of the last block.
-  add_rows(q.data(), qpe.data(), tmp2.data(), tok);
-  if (in.target_embedding != nullptr) {
-    for (int i = 0; i < t; ++i) kernels::Add(tmp2.data() + static_cast<size_t>(i) * d, in.target_embedding,
-                                             tmp2.data() + static_cast<size_t>(i) * d, d);
-  }
-  // Only the iou token and the selected mask tokens are read after this
-  // attention (it is per token, and its image-side products scale with the
-  // token count), so just those are gathered: fin rows are [iou, selected
-  // mask tokens]. Each row's result is the same as in the full batch.
-  const int kept = 1 + in.num_masks;
-  std::vector<float> fin_q(static_cast<size_t>(kept) * d), fin_res(fin_q.size()), fin(fin_q.size());
-  for (int r = 0; r < kept; ++r) {
-    const size_t from = static_cast<size_t>(r == 0 ? 0 : 1 + in.first_mask + r - 1) * d;
-    std::copy_n(tmp2.data() + from, d, fin_q.data() + static_cast<size_t>(r) * d);
-    std::copy_n(q.data() + from, d, fin_res.data() + static_cast<size_t>(r) * d);
-  }
-  const Dims final_dims{n, d, kept};
-  TokenToImage(final_dims, final_attn_, fin_q.data(), w.xp, w.x_t, nullptr, w.probs_t.data(), fin_res.data(),
-               tmp.data());
+  FinishTokenToImage(final_dims, final_attn_, px.data(), fin_res.data(), tmp.data());
   kernels::LayerNormRows(kept, d, tmp.data(), d, norm_final_.w.data(), norm_final_.b.data(), kLayerNormEps,
                          fin.data(), d);
 

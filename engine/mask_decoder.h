@@ -50,6 +50,7 @@ class MaskDecoder {
   };
   struct AttentionWeights {
     Linear q, k, v, o;
+    std::vector<float> o_t;  // out_proj weight transposed, [internal, dim]
     int heads = 0, internal = 0;
   };
   struct Norm {
@@ -77,7 +78,7 @@ class MaskDecoder {
   int up0_out_ = 0, up1_out_ = 0;
   std::vector<std::vector<Linear>> hyper_;  // [num_mask_tokens][3 layers]
   std::vector<Linear> iou_head_;
-  kernels::PackedWeights pe_packed_;  // the dense positional encoding [grid * grid, dim] as a GEMM B operand
+  std::vector<float> pe_hwc_;  // the dense positional encoding, channel-last [grid * grid, dim]
 
   mutable std::mutex mu_;
   mutable std::unique_ptr<Workspace> ws_;
