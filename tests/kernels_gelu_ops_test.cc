@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/gelu_ops.h"
@@ -33,10 +34,13 @@ TEST_CASE("LayerNormGeluRows equals LayerNormRows then Gelu (all targets)") {
   ForEachTarget([&](const char* target) {
     CAPTURE(target);
     for (int cols : SweepSizes()) {
-      for (int rows : {1, 5}) {
+      // Row groups of 8: partial and whole groups, padded rows (ldo > cols)
+      // and dense ones (ldo == cols: one GELU sweep per group).
+      for (auto [rows, pad] : {std::pair<int, int>{1, 3}, {5, 3}, {13, 3}, {13, 0}, {16, 0}}) {
         CAPTURE(cols);
         CAPTURE(rows);
-        const int ldx = cols + 2, ldo = cols + 3;
+        CAPTURE(pad);
+        const int ldx = cols + 2, ldo = cols + pad;
         Guarded x(rows * ldx, 1), gamma(cols, 0), beta(cols, 2);
         x.FillUniform(rng, -3.0f, 4.0f);
         gamma.FillUniform(rng, 0.5f, 2.0f);
@@ -55,13 +59,17 @@ TEST_CASE("LayerNormGeluRows equals LayerNormRows then Gelu (all targets)") {
           for (int c = cols; c < ldo && r + 1 < rows; ++c) CHECK(std::isnan(got[r * ldo + c]));
         }
         CHECK(got.GuardsIntact());
-        // In place, as the mask decoder calls it.
-        Guarded inplace = x;
-        LayerNormGeluRows(rows, cols, inplace.data(), ldx, gamma.data(), beta.data(), 1e-6f, inplace.data(),
-                          ldx);
+        // In place with the output's stride (dense when pad == 0, as the
+        // mask decoder calls it).
+        Guarded inplace(rows * ldo, 1);
+        for (int r = 0; r < rows; ++r) {
+          for (int c = 0; c < ldo; ++c) inplace[r * ldo + c] = c < cols ? x[r * ldx + c] : kNaN;
+        }
+        LayerNormGeluRows(rows, cols, inplace.data(), ldo, gamma.data(), beta.data(), 1e-6f, inplace.data(),
+                          ldo);
         for (int r = 0; r < rows; ++r) {
           for (int c = 0; c < cols; ++c) {
-            CHECK(std::memcmp(&inplace[r * ldx + c], &want[r * ldo + c], sizeof(float)) == 0);
+            CHECK(std::memcmp(&inplace[r * ldo + c], &want[r * ldo + c], sizeof(float)) == 0);
           }
         }
         CHECK(inplace.GuardsIntact());
