@@ -514,12 +514,18 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
           ep.ldr = d;
           kernels::GemmStrided(nb, d, i2t->rows, kernels::StridedA{lg, ld, 1}, kernels::StridedB{i2t->u.data(), d, 32},
                                ep, xb, d);
-          kernels::LayerNormRows(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d);
+          if (t2i != nullptr) {
+            // norm4, and x + pe for the next attention's logits below.
+            kernels::LayerNormRowsPlus(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d,
+                                       peb, d, xp, d);
+          } else {
+            kernels::LayerNormRows(nb, d, xb, d, i2t->norm->w.data(), i2t->norm->b.data(), kLayerNormEps, xb, d);
+          }
         }
         if (t2i != nullptr) {
           // ref: transformer.py: k = keys + key_pe, v = keys.
           const int ld = PanelCols(t_rows);
-          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          if (i2t == nullptr) kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
           kernels::GemmStrided(nb, t_rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
                                kernels::GemmEpilogue{}, lg, ld);
           if (online) {

@@ -13,6 +13,7 @@
 #include "hwy/highway.h"
 #include "kernels/gemm-inl.h"
 #include "kernels/hwy_target.h"
+#include "kernels/ops-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace persam::kernels::HWY_NAMESPACE {
@@ -254,6 +255,22 @@ void SoftmaxColumnsOnlineT(int rows, int cols, float* x, int64_t ldx, float* run
   }
 }
 
+void LayerNormRowsPlusT(int rows, int cols, const float* x, int64_t ldx, const float* gamma, const float* beta,
+                        float eps, float* out, int64_t ldo, const float* add, int64_t ld_add, float* out_plus,
+                        int64_t ld_plus) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  for (int r = 0; r < rows; ++r) {
+    float* o = out + r * ldo;
+    LayerNormRow(x + r * ldx, static_cast<size_t>(cols), gamma, beta, eps, o);
+    const float* a = add + r * ld_add;
+    float* p = out_plus + r * ld_plus;
+    size_t i = 0;
+    for (; i + N <= static_cast<size_t>(cols); i += N) hn::StoreU(hn::Add(hn::LoadU(d, o + i), hn::LoadU(d, a + i)), d, p + i);
+    for (; i < static_cast<size_t>(cols); ++i) p[i] = o[i] + a[i];
+  }
+}
+
 void ScaleRowsT(int rows, int cols, float* x, int64_t ldx, const float* scale) {
   const hn::ScalableTag<float> d;
   for (int r = 0; r < rows; ++r) {
@@ -278,6 +295,7 @@ HWY_EXPORT(GemmStridedT);
 HWY_EXPORT(SoftmaxStridedT);
 HWY_EXPORT(SoftmaxColumnsOnlineT);
 HWY_EXPORT(ScaleRowsT);
+HWY_EXPORT(LayerNormRowsPlusT);
 
 void GemmStrided(int m, int n, int k, const StridedA& a, const StridedB& b, const GemmEpilogue& epilogue, float* c,
                  int64_t ldc) {
@@ -292,6 +310,13 @@ void SoftmaxColumnsOnline(int rows, int cols, float* x, int64_t ldx, float* run_
                           float* rescale) {
   if (cols <= 0) return;
   HWY_DYNAMIC_DISPATCH(SoftmaxColumnsOnlineT)(rows, cols, x, ldx, run_max, run_sum, rescale);
+}
+void LayerNormRowsPlus(int rows, int cols, const float* x, int64_t ldx, const float* gamma, const float* beta,
+                       float eps, float* out, int64_t ldo, const float* add, int64_t ld_add, float* out_plus,
+                       int64_t ld_plus) {
+  if (rows <= 0 || cols <= 0) return;
+  HWY_DYNAMIC_DISPATCH(LayerNormRowsPlusT)(rows, cols, x, ldx, gamma, beta, eps, out, ldo, add, ld_add, out_plus,
+                                           ld_plus);
 }
 void ScaleRows(int rows, int cols, float* x, int64_t ldx, const float* scale) {
   HWY_DYNAMIC_DISPATCH(ScaleRowsT)(rows, cols, x, ldx, scale);

@@ -66,6 +66,14 @@ void SoftmaxStrided(int rows, int groups, int width, float* x, int64_t ldx, cons
 void SoftmaxColumnsOnline(int rows, int cols, float* x, int64_t ldx, float* run_max, float* run_sum,
                           float* rescale);
 
+// out[r] = LayerNorm(x[r]) exactly as LayerNormRows (in place allowed) and
+// out_plus[r] = out[r] + add[r]: a normalised row and its sum with another
+// (e.g. its positional encoding) in one sweep, the row still in L1 for the
+// add (two whole-block passes read it back from L2).
+void LayerNormRowsPlus(int rows, int cols, const float* x, int64_t ldx, const float* gamma, const float* beta,
+                       float eps, float* out, int64_t ldo, const float* add, int64_t ld_add, float* out_plus,
+                       int64_t ld_plus);
+
 // x[r, :] *= scale[r] for r < rows (cols values each, row stride ldx).
 void ScaleRows(int rows, int cols, float* x, int64_t ldx, const float* scale);
 

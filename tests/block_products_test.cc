@@ -14,6 +14,7 @@
 
 #include "kernels/block_products.h"
 #include "kernels/gemm.h"
+#include "kernels/ops.h"
 
 namespace persam::kernels {
 namespace {
@@ -211,6 +212,43 @@ TEST_CASE("SoftmaxColumnsOnline + ScaleRows give whole-column softmax sums (all 
           }
         }
       }
+    }
+  });
+}
+
+TEST_CASE("LayerNormRowsPlus is LayerNormRows then Add, bit for bit (all targets)") {
+  std::mt19937 rng(11);
+  ForEachTarget([&](const char* target_name) {
+    const std::string target = target_name;
+    for (int cols : {1, 7, 16, 17, 33, 256}) {
+      CAPTURE(target);
+      CAPTURE(cols);
+      const int rows = 3, ld = cols + 5;
+      Guarded x(static_cast<size_t>(rows) * ld, 1), add(static_cast<size_t>(rows) * ld, 2);
+      x.FillUniform(rng, -3.0f, 5.0f);
+      add.FillUniform(rng, -1.0f, 1.0f);
+      std::vector<float> gamma(cols), beta(cols);
+      std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+      for (int c = 0; c < cols; ++c) {
+        gamma[c] = dist(rng);
+        beta[c] = dist(rng);
+      }
+      std::vector<float> want(static_cast<size_t>(rows) * ld), want_plus(want.size());
+      LayerNormRows(rows, cols, x.data(), ld, gamma.data(), beta.data(), 1e-5f, want.data(), ld);
+      for (int r = 0; r < rows; ++r) {
+        Add(want.data() + r * ld, add.data() + r * ld, want_plus.data() + r * ld, cols);
+      }
+      Guarded out(static_cast<size_t>(rows) * ld, 3), plus(static_cast<size_t>(rows) * ld, 0);
+      LayerNormRowsPlus(rows, cols, x.data(), ld, gamma.data(), beta.data(), 1e-5f, out.data(), ld, add.data(), ld,
+                        plus.data(), ld);
+      for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < cols; ++c) {
+          CHECK(out[static_cast<size_t>(r) * ld + c] == want[static_cast<size_t>(r) * ld + c]);
+          CHECK(plus[static_cast<size_t>(r) * ld + c] == want_plus[static_cast<size_t>(r) * ld + c]);
+        }
+      }
+      CHECK(out.GuardsIntact());
+      CHECK(plus.GuardsIntact());
     }
   });
 }
