@@ -347,16 +347,37 @@ void PlanTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, con
 void FinishTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, const float* px, const float* residual,
                         float* out) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t;
-  // v_all[r, :] = Wv px[r] + bv for every head's rows; head h's output is
-  // the h-th block of its own rows (8x the needed flops, but rows x dim x
-  // internal is tiny and this is one packed GEMM).
-  std::vector<float> v_all(static_cast<size_t>(rows) * in);
-  TokenLinear(rows, px, a.v, v_all.data());
   std::vector<float> o(static_cast<size_t>(t) * in);
-  for (int i = 0; i < t; ++i) {
+  if (static_cast<int>(kernels::kGemmNR) % hd == 0) {
+    // o[i, h hd ..] = Wv_h px[i * heads + h] + bv_h: head h's rows against
+    // the 32-column panel of the packed v_proj weight that holds its hd
+    // output columns (the panel's other heads' columns are dropped): 32 /
+    // internal of the flops of all rows against the whole weight.
+    const int panels_k = s.dim;
+    std::vector<float> vh(static_cast<size_t>(t) * kernels::kGemmNR);
     for (int h = 0; h < a.heads; ++h) {
-      std::copy_n(v_all.data() + static_cast<size_t>(i * a.heads + h) * in + h * hd, hd,
-                  o.data() + static_cast<size_t>(i) * in + h * hd);
+      const int c0 = h * hd, p0 = c0 / 32 * 32;
+      kernels::GemmEpilogue ep;
+      ep.bias = a.v.b.data() + p0;
+      const int cols = std::min(32, in - p0);
+      kernels::GemmStrided(t, cols, s.dim, kernels::StridedA{px + static_cast<size_t>(h) * s.dim, a.heads * s.dim, 1},
+                           kernels::StridedB{a.v.packed.panels() + static_cast<size_t>(p0) * panels_k, 32,
+                                             static_cast<int64_t>(panels_k) * 32},
+                           ep, vh.data(), 32);
+      for (int i = 0; i < t; ++i) {
+        std::copy_n(vh.data() + static_cast<size_t>(i) * 32 + (c0 - p0), hd, o.data() + static_cast<size_t>(i) * in + c0);
+      }
+    }
+  } else {
+    // v_all[r, :] = Wv px[r] + bv for every head's rows; head h's output is
+    // the h-th block of its own rows.
+    std::vector<float> v_all(static_cast<size_t>(rows) * in);
+    TokenLinear(rows, px, a.v, v_all.data());
+    for (int i = 0; i < t; ++i) {
+      for (int h = 0; h < a.heads; ++h) {
+        std::copy_n(v_all.data() + static_cast<size_t>(i * a.heads + h) * in + h * hd, hd,
+                    o.data() + static_cast<size_t>(i) * in + h * hd);
+      }
     }
   }
   TokenLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
