@@ -58,10 +58,8 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
   a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
   a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
   a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
-  a.o_t.resize(a.o.w.size());
-  for (int c = 0; c < dim; ++c) {
-    for (int e = 0; e < internal; ++e) a.o_t[static_cast<size_t>(e) * dim + c] = a.o.w[static_cast<size_t>(c) * internal + e];
-  }
+  a.q_fold.RepackTransposed(a.q.w.data(), internal, dim, dim);
+  a.k_fold.RepackTransposed(a.k.w.data(), internal, dim, dim);
   return a;
 }
 
@@ -74,6 +72,40 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
   ep.residual = residual;
   ep.ldr = l.out;
   kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
+}
+
+// RunLinear for the transformer's few token rows (7 tokens, or 56 = heads
+// x tokens): GemmStrided reads the rows in place (no A packing) and its row
+// tiles of 4 / 8 / 12 compute 8 rows for 7 tokens where Gemm's 12-row tile
+// computes 12. Columns (whole 32-column panels) are split over the threads
+// from 1M multiply-adds on: the MLP's 7 x 256 x 2048 products stream 2 MB
+// of weights each, which two cores fetch faster.
+void TokenLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
+                 kernels::Epilogue act = kernels::Epilogue::kNone, const float* residual = nullptr) {
+  kernels::GemmEpilogue ep;
+  ep.bias = l.b.data();
+  ep.activation = act;
+  ep.residual = residual;
+  ep.ldr = l.out;
+  const kernels::StridedA a{x, l.in, 1};
+  const kernels::StridedB b = kernels::PackedB(l.packed);
+  const int panels = (l.out + 31) / 32;
+  const int threads = static_cast<int64_t>(m) * l.in * l.out >= (int64_t{1} << 20)
+                          ? std::min(kernels::NumThreads(), panels) : 1;
+  if (threads <= 1) {
+    kernels::GemmStrided(m, l.out, l.in, a, b, ep, y, l.out);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int part = 0; part < threads; ++part) {
+    const int p0 = part * panels / threads, p1 = (part + 1) * panels / threads;
+    const int j0 = p0 * 32, j1 = std::min(l.out, p1 * 32);
+    kernels::GemmEpilogue e = ep;
+    e.bias = l.b.data() + j0;
+    if (residual != nullptr) e.residual = residual + j0;
+    kernels::GemmStrided(m, j1 - j0, l.in, a, kernels::StridedB{b.b + p0 * b.panel_stride, b.ld, b.panel_stride}, e,
+                         y + j0, l.out);
+  }
 }
 
 // Running softmax state of a chunk of blocks for the token -> image
@@ -220,9 +252,9 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
                    const float* v_in, const float* residual, float* out) {
   const int t = s.tokens, in = a.internal, hd = in / a.heads;
   std::vector<float> q(static_cast<size_t>(t) * in), k(q.size()), v(q.size()), o(q.size());
-  RunLinear(t, q_in, a.q, q.data());
-  RunLinear(t, q_in, a.k, k.data());
-  RunLinear(t, v_in, a.v, v.data());
+  TokenLinear(t, q_in, a.q, q.data());
+  TokenLinear(t, q_in, a.k, k.data());
+  TokenLinear(t, v_in, a.v, v.data());
   for (int h = 0; h < a.heads; ++h) {
     kernels::AttentionArgs args;
     args.num_queries = t;
@@ -239,7 +271,7 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
     args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     kernels::SmallAttention(args, nullptr);
   }
-  RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
+  TokenLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
 }
 
 
@@ -264,14 +296,20 @@ void SelfAttention(const Dims& s, const MaskDecoder::AttentionWeights& a, const 
 // -> token softmax (over the tokens, per head) is a stride-`heads` group.
 // ref: transformer.py Attention.forward, TwoWayAttentionBlock.forward
 
-// out[t * heads + h, :] = sum_e a[t, h hd + e] w[h hd + e, :] for every head:
-// a [tokens, internal] (row stride `internal`), w [internal, dim] row-major.
-void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, const float* w, float* out) {
+// out[t * heads + h, :] = sum_e a[t, h hd + e] W[:, h hd + e] for every head:
+// a [tokens, internal] (row stride `internal`), W a packed B^T [dim,
+// internal]: head h's products read rows h hd .. h hd + hd - 1 of each
+// 32-column panel (2 KiB runs, where a row-major weight read column tile
+// by column tile made these small products wait on memory).
+void FoldHeads(int tokens, int heads, int internal, int dim, const float* a, const kernels::PackedWeights& w,
+               float* out) {
   const int hd = internal / heads;
+  const kernels::StridedB b = kernels::PackedB(w);
   for (int h = 0; h < heads; ++h) {
     kernels::GemmStrided(tokens, dim, hd, kernels::StridedA{a + h * hd, internal, 1},
-                         kernels::StridedB{w + static_cast<size_t>(h) * hd * dim, dim, 32}, kernels::GemmEpilogue{},
-                         out + static_cast<size_t>(h) * dim, static_cast<int64_t>(heads) * dim);
+                         kernels::StridedB{b.b + static_cast<size_t>(h) * hd * kernels::kGemmNR, b.ld, b.panel_stride},
+                         kernels::GemmEpilogue{}, out + static_cast<size_t>(h) * dim,
+                         static_cast<int64_t>(heads) * dim);
   }
 }
 
@@ -293,10 +331,10 @@ void PlanTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   const int t = s.tokens, in = a.internal, hd = in / a.heads, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> q(static_cast<size_t>(t) * in);
-  RunLinear(t, q_in, a.q, q.data());
+  TokenLinear(t, q_in, a.q, q.data());
   for (float& v : q) v *= scale;
   std::vector<float> m(static_cast<size_t>(t) * a.heads * d);
-  FoldHeads(t, a.heads, in, d, q.data(), a.k.w.data(), m.data());
+  FoldHeads(t, a.heads, in, d, q.data(), a.k_fold, m.data());
   plan->tokens = t;
   plan->rows = t * a.heads;
   plan->m.Repack(m.data(), plan->rows, d, d);
@@ -313,7 +351,7 @@ void FinishTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, c
   // the h-th block of its own rows (8x the needed flops, but rows x dim x
   // internal is tiny and this is one packed GEMM).
   std::vector<float> v_all(static_cast<size_t>(rows) * in);
-  RunLinear(rows, px, a.v, v_all.data());
+  TokenLinear(rows, px, a.v, v_all.data());
   std::vector<float> o(static_cast<size_t>(t) * in);
   for (int i = 0; i < t; ++i) {
     for (int h = 0; h < a.heads; ++h) {
@@ -321,7 +359,7 @@ void FinishTokenToImage(const Dims& s, const MaskDecoder::AttentionWeights& a, c
                   o.data() + static_cast<size_t>(i) * in + h * hd);
     }
   }
-  RunLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
+  TokenLinear(t, o.data(), a.o, out, kernels::Epilogue::kNone, residual);
 }
 
 // Image -> token attention, token side before the image pass.
@@ -340,11 +378,11 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   const int t = s.tokens, in = a.internal, hd = in / a.heads, rows = a.heads * t, d = s.dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> kp(static_cast<size_t>(t) * in), vp(kp.size());
-  RunLinear(t, k_in, a.k, kp.data());
-  RunLinear(t, v_in, a.v, vp.data());
+  TokenLinear(t, k_in, a.k, kp.data());
+  TokenLinear(t, v_in, a.v, vp.data());
   for (float& v : kp) v *= scale;
   std::vector<float> nmat(static_cast<size_t>(rows) * d);
-  FoldHeads(t, a.heads, in, d, kp.data(), a.q.w.data(), nmat.data());
+  FoldHeads(t, a.heads, in, d, kp.data(), a.q_fold, nmat.data());
   plan->nbias.assign(rows, 0.0f);
   for (int i = 0; i < t; ++i) {
     for (int h = 0; h < a.heads; ++h) {
@@ -354,7 +392,8 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
     }
   }
   plan->u.resize(static_cast<size_t>(rows) * d);
-  FoldHeads(t, a.heads, in, d, vp.data(), a.o_t.data(), plan->u.data());
+  // out_proj's own packing is B^T = Wo [dim, internal]: u = vp_h Wo_h^T.
+  FoldHeads(t, a.heads, in, d, vp.data(), a.o.packed, plan->u.data());
   plan->tokens = t;
   plan->heads = a.heads;
   plan->rows = rows;
@@ -649,8 +688,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm2.w.data(), b.norm2.b.data(), kLayerNormEps, q.data(), d);
     // (3) MLP (ReLU).
     hidden.resize(static_cast<size_t>(t) * b.mlp1.out);
-    RunLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
-    RunLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
+    TokenLinear(t, q.data(), b.mlp1, hidden.data(), kernels::Epilogue::kRelu);
+    TokenLinear(t, hidden.data(), b.mlp2, tmp.data(), kernels::Epilogue::kNone, q.data());
     kernels::LayerNormRows(t, d, tmp.data(), d, b.norm3.w.data(), b.norm3.b.data(), kLayerNormEps, q.data(), d);
     // (4) image -> tokens (k = queries + pe, v = queries), residual and norm4
     // on the image side, applied in the next sweep.

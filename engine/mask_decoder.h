@@ -50,7 +50,10 @@ class MaskDecoder {
   };
   struct AttentionWeights {
     Linear q, k, v, o;
-    std::vector<float> o_t;  // out_proj weight transposed, [internal, dim]
+    // q_proj / k_proj weights [internal, dim] packed as GEMM B operands
+    // [dim, internal] (B^T = W): the folded cross attentions' per-head
+    // products with them (engine/mask_decoder.cc FoldHeads).
+    kernels::PackedWeights q_fold, k_fold;
     int heads = 0, internal = 0;
   };
   struct Norm {
