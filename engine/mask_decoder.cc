@@ -739,14 +739,32 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   transformer_stage.reset();
   ScopedStage upscale_stage(timings, "mask_decoder.masks");
 
-  // Hypernetwork MLPs of the selected mask tokens (masks = hyper @ map).
+  // Hypernetwork MLPs of the selected mask tokens (masks = hyper @ map) and
+  // the IoU head on the iou token: independent 1-row products whose time is
+  // reading their weights (0.25 MB per 256 x 256 layer), so they run as
+  // parallel tasks. ref: mask_decoder.py MaskDecoder.predict_masks
+  // (output_hypernetworks_mlps, iou_prediction_head).
   std::vector<float> hyper(static_cast<size_t>(in.num_masks) * up1_out_);
-  std::vector<float> h0(d), h1(d);
-  for (int i = 0; i < in.num_masks; ++i) {
-    const auto& mlp = hyper_[in.first_mask + i];
-    RunLinear(1, fin.data() + static_cast<size_t>(1 + i) * d, mlp[0], h0.data(), kernels::Epilogue::kRelu);
-    RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
-    RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(i) * up1_out_);
+  std::vector<float> iou(static_cast<size_t>(num_mask_tokens_));
+  const int head_tasks = in.num_masks + 1;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int task = 0; task < head_tasks; ++task) {
+    std::vector<float> h0(d), h1(d);
+    if (task < in.num_masks) {
+      const auto& mlp = hyper_[in.first_mask + task];
+      RunLinear(1, fin.data() + static_cast<size_t>(1 + task) * d, mlp[0], h0.data(), kernels::Epilogue::kRelu);
+      RunLinear(1, h0.data(), mlp[1], h1.data(), kernels::Epilogue::kRelu);
+      RunLinear(1, h1.data(), mlp[2], hyper.data() + static_cast<size_t>(task) * up1_out_);
+      continue;
+    }
+    std::vector<float> a(fin.begin(), fin.begin() + d), b2;
+    for (size_t i = 0; i < iou_head_.size(); ++i) {
+      b2.resize(iou_head_[i].out);
+      const bool last = i + 1 == iou_head_.size();
+      RunLinear(1, a.data(), iou_head_[i], b2.data(), last ? kernels::Epilogue::kNone : kernels::Epilogue::kRelu);
+      a.swap(b2);
+    }
+    std::copy_n(a.begin(), num_mask_tokens_, iou.begin());
   }
 
   // ref: mask_decoder.py predict_masks: output_upscaling (ConvTranspose, LN2d,
@@ -828,15 +846,7 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     }
   }
 
-  // IoU head on the iou token.
-  std::vector<float> a(fin.begin(), fin.begin() + d), b2;
-  for (size_t i = 0; i < iou_head_.size(); ++i) {
-    b2.resize(iou_head_[i].out);
-    const bool last = i + 1 == iou_head_.size();
-    RunLinear(1, a.data(), iou_head_[i], b2.data(), last ? kernels::Epilogue::kNone : kernels::Epilogue::kRelu);
-    a.swap(b2);
-  }
-  for (int i = 0; i < in.num_masks; ++i) scores[i] = a[in.first_mask + i];
+  for (int i = 0; i < in.num_masks; ++i) scores[i] = iou[in.first_mask + i];
 }
 
 }  // namespace persam

@@ -217,9 +217,14 @@ HWY_INLINE void PrefetchTile(size_t lanes, const TileOut& o) {
 // ap: packed A micro-panel, kc x kMR. bp: B sub-panel, kc rows of stride
 // kGemmNR floats (only the first 2 vectors of each row are used).
 // Named accumulators rather than an array: SVE vectors are sizeless.
-template <class D>
+// MR <= kMR rows are computed (the A micro-panel keeps its kMR-row stride):
+// a partial last tile (e.g. the M = 1 products of the mask decoder's
+// hypernetwork MLPs and IoU head) runs 2 MR instead of 2 kMR FMAs per k step.
+// Each output's FMA chain is the same whatever MR.
+template <size_t MR, class D>
 HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
                             const float* HWY_RESTRICT bp, const TileOut& o) {
+  static_assert(MR >= 1 && MR <= kMR, "tile rows");
   using V = hn::Vec<D>;
   const size_t n = hn::Lanes(d);
   PrefetchTile(n, o);
@@ -241,7 +246,7 @@ HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
 #undef PERSAM_GEMM_DECL
 
 #define PERSAM_GEMM_STEP(r)                         \
-  if constexpr (kMR > r) {                          \
+  if constexpr (MR > r) {                          \
     const V a = hn::Set(d, ap[r]);                  \
     c##r##0 = hn::MulAdd(a, b0, c##r##0);           \
     c##r##1 = hn::MulAdd(a, b1, c##r##1);           \
@@ -268,7 +273,7 @@ HWY_INLINE void MicroKernel(D d, size_t kc, const float* HWY_RESTRICT ap,
 #undef PERSAM_GEMM_STEP
 
 #define PERSAM_GEMM_STORE(r) \
-  if (kMR > r && o.rows > r) StoreRow(d, r, c##r##0, c##r##1, o);
+  if (MR > r && o.rows > r) StoreRow(d, r, c##r##0, c##r##1, o);
   PERSAM_GEMM_STORE(0)
   PERSAM_GEMM_STORE(1)
   PERSAM_GEMM_STORE(2)
@@ -430,7 +435,20 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
           for (size_t ir = 0; ir < mc; ir += kMR) {
             const TileOut o = MakeTile(i0 + ir, j0, m, cols, first, last, bias,
                                        act, residual, ldr, c, ldc);
-            MicroKernel(d, kc, ablock + ir * kc, bp, o);
+            const size_t rows = o.rows;
+            if (HWY_LIKELY(rows == kMR)) {
+              MicroKernel<kMR>(d, kc, ablock + ir * kc, bp, o);
+            } else if (rows <= 1) {
+              MicroKernel<1>(d, kc, ablock + ir * kc, bp, o);
+            } else if (rows <= 2) {
+              MicroKernel<2>(d, kc, ablock + ir * kc, bp, o);
+            } else if (rows <= 4) {
+              MicroKernel<HWY_MIN(size_t{4}, kMR)>(d, kc, ablock + ir * kc, bp, o);
+            } else if (rows <= 8 && kMR > 8) {
+              MicroKernel<HWY_MIN(size_t{8}, kMR)>(d, kc, ablock + ir * kc, bp, o);
+            } else {
+              MicroKernel<kMR>(d, kc, ablock + ir * kc, bp, o);
+            }
           }
         }
         pc += kc;

@@ -66,7 +66,7 @@ struct Case {
 std::vector<Case> Cases() {
   // N = 16 lanes (AVX-512 float), tile 12 x 32, KC <= 384, MC = 144:
   // sizes {1, N-1, N, N+1, 3N, 8N+2} and around the tile / block sizes.
-  const int ms[] = {1, 5, 6, 7, 12, 13, 145};
+  const int ms[] = {1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 145};  // every tile-row kernel
   const int ns[] = {1, 7, 15, 16, 17, 33, 48, 130};
   const int ks[] = {1, 3, 16, 17, 257};
   std::vector<Case> cases;
