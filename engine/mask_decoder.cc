@@ -474,10 +474,11 @@ int ChunkBegin(int c, int chunks, int blocks) {
 //  - `t2i`: the NEXT token -> image attention's logits (x + pe) m^T (its
 //    queries depend only on token-side work, not on this pass) and, without
 //    attn_sim, its softmax-weighted sum of the values x, by a streaming
-//    softmax (per-thread partial sums, merged at the end into px [rows,
-//    dim]). With attn_sim the second softmax needs the first one
-//    normalised over the whole image: the logits are stored transposed in
-//    `logits_t` [rows, n] and the product is done after the sweep.
+//    softmax (partial sums per chunk of blocks, merged in chunk order at
+//    the end into px [rows, dim]). With attn_sim the second softmax needs
+//    the first one normalised over the whole image: the logits are stored
+//    transposed in `logits_t` [rows, n] and the product is done after the
+//    sweep.
 // One parallel region per layer instead of whole-image passes that each
 // packed 4 MB of activations as a GEMM operand.
 void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, const ImageToTokenPlan* i2t,
