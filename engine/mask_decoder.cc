@@ -423,22 +423,36 @@ void PlanImageToToken(const Dims& s, const MaskDecoder::AttentionWeights& a, con
   plan->norm = &norm;
 }
 
-// out[j, r] = in[r, j] for r < rows, j < cols (in: row stride ldi): a block
-// of positions of the [heads * tokens, n] attention as the GEMM's A rows.
+// out[j, r] = in[r, j] (+ row_add[r]) for r < rows, j < cols (in: row
+// stride ldi; row_add may be null): channel-first inputs as channel-last
+// rows, e.g. the image embedding plus the per-channel dense embedding.
 // Rows of `in` outer: each 4-row group is read along its lines, and the
 // output block (a few lines per output row) stays in L1 while its 16-float
 // lines fill; columns outer would walk `in` down its rows, whose
 // power-of-two stride (4096 floats) maps them all to one cache set.
-void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out) {
+// `add4` is scratch of 4 * rows floats (row_add repeated 4 times, laid out
+// like the output block), used only with row_add.
+void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out, const float* row_add = nullptr,
+                   float* add4 = nullptr) {
+  if (row_add != nullptr) {
+    for (int j = 0; j < 4; ++j) std::copy_n(row_add, rows, add4 + static_cast<size_t>(j) * rows);
+  }
   const int rows4 = rows & ~3, cols4 = cols & ~3;
   for (int r = 0; r < rows4; r += 4) {
-    for (int j = 0; j < cols4; j += 4) kernels::TransposeBlock4(in + r * ldi + j, ldi, out + j * rows + r, rows);
+    for (int j = 0; j < cols4; j += 4) {
+      if (row_add != nullptr) {
+        // Same rounding as a separate add: (in + add) * 1.
+        kernels::TransposeBlock4AddScale(in + r * ldi + j, ldi, add4 + r, 1.0f, out + j * rows + r, rows);
+      } else {
+        kernels::TransposeBlock4(in + r * ldi + j, ldi, out + j * rows + r, rows);
+      }
+    }
     for (int j = cols4; j < cols; ++j) {
-      for (int i = r; i < r + 4; ++i) out[j * rows + i] = in[i * ldi + j];
+      for (int i = r; i < r + 4; ++i) out[j * rows + i] = in[i * ldi + j] + (row_add != nullptr ? row_add[i] : 0.0f);
     }
   }
   for (int r = rows4; r < rows; ++r) {
-    for (int j = 0; j < cols; ++j) out[j * rows + r] = in[r * ldi + j];
+    for (int j = 0; j < cols; ++j) out[j * rows + r] = in[r * ldi + j] + (row_add != nullptr ? row_add[r] : 0.0f);
   }
 }
 
@@ -498,7 +512,7 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
 #pragma omp parallel num_threads(threads)
   {
     PassBuffers::Thread& tb = buf->thread[omp_get_thread_num()];
-    if (init != nullptr && init->dense_chw != nullptr) tb.dense.resize(static_cast<size_t>(kPassBlock) * d);
+    if (init != nullptr) tb.dense.resize(static_cast<size_t>(kPassBlock) * d);
     tb.xp.resize(static_cast<size_t>(kPassBlock) * d);
     tb.lg.resize(static_cast<size_t>(kPassBlock) * lg_cols);
     float* xp = tb.xp.data();
@@ -512,14 +526,12 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
         float* xb = x + static_cast<size_t>(r0) * d;
         const float* peb = pe + static_cast<size_t>(r0) * d;
         if (init != nullptr) {
-          TransposeSlab(init->embedding + r0, n, d, nb, xb);
           if (init->dense_chw != nullptr) {
+            TransposeSlab(init->embedding + r0, n, d, nb, xb);
             TransposeSlab(init->dense_chw + r0, n, d, nb, tb.dense.data());
             kernels::Add(xb, tb.dense.data(), xb, static_cast<size_t>(nb) * d);
           } else {
-            for (int j = 0; j < nb; ++j) {
-              kernels::Add(xb + static_cast<size_t>(j) * d, init->dense_channel, xb + static_cast<size_t>(j) * d, d);
-            }
+            TransposeSlab(init->embedding + r0, n, d, nb, xb, init->dense_channel, tb.dense.data());
           }
         }
         if (i2t != nullptr) {
