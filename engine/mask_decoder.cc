@@ -457,6 +457,11 @@ void TransposeSlab(const float* in, int64_t ldi, int rows, int cols, float* out,
 }
 
 
+// Row stride of the stored attention logits [rows, n] (PerSAM's attn_sim
+// path): n = 4096 floats would put the rows a product tile reads together
+// 16 KiB apart, all in one L1 set.
+int LogitsStride(int n) { return n + 16; }
+
 // Positions per block of the image passes: a block's x, x + pe and logits
 // (128 x 256 floats = 128 KiB each at most) stay in L2 from the first
 // product to the last, and 32 blocks balance two threads.
@@ -491,8 +496,8 @@ int ChunkBegin(int c, int chunks, int blocks) {
 //    softmax (partial sums per chunk of blocks, merged in chunk order at
 //    the end into px [rows, dim]). With attn_sim the second softmax needs
 //    the first one normalised over the whole image: the logits are stored
-//    transposed in `logits_t` [rows, n] and the product is done after the
-//    sweep.
+//    transposed in `logits_t` [rows, n] (row stride LogitsStride(n)) and
+//    the product is done after the sweep.
 // One parallel region per layer instead of whole-image passes that each
 // packed 4 MB of activations as a GEMM operand.
 void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, const ImageToTokenPlan* i2t,
@@ -574,7 +579,7 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
                                  st->acc.data(), d);
           } else {
             for (int r = 0; r < t_rows; ++r) {
-              float* out = logits_t + static_cast<size_t>(r) * n + r0;
+              float* out = logits_t + static_cast<size_t>(r) * LogitsStride(n) + r0;
               for (int j = 0; j < nb; ++j) out[j] = lg[static_cast<size_t>(j) * ld + r];
             }
           }
@@ -610,16 +615,17 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
   // PerSAM's target-guided attention: softmax(softmax(logits) + attn_sim),
   // each over the whole image, then px = probs x (columns split over the
   // threads).
-  kernels::SoftmaxRows(t_rows, n, logits_t, n);
+  kernels::SoftmaxRows(t_rows, n, logits_t, LogitsStride(n));
   for (int r = 0; r < t_rows; ++r) {
-    float* row = logits_t + static_cast<size_t>(r) * n;
+    float* row = logits_t + static_cast<size_t>(r) * LogitsStride(n);
     kernels::Add(row, t2i->attn_sim, row, n);
   }
-  kernels::SoftmaxRows(t_rows, n, logits_t, n);
+  kernels::SoftmaxRows(t_rows, n, logits_t, LogitsStride(n));
   const int col_blocks = d / 32;
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int cb = 0; cb < col_blocks; ++cb) {
-    kernels::GemmStrided(t_rows, 32, n, kernels::StridedA{logits_t, n, 1}, kernels::StridedB{x + cb * 32, d, 32},
+    kernels::GemmStrided(t_rows, 32, n, kernels::StridedA{logits_t, LogitsStride(n), 1},
+                         kernels::StridedB{x + cb * 32, d, 32},
                          kernels::GemmEpilogue{}, px + cb * 32, d);
   }
 }
@@ -672,6 +678,9 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   auto add_rows = [](const float* a, const float* b, float* out, size_t count) { kernels::Add(a, b, out, count); };
   const size_t tok = static_cast<size_t>(t) * d;
   std::vector<float> px(static_cast<size_t>(rows) * d);
+  if (in.attn_sim != nullptr && w.probs_t.size() < static_cast<size_t>(rows) * LogitsStride(n)) {
+    w.probs_t.resize(static_cast<size_t>(rows) * LogitsStride(n));
+  }
   float* logits_t = in.attn_sim != nullptr ? w.probs_t.data() : nullptr;
   // (1) self attention; block 0 replaces the queries (no pe, no residual).
   auto self_attention = [&](size_t bi) {
