@@ -73,7 +73,7 @@ void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
 // Buffers reused across calls: the decoder's working set is ~20 MB and fresh
 // allocations of that size cost page faults on every call.
 struct MaskDecoder::Workspace {
-  std::vector<float> x;                   // image tokens [n, dim]
+  HugePageBuffer x;                       // image tokens [n, dim]
   TwoWayTransformerBuffers transformer;  // the transformer's image passes, attn_sim
   // The output upscaling runs in bands of grid rows, one band per thread at
   // a time; each thread keeps its own band buffers (L2-sized, reused for
@@ -87,10 +87,7 @@ struct MaskDecoder::Workspace {
   };
   std::vector<Band> bands;        // one per thread
   void Reserve(size_t n, int dim) {
-    auto grow = [](std::vector<float>& v, size_t size) {
-      if (v.size() < size) v.resize(size);
-    };
-    grow(x, n * dim);
+    x.Reserve(n * dim);
   }
 };
 
@@ -105,7 +102,7 @@ MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std:
   }
   // The image passes read dim-wide rows in 32-column panels (GemmStrided).
   if (d <= 0 || d % 32 != 0) throw Error("mask decoder: prompt dim " + std::to_string(d) + " is not a multiple of 32");
-  pe_hwc_ = dense_pe_hwc;
+  pe_hwc_.Assign(dense_pe_hwc.data(), dense_pe_hwc.size());
   const std::string tr = Name("transformer.");
   for (int i = 0; i < config.decoder_depth; ++i) {
     const std::string p = tr + "layers." + std::to_string(i) + ".";
@@ -186,8 +183,9 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   Workspace& w = *ws_;
   w.Reserve(static_cast<size_t>(grid_) * grid_, d);
   std::vector<float> fin(static_cast<size_t>(1 + in.num_masks) * d);  // [iou, selected mask tokens]
-  RunTwoWayTransformer({blocks_, final_attn_, norm_final_, output_tokens_, pe_hwc_, d, grid_, heads_, num_mask_tokens_},
-                       in, &w.transformer, w.x.data(), fin.data());
+  const TwoWayTransformerWeights transformer{blocks_, final_attn_, norm_final_, output_tokens_, pe_hwc_.data(),
+                                            d, grid_, heads_, num_mask_tokens_};
+  RunTwoWayTransformer(transformer, in, &w.transformer, w.x.data(), fin.data());
 
   transformer_stage.reset();
   ScopedStage upscale_stage(timings, "mask_decoder.masks");

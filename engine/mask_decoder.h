@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "engine/huge_page_buffer.h"
 #include "engine/timing.h"
 #include "kernels/gemm.h"
 #include "weights/sam_config.h"
@@ -81,7 +82,7 @@ class MaskDecoder {
   int up0_out_ = 0, up1_out_ = 0;
   std::vector<std::vector<Linear>> hyper_;  // [num_mask_tokens][3 layers]
   std::vector<Linear> iou_head_;
-  std::vector<float> pe_hwc_;  // the dense positional encoding, channel-last [grid * grid, dim]
+  HugePageBuffer pe_hwc_;  // the dense positional encoding, channel-last [grid * grid, dim]
 
   mutable std::mutex mu_;
   mutable std::unique_ptr<Workspace> ws_;

@@ -534,7 +534,7 @@ void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderIn
   } else {
     plan_final();
   }
-  ImagePass(n, d, w.pe_hwc.data(), &in, nullptr, &t2i, &buf->pass, x, logits_t, px.data());
+  ImagePass(n, d, w.pe_hwc, &in, nullptr, &t2i, &buf->pass, x, logits_t, px.data());
   for (size_t bi = 0; bi < blocks.size(); ++bi) {
     const MaskDecoder::Block& b = blocks[bi];
     FinishTokenToImage(dims, b.token_to_image, px.data(), q.data(), tmp.data());
@@ -556,7 +556,7 @@ void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderIn
     } else {
       plan_final();
     }
-    ImagePass(n, d, w.pe_hwc.data(), nullptr, &i2t, &t2i, &buf->pass, x, logits_t, px.data());
+    ImagePass(n, d, w.pe_hwc, nullptr, &i2t, &t2i, &buf->pass, x, logits_t, px.data());
   }
   FinishTokenToImage(final_dims, w.final_attn, px.data(), fin_res.data(), tmp.data());
   kernels::LayerNormRows(kept, d, tmp.data(), d, w.norm_final.w.data(), w.norm_final.b.data(), kLayerNormEps,

@@ -51,7 +51,7 @@ struct TwoWayTransformerWeights {
   const MaskDecoder::AttentionWeights& final_attn;
   const MaskDecoder::Norm& norm_final;
   const std::vector<float>& output_tokens;  // [1 + num_mask_tokens, dim]: iou token, mask tokens
-  const std::vector<float>& pe_hwc;         // dense positional encoding, channel-last [grid * grid, dim]
+  const float* pe_hwc;                      // dense positional encoding, channel-last [grid * grid, dim]
   int dim, grid, heads, num_mask_tokens;
 };
 

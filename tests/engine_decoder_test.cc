@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/huge_page_buffer.h"
 #include "engine/image.h"
 #include "engine/preprocess.h"
 #include "engine/sam_model.h"
@@ -273,6 +275,25 @@ TEST_CASE("PredictInto reuses one Prediction and matches Predict bit for bit") {
     CHECK(reused.high_res == want.high_res);
   }
   CHECK_THROWS_AS(model->PredictInto(wide, multi, nullptr), Error);
+}
+
+TEST_CASE("HugePageBuffer keeps its contents until it grows, 2 MiB aligned") {
+  HugePageBuffer b;
+  CHECK(b.data() == nullptr);
+  std::vector<float> src(3 << 18);  // 3 MiB: spans two huge pages
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+  b.Assign(src.data(), src.size());
+  REQUIRE(b.size() == src.size());
+  CHECK(reinterpret_cast<uintptr_t>(b.data()) % (2u << 20) == 0);
+  CHECK(std::equal(src.begin(), src.end(), b.data()));
+  float* before = b.data();
+  b.Reserve(16);  // no smaller allocation
+  CHECK(b.data() == before);
+  CHECK(b.size() == src.size());
+  CHECK(b.data()[12345] == 12345.0f);
+  b.Reserve(src.size() + 1);
+  CHECK(b.size() == src.size() + 1);
+  b.data()[src.size()] = 1.0f;  // the new room is writable
 }
 
 }  // namespace
