@@ -814,6 +814,11 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   const int bands = (grid_ + kBandRows - 1) / kBandRows;
   const int nm = in.num_masks;
   const int band_cols = 4 * kBandRows * grid_;  // (p, c1) columns of a full band
+  // The second GEMM and the GELU product run in chunks of 128 (p, c1)
+  // columns (whole 32-column panels of up0_b): the chunk of up1 (64 KB)
+  // is consumed from L1/L2 right after it is computed, where a whole band of
+  // up1 (384 KB) pushed the band's buffers past a core's 1 MB L2.
+  constexpr int kChunkCols = 128;
   if (w.bands.size() < static_cast<size_t>(omp_get_max_threads())) w.bands.resize(omp_get_max_threads());
 #pragma omp parallel
   {
@@ -821,8 +826,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     if (bw.up0.size() < static_cast<size_t>(band_cols) * up0_out_) {
       bw.up0.resize(static_cast<size_t>(band_cols) * up0_out_);
     }
-    if (bw.up1.size() < static_cast<size_t>(band_cols) * 4 * up1_out_) {
-      bw.up1.resize(static_cast<size_t>(band_cols) * 4 * up1_out_);
+    if (bw.up1.size() < static_cast<size_t>(kChunkCols) * 4 * up1_out_) {
+      bw.up1.resize(static_cast<size_t>(kChunkCols) * 4 * up1_out_);
     }
     if (bw.masks.size() < static_cast<size_t>(band_cols) * 4 * nm) {
       bw.masks.resize(static_cast<size_t>(band_cols) * 4 * nm);
@@ -834,18 +839,26 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       const int cols = 4 * positions;
       kernels::GemmEpilogue ep0;
       ep0.bias = up0_b_.data();
-      kernels::Gemm(positions, w.x.data() + static_cast<size_t>(first) * d, d, up0_packed_, ep0, bw.up0.data(),
-                    4 * up0_out_);
+      // Operands read in place (GemmStrided): no per-band packing of the
+      // band's rows of x; each output is the same FMA chain as Gemm's.
+      kernels::GemmStrided(positions, 4 * up0_out_, d, {w.x.data() + static_cast<size_t>(first) * d, d, 1},
+                           kernels::PackedB(up0_packed_), ep0, bw.up0.data(), 4 * up0_out_);
       kernels::LayerNormGeluRows(cols, up0_out_, bw.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
                                  kLayerNorm2dEps, bw.up0.data(), up0_out_);
       bw.up0_b.Repack(bw.up0.data(), cols, up0_out_, up0_out_);
-      kernels::Gemm(4 * up1_out_, up1_rows_.data(), up0_out_, bw.up0_b, kernels::GemmEpilogue{}, bw.up1.data(),
-                    cols);
-      // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
-      for (int c2 = 0; c2 < 4; ++c2) {
-        kernels::GeluBiasColumnsProduct(up1_out_, cols, bw.up1.data() + static_cast<size_t>(c2) * up1_out_ * cols,
-                                        cols, up1_b_.data() + c2 * up1_out_, nm, hyper.data(), up1_out_,
-                                        bw.masks.data() + static_cast<size_t>(c2) * nm * cols, cols);
+      const int64_t panel_stride = static_cast<int64_t>(up0_out_) * kernels::kGemmNR;
+      for (int j0 = 0; j0 < cols; j0 += kChunkCols) {
+        const int jc = std::min(kChunkCols, cols - j0);
+        const kernels::StridedB b1{bw.up0_b.panels() + (j0 / kernels::kGemmNR) * panel_stride, kernels::kGemmNR,
+                                   panel_stride};
+        kernels::GemmStrided(4 * up1_out_, jc, up0_out_, {up1_rows_.data(), up0_out_, 1}, b1,
+                             kernels::GemmEpilogue{}, bw.up1.data(), kChunkCols);
+        // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
+        for (int c2 = 0; c2 < 4; ++c2) {
+          kernels::GeluBiasColumnsProduct(up1_out_, jc, bw.up1.data() + static_cast<size_t>(c2) * up1_out_ * kChunkCols,
+                                          kChunkCols, up1_b_.data() + c2 * up1_out_, nm, hyper.data(), up1_out_,
+                                          bw.masks.data() + static_cast<size_t>(c2) * nm * cols + j0, cols);
+        }
       }
       // Put the band's mask pixels in place, row by row (see the order above).
       for (int m = 0; m < nm; ++m) {
