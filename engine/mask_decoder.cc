@@ -806,11 +806,13 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   // band's maps stay in L2 from the first GEMM to the masks, where whole-image
   // passes would stream 24 MB through memory. Each value is computed exactly
   // as in one whole-image pass (a GEMM output does not depend on M blocking).
-  // 3 grid rows = 192 positions: the first GEMM's M is exactly 16 register
-  // tiles of 12 rows (2 rows: 128 = 10.7 tiles) and the second GEMM's N is
-  // 768 columns per A packing; per thread the band's buffers (~1 MB) still
-  // fit its L2. Single-threaded the decoder ran 32.6 instead of 33.5 ms.
-  constexpr int kBandRows = 3;
+  // 2 grid rows = 128 positions: 32 equal bands, so 2 threads finish
+  // together (3 rows made 21 bands and a 1-row one: one thread idled for
+  // 2/3 of a band, ~0.1 ms of the stage); the first GEMM's M = 128 (10.7
+  // register tiles of 12 rows) costs 1% more per row than 192 (16 tiles).
+  // Per thread the band's buffers (~0.7 MB with the packed first weights)
+  // fit its L2.
+  constexpr int kBandRows = 2;
   const int bands = (grid_ + kBandRows - 1) / kBandRows;
   const int nm = in.num_masks;
   const int band_cols = 4 * kBandRows * grid_;  // (p, c1) columns of a full band
