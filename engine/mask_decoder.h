@@ -52,7 +52,7 @@ class MaskDecoder {
     Linear q, k, v, o;
     // q_proj / k_proj weights [internal, dim] packed as GEMM B operands
     // [dim, internal] (B^T = W): the folded cross attentions' per-head
-    // products with them (engine/mask_decoder.cc FoldHeads).
+    // products with them (engine/two_way_transformer.cc FoldHeads).
     kernels::PackedWeights q_fold, k_fold;
     int heads = 0, internal = 0;
   };

@@ -1,6 +1,6 @@
 // Single-threaded building blocks for attention computed one block of keys
 // at a time inside a caller's parallel loop (the SAM mask decoder's folded
-// cross attentions, engine/mask_decoder.cc): a product whose operands are
+// cross attentions, engine/two_way_transformer.cc): a product whose operands are
 // read in place through strides (no packing pass), a softmax over strided
 // groups, and the streaming ("online") softmax down columns.
 // Lane type float32 throughout; all run on the calling thread.
