@@ -9,8 +9,10 @@
 
 #include "engine/decoder_tensors.h"
 #include "engine/two_way_transformer.h"
+#include "kernels/block_products.h"
 #include "kernels/conv.h"
 #include "kernels/gelu_ops.h"
+#include "kernels/gemm_pack.h"  // kGemmNR: panel width of up0_b
 #include "weights/error.h"
 
 namespace persam {
@@ -279,11 +281,11 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       kernels::LayerNormGeluRows(cols, up0_out_, bw.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
                                  kLayerNorm2dEps, bw.up0.data(), up0_out_);
       bw.up0_b.Repack(bw.up0.data(), cols, up0_out_, up0_out_);
-      const int64_t panel_stride = static_cast<int64_t>(up0_out_) * kernels::kGemmNR;
+      constexpr int64_t kNR = static_cast<int64_t>(kernels::kGemmNR);
+      const int64_t panel_stride = static_cast<int64_t>(up0_out_) * kNR;
       for (int j0 = 0; j0 < cols; j0 += kChunkCols) {
         const int jc = std::min(kChunkCols, cols - j0);
-        const kernels::StridedB b1{bw.up0_b.panels() + (j0 / kernels::kGemmNR) * panel_stride, kernels::kGemmNR,
-                                   panel_stride};
+        const kernels::StridedB b1{bw.up0_b.panels() + (j0 / kNR) * panel_stride, kNR, panel_stride};
         kernels::GemmStrided(4 * up1_out_, jc, up0_out_, {up1_rows_.data(), up0_out_, 1}, b1,
                              kernels::GemmEpilogue{}, bw.up1.data(), kChunkCols);
         // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
