@@ -9,8 +9,10 @@
 
 #include "engine/decoder_tensors.h"
 #include "engine/two_way_transformer.h"
+#include "kernels/block_products.h"
 #include "kernels/conv.h"
 #include "kernels/gelu_ops.h"
+#include "kernels/gemm_pack.h"  // kGemmNR: panel width of up0_b
 #include "weights/error.h"
 
 namespace persam {
@@ -235,14 +237,21 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
   // band's maps stay in L2 from the first GEMM to the masks, where whole-image
   // passes would stream 24 MB through memory. Each value is computed exactly
   // as in one whole-image pass (a GEMM output does not depend on M blocking).
-  // 3 grid rows = 192 positions: the first GEMM's M is exactly 16 register
-  // tiles of 12 rows (2 rows: 128 = 10.7 tiles) and the second GEMM's N is
-  // 768 columns per A packing; per thread the band's buffers (~1 MB) still
-  // fit its L2. Single-threaded the decoder ran 32.6 instead of 33.5 ms.
-  constexpr int kBandRows = 3;
+  // 2 grid rows = 128 positions: 32 equal bands, so 2 threads finish
+  // together (3 rows made 21 bands and a 1-row one: one thread idled for
+  // 2/3 of a band, ~0.1 ms of the stage); the first GEMM's M = 128 (10.7
+  // register tiles of 12 rows) costs 1% more per row than 192 (16 tiles).
+  // Per thread the band's buffers (~0.7 MB with the packed first weights)
+  // fit its L2.
+  constexpr int kBandRows = 2;
   const int bands = (grid_ + kBandRows - 1) / kBandRows;
   const int nm = in.num_masks;
   const int band_cols = 4 * kBandRows * grid_;  // (p, c1) columns of a full band
+  // The second GEMM and the GELU product run in chunks of 128 (p, c1)
+  // columns (whole 32-column panels of up0_b): the chunk of up1 (64 KB)
+  // is consumed from L1/L2 right after it is computed, where a whole band of
+  // up1 (384 KB) pushed the band's buffers past a core's 1 MB L2.
+  constexpr int kChunkCols = 128;
   if (w.bands.size() < static_cast<size_t>(omp_get_max_threads())) w.bands.resize(omp_get_max_threads());
 #pragma omp parallel
   {
@@ -250,8 +259,8 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     if (bw.up0.size() < static_cast<size_t>(band_cols) * up0_out_) {
       bw.up0.resize(static_cast<size_t>(band_cols) * up0_out_);
     }
-    if (bw.up1.size() < static_cast<size_t>(band_cols) * 4 * up1_out_) {
-      bw.up1.resize(static_cast<size_t>(band_cols) * 4 * up1_out_);
+    if (bw.up1.size() < static_cast<size_t>(kChunkCols) * 4 * up1_out_) {
+      bw.up1.resize(static_cast<size_t>(kChunkCols) * 4 * up1_out_);
     }
     if (bw.masks.size() < static_cast<size_t>(band_cols) * 4 * nm) {
       bw.masks.resize(static_cast<size_t>(band_cols) * 4 * nm);
@@ -263,18 +272,26 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
       const int cols = 4 * positions;
       kernels::GemmEpilogue ep0;
       ep0.bias = up0_b_.data();
-      kernels::Gemm(positions, w.x.data() + static_cast<size_t>(first) * d, d, up0_packed_, ep0, bw.up0.data(),
-                    4 * up0_out_);
+      // Operands read in place (GemmStrided): no per-band packing of the
+      // band's rows of x; each output is the same FMA chain as Gemm's.
+      kernels::GemmStrided(positions, 4 * up0_out_, d, {w.x.data() + static_cast<size_t>(first) * d, d, 1},
+                           kernels::PackedB(up0_packed_), ep0, bw.up0.data(), 4 * up0_out_);
       kernels::LayerNormGeluRows(cols, up0_out_, bw.up0.data(), up0_out_, up_norm_.w.data(), up_norm_.b.data(),
                                  kLayerNorm2dEps, bw.up0.data(), up0_out_);
       bw.up0_b.Repack(bw.up0.data(), cols, up0_out_, up0_out_);
-      kernels::Gemm(4 * up1_out_, up1_rows_.data(), up0_out_, bw.up0_b, kernels::GemmEpilogue{}, bw.up1.data(),
-                    cols);
-      // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
-      for (int c2 = 0; c2 < 4; ++c2) {
-        kernels::GeluBiasColumnsProduct(up1_out_, cols, bw.up1.data() + static_cast<size_t>(c2) * up1_out_ * cols,
-                                        cols, up1_b_.data() + c2 * up1_out_, nm, hyper.data(), up1_out_,
-                                        bw.masks.data() + static_cast<size_t>(c2) * nm * cols, cols);
+      constexpr int64_t kNR = static_cast<int64_t>(kernels::kGemmNR);
+      const int64_t panel_stride = static_cast<int64_t>(up0_out_) * kNR;
+      for (int j0 = 0; j0 < cols; j0 += kChunkCols) {
+        const int jc = std::min(kChunkCols, cols - j0);
+        const kernels::StridedB b1{bw.up0_b.panels() + (j0 / kNR) * panel_stride, kNR, panel_stride};
+        kernels::GemmStrided(4 * up1_out_, jc, up0_out_, {up1_rows_.data(), up0_out_, 1}, b1,
+                             kernels::GemmEpilogue{}, bw.up1.data(), kChunkCols);
+        // masks[c2][m][(p, c1)] = hyper[m] . gelu(up1[(c2, :), (p, c1)] + b1).
+        for (int c2 = 0; c2 < 4; ++c2) {
+          kernels::GeluBiasColumnsProduct(up1_out_, jc, bw.up1.data() + static_cast<size_t>(c2) * up1_out_ * kChunkCols,
+                                          kChunkCols, up1_b_.data() + c2 * up1_out_, nm, hyper.data(), up1_out_,
+                                          bw.masks.data() + static_cast<size_t>(c2) * nm * cols + j0, cols);
+        }
       }
       // Put the band's mask pixels in place, row by row (see the order above).
       for (int m = 0; m < nm; ++m) {
