@@ -62,12 +62,7 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
 // y[m, out] = act(x[m, in] W^T + b) (+ residual [m, out]).
 void RunLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
                kernels::Epilogue act = kernels::Epilogue::kNone, const float* residual = nullptr) {
-  kernels::GemmEpilogue ep;
-  ep.bias = l.b.data();
-  ep.activation = act;
-  ep.residual = residual;
-  ep.ldr = l.out;
-  kernels::Gemm(m, x, l.in, l.packed, ep, y, l.out);
+  kernels::Gemm(m, x, l.in, l.packed, l.Epilogue(act, residual), y, l.out);
 }
 
 }  // namespace

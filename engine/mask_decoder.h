@@ -48,6 +48,16 @@ class MaskDecoder {
     kernels::PackedWeights packed;
     std::vector<float> w, b;  // [out, in], [out]
     int in = 0, out = 0;
+    // y = act(x W^T + b) (+ residual [m, out]): the GEMM epilogue of this
+    // layer's products.
+    kernels::GemmEpilogue Epilogue(kernels::Epilogue act, const float* residual) const {
+      kernels::GemmEpilogue ep;
+      ep.bias = b.data();
+      ep.activation = act;
+      ep.residual = residual;
+      ep.ldr = out;
+      return ep;
+    }
   };
   struct AttentionWeights {
     Linear q, k, v, o;

@@ -27,11 +27,7 @@ constexpr float kLayerNormEps = 1e-5f;
 // of weights each, which two cores fetch faster.
 void TokenLinear(int m, const float* x, const MaskDecoder::Linear& l, float* y,
                  kernels::Epilogue act = kernels::Epilogue::kNone, const float* residual = nullptr) {
-  kernels::GemmEpilogue ep;
-  ep.bias = l.b.data();
-  ep.activation = act;
-  ep.residual = residual;
-  ep.ldr = l.out;
+  const kernels::GemmEpilogue ep = l.Epilogue(act, residual);
   const kernels::StridedA a{x, l.in, 1};
   const kernels::StridedB b = kernels::PackedB(l.packed);
   const int panels = (l.out + 31) / 32;

@@ -20,29 +20,6 @@ HWY_BEFORE_NAMESPACE();
 namespace persam::kernels::HWY_NAMESPACE {
 namespace {
 
-// out = LayerNorm(x) for one row given its mean and rstd: the second half
-// of LayerNormRow (kernels/ops-inl.h), the same operations per element.
-HWY_INLINE void LayerNormApplyRow(const float* x, size_t cols, const float* gamma, const float* beta, float mean,
-                                  float rstd, float* out) {
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const auto vmean = hn::Set(d, mean), vrstd = hn::Set(d, rstd);
-  const auto one = hn::Set(d, 1.0f);
-  auto row = [&](auto v, auto g, auto b) { return hn::MulAdd(hn::Mul(hn::Sub(v, vmean), vrstd), g, b); };
-  size_t i = 0;
-  for (; i + N <= cols; i += N) {
-    const auto g = gamma ? hn::LoadU(d, gamma + i) : one;
-    const auto b = beta ? hn::LoadU(d, beta + i) : hn::Zero(d);
-    hn::StoreU(row(hn::LoadU(d, x + i), g, b), d, out + i);
-  }
-  if (i < cols) {
-    const size_t r = cols - i;
-    const auto g = gamma ? LoadN(d, gamma + i, r) : one;
-    const auto b = beta ? LoadN(d, beta + i, r) : hn::Zero(d);
-    StoreN(row(LoadN(d, x + i, r), g, b), d, out + i, r);
-  }
-}
-
 void LayerNormGeluRowsT(int rows, int cols, const float* x, int64_t ldx, const float* gamma,
                         const float* beta, float eps, float* out, int64_t ldo) {
   // Groups of rows: the LayerNorms of a group first, then the GELUs over the

@@ -92,24 +92,17 @@ HWY_INLINE float SumSquaredDeviation(const float* x, size_t n, float c) {
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
 }
 
-// LayerNorm of one row, two-pass (mean, then biased variance of deviations)
-// as PyTorch's CPU layer_norm. Max error: a few ULP of the output plus
-// cols * eps_f32 * |x - mean| / std from the float sums. gamma/beta may be
-// null (identity affine).
-HWY_INLINE void LayerNormRow(const float* x, size_t cols, const float* gamma,
-                             const float* beta, float eps, float* out) {
-  if (cols == 0) return;
-  const float mean = SumArray(x, cols) / static_cast<float>(cols);
-  const float var = SumSquaredDeviation(x, cols, mean) / static_cast<float>(cols);
-  const float rstd = 1.0f / std::sqrt(var + eps);
+// out = LayerNorm(x) for one row given its mean and rstd = 1 / sqrt(var +
+// eps): the affine half of LayerNormRow, also run on its own by fused
+// kernels that compute a group's row statistics first (gelu_ops.cc).
+HWY_INLINE void LayerNormApplyRow(const float* x, size_t cols, const float* gamma, const float* beta, float mean,
+                                  float rstd, float* out) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   const auto vmean = hn::Set(d, mean), vrstd = hn::Set(d, rstd);
   const auto one = hn::Set(d, 1.0f);
+  auto row = [&](auto v, auto g, auto b) { return hn::MulAdd(hn::Mul(hn::Sub(v, vmean), vrstd), g, b); };
   size_t i = 0;
-  auto row = [&](auto v, auto g, auto b) {
-    return hn::MulAdd(hn::Mul(hn::Sub(v, vmean), vrstd), g, b);
-  };
   for (; i + N <= cols; i += N) {
     const auto g = gamma ? hn::LoadU(d, gamma + i) : one;
     const auto b = beta ? hn::LoadU(d, beta + i) : hn::Zero(d);
@@ -121,6 +114,19 @@ HWY_INLINE void LayerNormRow(const float* x, size_t cols, const float* gamma,
     const auto b = beta ? LoadN(d, beta + i, r) : hn::Zero(d);
     StoreN(row(LoadN(d, x + i, r), g, b), d, out + i, r);
   }
+}
+
+// LayerNorm of one row, two-pass (mean, then biased variance of deviations)
+// as PyTorch's CPU layer_norm. Max error: a few ULP of the output plus
+// cols * eps_f32 * |x - mean| / std from the float sums. gamma/beta may be
+// null (identity affine).
+HWY_INLINE void LayerNormRow(const float* x, size_t cols, const float* gamma,
+                             const float* beta, float eps, float* out) {
+  if (cols == 0) return;
+  const float mean = SumArray(x, cols) / static_cast<float>(cols);
+  const float var = SumSquaredDeviation(x, cols, mean) / static_cast<float>(cols);
+  const float rstd = 1.0f / std::sqrt(var + eps);
+  LayerNormApplyRow(x, cols, gamma, beta, mean, rstd, out);
 }
 
 // Max of x[0, n), n >= 1.
