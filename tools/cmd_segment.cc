@@ -226,7 +226,8 @@ int RunSegment(const Args& args) {
     const size_t area = static_cast<size_t>(std::count_if(h, h + plane, [](float v) { return v > 0.0f; }));
     Say(args, "mask %d: score %.4f, area %zu px (%.1f%%)\n", m, pred.scores[m], area, 100.0 * area / plane);
   }
-  Say(args, "wrote %s/{mask_*.png,low_res.npy,scores.json,overlay.png}\n", out_dir.c_str());
+  Say(args, "wrote %s/{mask_*.png,low_res.npy,%sscores.json,overlay.png}\n", out_dir.c_str(),
+      args.Flag("save-logits") ? "high_res.npy," : "");
   if (args.verbose()) {
     Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
     PrintTimings(args, timings);
