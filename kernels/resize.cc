@@ -183,9 +183,14 @@ void OutputRow(const float* HWY_RESTRICT e0, const float* HWY_RESTRICT e1, float
     const hn::ScalableTag<float> d;
     const size_t N = hn::Lanes(d);
     const auto w0 = hn::Set(d, wy0), w1 = hn::Set(d, wy1);
+    // Outputs x .. x + min(N, count - x) - 1: a partial vector reads only
+    // its own lanes (after the streamed part's unaligned head, x is no
+    // multiple of N and a whole vector would read past the expanded row).
     auto value = [&](size_t x) {
-      const auto r1w = hn::Mul(hn::LoadU(d, e1 + x), w1);
-      return ExactMulAdd(d, hn::LoadU(d, e0 + x), w0, r1w);
+      const size_t n = count - x;
+      const auto r0 = n >= N ? hn::LoadU(d, e0 + x) : LoadN(d, e0 + x, n);
+      const auto r1 = n >= N ? hn::LoadU(d, e1 + x) : LoadN(d, e1 + x, n);
+      return ExactMulAdd(d, r0, w0, hn::Mul(r1, w1));
     };
     size_t x = 0;
     if (stream) {
