@@ -125,6 +125,13 @@ HWY_INLINE V ExactMulAdd(D d, V a, V b, V c) {
 #endif
 }
 
+// The first min(n, Lanes(d)) floats at p, other lanes zero; never reads
+// past p[n - 1].
+template <class D>
+HWY_INLINE hn::Vec<D> LoadUpTo(D d, const float* p, size_t n) {
+  return n >= hn::Lanes(d) ? hn::LoadU(d, p) : LoadN(d, p, n);
+}
+
 template <class D>
 HWY_INLINE void StoreUpTo(hn::Vec<D> v, D d, float* p, size_t n) {
   if (n >= hn::Lanes(d)) {
@@ -187,10 +194,8 @@ void OutputRow(const float* HWY_RESTRICT e0, const float* HWY_RESTRICT e1, float
     // its own lanes (after the streamed part's unaligned head, x is no
     // multiple of N and a whole vector would read past the expanded row).
     auto value = [&](size_t x) {
-      const size_t n = count - x;
-      const auto r0 = n >= N ? hn::LoadU(d, e0 + x) : LoadN(d, e0 + x, n);
-      const auto r1 = n >= N ? hn::LoadU(d, e1 + x) : LoadN(d, e1 + x, n);
-      return ExactMulAdd(d, r0, w0, hn::Mul(r1, w1));
+      const auto r1w = hn::Mul(LoadUpTo(d, e1 + x, count - x), w1);
+      return ExactMulAdd(d, LoadUpTo(d, e0 + x, count - x), w0, r1w);
     };
     size_t x = 0;
     if (stream) {

@@ -199,6 +199,7 @@ int RunSegment(const Args& args) {
   const Prediction pred = predictor.Predict(prompt);
   for (const auto& [stage, seconds] : predictor.timings().entries()) timings.Add(stage, seconds);
 
+  const bool save_logits = args.Flag("save-logits");
   {
     ScopedStage stage(&timings, "write");
     MakeOutputDirectory(out_dir);
@@ -210,7 +211,7 @@ int RunSegment(const Args& args) {
       SaveGrayPng(out_dir + "/mask_" + std::to_string(m) + ".png", pred.height, pred.width, mask.data());
     }
     WriteNpyFloat32(out_dir + "/low_res.npy", {pred.num_masks, low, low}, pred.low_res.data());
-    if (args.Flag("save-logits")) {
+    if (save_logits) {
       WriteNpyFloat32(out_dir + "/high_res.npy", {pred.num_masks, pred.height, pred.width}, pred.high_res.data());
     }
     std::vector<JsonValue> scores;
@@ -227,7 +228,7 @@ int RunSegment(const Args& args) {
     Say(args, "mask %d: score %.4f, area %zu px (%.1f%%)\n", m, pred.scores[m], area, 100.0 * area / plane);
   }
   Say(args, "wrote %s/{mask_*.png,low_res.npy,%sscores.json,overlay.png}\n", out_dir.c_str(),
-      args.Flag("save-logits") ? "high_res.npy," : "");
+      save_logits ? "high_res.npy," : "");
   if (args.verbose()) {
     Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
     PrintTimings(args, timings);
