@@ -82,6 +82,17 @@ std::vector<float> PreprocessImage(const RgbImage& image, int long_side) {
 // ref: segment_anything/modeling/sam.py Sam.postprocess_masks
 void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
                          std::vector<float>* out_maps, int long_side) {
+  // The reference resizes all `count` maps as one [1, count, h, w] tensor,
+  // whose rounding depends on count (see kernels/resize.h).
+  PostprocessMapsInto(low_res, count, lh, lw, orig_h, orig_w, out_maps,
+                      count == 1 ? kernels::BilinearRounding::kTorchSingleChannel
+                                 : kernels::BilinearRounding::kTorchMultiChannel,
+                      long_side);
+}
+
+void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
+                         std::vector<float>* out_maps, kernels::BilinearRounding rounding,
+                         int long_side) {
   if (low_res == nullptr || count <= 0 || lh <= 0 || lw <= 0 || orig_h <= 0 || orig_w <= 0) {
     throw Error("PostprocessMaps: invalid arguments (count " + std::to_string(count) + ", " +
                 std::to_string(lh) + " x " + std::to_string(lw) + " -> " +
@@ -94,11 +105,6 @@ void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int or
   // Every element is written below, so only growth is zero-filled.
   out_maps->resize(out_plane * count);
   float* out = out_maps->data();
-  // The reference resizes all `count` maps as one [1, count, h, w] tensor,
-  // whose rounding depends on count (see kernels/resize.h).
-  const kernels::BilinearRounding rounding = count == 1
-                                                 ? kernels::BilinearRounding::kTorchSingleChannel
-                                                 : kernels::BilinearRounding::kTorchMultiChannel;
   // interpolate to long_side x long_side, then [..., :h, :w]: only the kept
   // window is computed, straight into a dense [count, h, w] buffer.
   // The second interpolate, to the original size, is an exact copy in torch

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/image.h"
+#include "kernels/resize.h"
 
 namespace persam {
 
@@ -35,6 +36,12 @@ std::vector<float> PostprocessMaps(const float* low_res, int count, int lh, int 
 // more than the resize itself on two threads.
 void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
                          std::vector<float>* out, int long_side = 1024);
+// The same with torch's rounding named: a caller that postprocesses the maps
+// of one [N, C > 1, h, w] tensor one at a time (the automatic mask
+// generator's batches) passes kTorchMultiChannel even for a single map.
+void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int orig_h, int orig_w,
+                         std::vector<float>* out, kernels::BilinearRounding rounding,
+                         int long_side = 1024);
 
 }  // namespace persam
 

@@ -148,6 +148,17 @@ std::vector<float> PromptEncoder::EncodeSparse(const Prompt& prompt, const Image
   return tokens;
 }
 
+// ref: prompt_encoder.py PromptEncoder._embed_points (float64 points) and
+// PositionEmbeddingRandom.forward_with_coords (divides, then .to(float))
+void PromptEncoder::EncodeInputFramePoint(double x, double y, float* tokens) const {
+  if (!std::isfinite(x) || !std::isfinite(y)) throw Error("prompt: point coordinates must be finite");
+  const double size = image_size_;
+  EncodeCoords(static_cast<float>((x + 0.5) / size), static_cast<float>((y + 0.5) / size), tokens);
+  kernels::Add(tokens, point_embed_[1].data(), tokens, dim_);
+  float* pad = tokens + dim_;
+  for (int c = 0; c < dim_; ++c) pad[c] = 0.0f + not_a_point_[c];
+}
+
 // ref: prompt_encoder.py PromptEncoder._embed_masks (mask_downscaling)
 void PromptEncoder::EncodeMask(const float* mask_input, float* dense_chw) const {
   const int s0 = mask_size_, s1 = mask_size_ / 2, s2 = mask_size_ / 4;

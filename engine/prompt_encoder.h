@@ -25,6 +25,12 @@ class PromptEncoder {
   // when there is no box), then the two box corners. `geometry` gives the
   // original and resized image sizes used to map the coordinates.
   std::vector<float> EncodeSparse(const Prompt& prompt, const ImageEmbedding& geometry) const;
+  // The sparse tokens [2, dim] of one foreground point and the padding point
+  // as SamAutomaticMaskGenerator's predict_torch call makes them (x, y in
+  // the resized input frame, f64): the coordinates stay f64 through + 0.5
+  // and / 1024 and are cast to f32 only then (REFERENCE-AMG.md step 4a),
+  // where EncodeSparse casts before the + 0.5.
+  void EncodeInputFramePoint(double x, double y, float* tokens) const;
   // Number of sparse tokens EncodeSparse returns for this prompt.
   static int NumSparseTokens(const Prompt& prompt);
 

@@ -153,6 +153,40 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
   }
 }
 
+void SamModel::PredictSinglePoints(const ImageEmbedding& embedding, const double* input_xy, int count,
+                                   float* low_res, float* scores, StageTimings* timings) const {
+  const SamConfig& c = impl_->config;
+  const size_t n = static_cast<size_t>(c.embed_grid) * c.embed_grid;
+  if (embedding.data.size() != static_cast<size_t>(c.prompt_dim) * n) {
+    throw Error("PredictSinglePoints: the image embedding has " + std::to_string(embedding.data.size()) +
+                " values, expected " + std::to_string(c.prompt_dim) + " x " + std::to_string(c.embed_grid) +
+                " x " + std::to_string(c.embed_grid));
+  }
+  if (count < 0 || (count > 0 && (input_xy == nullptr || low_res == nullptr || scores == nullptr))) {
+    throw Error("PredictSinglePoints: invalid arguments (count " + std::to_string(count) + ")");
+  }
+  const int tokens = impl_->mask_decoder->num_mask_tokens();
+  if (tokens < 4) throw Error("PredictSinglePoints: this model has " + std::to_string(tokens - 1) +
+                              " multimask outputs, the mask generator needs 3");
+  const int ms = impl_->mask_decoder->mask_size();
+  const size_t plane = static_cast<size_t>(ms) * ms;
+  std::vector<float> sparse(static_cast<size_t>(2) * c.prompt_dim);
+  MaskDecoderInputs in;
+  in.embedding = embedding.data.data();
+  in.dense_channel = impl_->prompt_encoder->no_mask_embed().data();
+  in.sparse = sparse.data();
+  in.num_sparse = 2;
+  in.first_mask = 1;
+  in.num_masks = 3;
+  for (int i = 0; i < count; ++i) {
+    {
+      ScopedStage stage(timings, "prompt_encoder");
+      impl_->prompt_encoder->EncodeInputFramePoint(input_xy[2 * i], input_xy[2 * i + 1], sparse.data());
+    }
+    impl_->mask_decoder->Run(in, low_res + static_cast<size_t>(i) * 3 * plane, scores + 3 * i, timings);
+  }
+}
+
 void Predictor::SetImage(const RgbImage& image) {
   embedding_ = model_.EncodeImage(image, &timings_);
   has_image_ = true;

@@ -86,6 +86,14 @@ class SamModel {
   void PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
                    StageTimings* timings = nullptr) const;
 
+  // SamAutomaticMaskGenerator's batches (REFERENCE-AMG.md step 4a): `count`
+  // prompts of one foreground point each, (x, y) pairs in the resized input
+  // frame as ResizeLongestSide.apply_coords gives them (f64; see
+  // PromptEncoder::EncodeInputFramePoint), multimask. Writes low_res
+  // [count, 3, 256, 256] logits and scores [count, 3].
+  void PredictSinglePoints(const ImageEmbedding& embedding, const double* input_xy, int count,
+                           float* low_res, float* scores, StageTimings* timings = nullptr) const;
+
   struct Impl;
 
  private:

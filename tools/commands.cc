@@ -10,11 +10,12 @@ extern const Command kEmbedCommand;
 extern const Command kSegmentCommand;
 extern const Command kPersonalizeCommand;
 extern const Command kEvalCommand;
+extern const Command kEverythingCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       kDemoCommand,    kConvertCommand,     kInspectCommand, kEmbedCommand,
-      kSegmentCommand, kPersonalizeCommand, kEvalCommand,
+      kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand,
   };
   return commands;
 }
