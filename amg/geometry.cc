@@ -59,8 +59,9 @@ std::vector<PointGrid> BuildAllLayerPointGrids(int n_per_side, int n_layers, int
     throw Error("BuildAllLayerPointGrids: n_layers must be >= 0, got " + std::to_string(n_layers));
   }
   if (scale < 1) {
-    throw Error("BuildAllLayerPointGrids: scale (crop_n_points_downscale_factor) must be >= 1, got " +
-                std::to_string(scale));
+    throw Error(
+        "BuildAllLayerPointGrids: scale (crop_n_points_downscale_factor) must be >= 1, got " +
+        std::to_string(scale));
   }
   std::vector<PointGrid> grids;
   // int(n / scale**i) in Python: for positive integers far below 2^53 the

@@ -32,7 +32,10 @@ struct CropBox {
 };
 // The whole image, then for layers 1..n_layers 2^layer x 2^layer crops in
 // the reference's order (x0 outer, y0 inner). Throws persam::Error for
-// n_layers < 0 or a negative overlap ratio.
+// n_layers < 0 (or > 15), a negative or non-finite overlap ratio, an empty
+// image, and parameters that would make a crop box empty or negative (more
+// crops per side than pixels, or an overlap wider than the image), where
+// the reference would fail later on an empty crop.
 std::vector<CropBox> GenerateCropBoxes(int height, int width, int n_layers, double overlap_ratio);
 
 }  // namespace persam::amg

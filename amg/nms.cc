@@ -18,9 +18,7 @@ constexpr size_t kVanillaPathMinBoxes = 1001;
 
 // PyTorch's descending comparator (aten/src/ATen/native/cpu/SortingKernel.cpp
 // KeyValueCompDesc): NaN sorts before every number.
-inline bool ScoreBefore(float a, float b) {
-  return (std::isnan(a) && !std::isnan(b)) || (a > b);
-}
+inline bool ScoreBefore(float a, float b) { return (std::isnan(a) && !std::isnan(b)) || (a > b); }
 
 // torchvision csrc/ops/cpu/nms_kernel.cpp nms_kernel_impl: kept indices in
 // the walk order (stable descending score order). All arithmetic in f32 as
@@ -95,8 +93,10 @@ std::vector<int> BatchedNms(const std::vector<BoxF>& boxes, const std::vector<fl
     float max_coordinate = -std::numeric_limits<float>::infinity();
     for (const BoxF& b : boxes) {
       for (const float v : b) {
-        if (std::isnan(v)) any_nan = true;
-        else if (v > max_coordinate) max_coordinate = v;
+        if (std::isnan(v))
+          any_nan = true;
+        else if (v > max_coordinate)
+          max_coordinate = v;
       }
     }
     if (any_nan) max_coordinate = std::numeric_limits<float>::quiet_NaN();

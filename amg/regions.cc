@@ -71,8 +71,10 @@ class Equivalences {
   void Union(int32_t a, int32_t b) {
     a = Find(a);
     b = Find(b);
-    if (a < b) parent_[b] = a;
-    else if (b < a) parent_[a] = b;
+    if (a < b)
+      parent_[b] = a;
+    else if (b < a)
+      parent_[a] = b;
   }
   int32_t size() const { return static_cast<int32_t>(parent_.size()); }
   int32_t parent(int32_t l) const { return parent_[l]; }
@@ -145,8 +147,10 @@ std::vector<int64_t> LabelComponents8(const uint8_t* mask, int height, int width
         const int32_t left = x > 0 ? cur[x - 1] : 0;
         if (ur != 0) {
           l = ur;
-          if (left != 0) eq.Union(ur, left);
-          else if (ul != 0) eq.Union(ur, ul);
+          if (left != 0)
+            eq.Union(ur, left);
+          else if (ul != 0)
+            eq.Union(ur, ul);
         } else if (ul != 0) {
           l = ul;
         } else if (left != 0) {

@@ -16,10 +16,12 @@ namespace persam::amg {
 std::array<int, 4> MaskToBox(const uint8_t* mask, int height, int width);
 
 // 8-connected components of the pixels equal to `value` (0 or 1) in a
-// row-major 0/1 mask, numbered 1..count in OpenCV's order: by the first
-// 2 x 2 block (block rows top to bottom, then block columns left to right)
-// holding a pixel of the component. labels[i] = 0 for the other pixels.
-// Returns the component sizes, index label - 1.
+// row-major 0/1 mask (any nonzero byte counts as 1), numbered 1..count in
+// OpenCV's order: by the first 2 x 2 block (block rows top to bottom, then
+// block columns left to right) holding a pixel of the component.
+// labels[i] = 0 for the other pixels. Returns the component sizes, index
+// label - 1. Throws persam::Error for a value other than 0 / 1, a null
+// `labels` or more than 2^31 - 1 pixels.
 std::vector<int64_t> LabelComponents8(const uint8_t* mask, int height, int width, uint8_t value,
                                       std::vector<int32_t>* labels);
 
@@ -27,7 +29,9 @@ enum class RegionMode { kHoles, kIslands };
 // remove_small_regions on a 0/1 mask, in place. kHoles: false components
 // with fewer than min_area pixels become true. kIslands: true components
 // with fewer than min_area pixels become false, keeping the largest (first
-// by label) if none would remain. Returns "changed" as the reference
+// by label) if none would remain. Nonzero bytes count as true; when
+// something changes the mask is rewritten as 0/1. Throws persam::Error when
+// mask->size() != height * width. Returns "changed" as the reference
 // defines it (any component was small, even if the mask ends up equal).
 bool RemoveSmallRegions(std::vector<uint8_t>* mask, int height, int width, int64_t min_area,
                         RegionMode mode);

@@ -136,8 +136,8 @@ std::vector<uint8_t> RleToMask(const Rle& rle) {
   uint64_t sum = 0;
   for (const uint32_t c : rle.counts) sum += c;
   if (sum != static_cast<uint64_t>(h) * w) {
-    throw Error("RleToMask: counts sum to " + std::to_string(sum) + ", expected height * width = " +
-                std::to_string(h) + " * " + std::to_string(w));
+    throw Error("RleToMask: counts sum to " + std::to_string(sum) +
+                ", expected height * width = " + std::to_string(h) + " * " + std::to_string(w));
   }
   // Decode column-major (runs are contiguous there), then transpose in tiles.
   std::vector<uint8_t> column_major(h * w, 0);
@@ -206,8 +206,8 @@ Rle CocoStringToRle(const std::string& counts, int height, int width) {
       }
       const int c = static_cast<unsigned char>(counts[p]) - 48;
       if (c < 0 || c > 0x3f) {
-        throw Error("CocoStringToRle: character " + std::to_string(counts[p] + 0) +
-                    " at offset " + std::to_string(p) + " is outside '0'..'o'");
+        throw Error("CocoStringToRle: character " + std::to_string(counts[p] + 0) + " at offset " +
+                    std::to_string(p) + " is outside '0'..'o'");
       }
       // 7 groups carry 35 bits, enough for any difference of two uint32_t.
       if (k == 7) {

@@ -169,6 +169,25 @@ TEST_CASE("BuildPointGrid: centre for n = 1, row-major order, last point exactly
   }
 }
 
+TEST_CASE("BuildPointGrid: j * step + off rounds twice, as numpy (no fused multiply-add)") {
+  // numpy 1.24 linspace(off, 1 - off, n)[j]; a fused j * step + off gives
+  // the neighbouring double at each of these (none of the fixture grids
+  // has such a point).
+  struct Case {
+    int n, j;
+    double value;
+  };
+  const Case cases[] = {{6, 3, 0x1.2aaaaaaaaaaabp-1},  {9, 5, 0x1.38e38e38e38e4p-1},
+                        {10, 6, 0x1.4cccccccccccdp-1}, {11, 6, 0x1.2e8ba2e8ba2e8p-1},
+                        {12, 5, 0x1.d555555555557p-2}, {13, 9, 0x1.7627627627627p-1}};
+  for (const Case& c : cases) {
+    CAPTURE(c.n);
+    const PointGrid g = BuildPointGrid(c.n);
+    CHECK(g[static_cast<size_t>(c.j)][0] == c.value);
+    CHECK(g[static_cast<size_t>(c.j) * c.n][1] == c.value);
+  }
+}
+
 TEST_CASE("BuildAllLayerPointGrids: int(n / scale^i) per layer, bad parameters throw") {
   const std::vector<PointGrid> grids = BuildAllLayerPointGrids(12, 2, 2);
   REQUIRE(grids.size() == 3);
@@ -278,7 +297,7 @@ TEST_CASE("MaskToRle: column-major runs, starting with false") {
 TEST_CASE("MaskToRle equals the naive column-major walk on random masks") {
   std::mt19937 rng(1234);
   // Widths around the 64-column tile and heights around the 8-byte scan step.
-  const int sizes[][2] = {{1, 1},   {1, 70},  {70, 1},   {7, 9},    {8, 64},  {9, 65},
+  const int sizes[][2] = {{1, 1},   {1, 70},   {70, 1},    {7, 9},     {8, 64},   {9, 65},
                           {16, 63}, {33, 129}, {100, 200}, {257, 130}, {480, 640}};
   for (const auto& s : sizes) {
     for (const double density : {0.0, 0.02, 0.5, 0.98, 1.0}) {
@@ -421,11 +440,11 @@ TEST_CASE("COCO string round trip on random masks; malformed strings throw") {
     REQUIRE(back.counts == r.counts);
     CHECK(RleToMask(back) == m);
   }
-  CHECK_THROWS_AS(CocoStringToRle("4", 2, 3), Error);   // sums to 4, not 6
-  CHECK_THROWS_AS(CocoStringToRle("X", 2, 2), Error);   // ends inside a count
-  CHECK_THROWS_AS(CocoStringToRle("4 ", 2, 2), Error);  // ' ' is below '0'
-  CHECK_THROWS_AS(CocoStringToRle("4p", 2, 2), Error);  // 'p' is above 'o'
-  CHECK_THROWS_AS(CocoStringToRle("O", 1, 1), Error);   // -1: a negative count
+  CHECK_THROWS_AS(CocoStringToRle("4", 2, 3), Error);           // sums to 4, not 6
+  CHECK_THROWS_AS(CocoStringToRle("X", 2, 2), Error);           // ends inside a count
+  CHECK_THROWS_AS(CocoStringToRle("4 ", 2, 2), Error);          // ' ' is below '0'
+  CHECK_THROWS_AS(CocoStringToRle("4p", 2, 2), Error);          // 'p' is above 'o'
+  CHECK_THROWS_AS(CocoStringToRle("O", 1, 1), Error);           // -1: a negative count
   CHECK_THROWS_AS(CocoStringToRle("ooooooooo0", 1, 1), Error);  // too many groups
 }
 
@@ -443,8 +462,7 @@ TEST_CASE("BatchedNms: greedy suppression in stable descending score order") {
   CHECK(BatchedNms(boxes, {0.9f, 0.95f, 0.5f, 0.9f, 0.6f}, 0.7) == std::vector<int>{1, 4});
   CHECK(BatchedNms(boxes, {0.9f, 0.5f, 0.5f, 0.9f, 0.6f}, 0.7) == std::vector<int>{0, 4});
   // Threshold above every IoU: nothing suppressed, equal scores in index order.
-  CHECK(BatchedNms(boxes, {0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, 1.0) ==
-        std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(BatchedNms(boxes, {0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, 1.0) == std::vector<int>{0, 1, 2, 3, 4});
   // NaN scores sort first (PyTorch's descending order).
   CHECK(BatchedNms(boxes, {0.1f, 0.2f, std::nanf(""), 0.3f, 0.4f}, 1.0) ==
         std::vector<int>{2, 4, 3, 1, 0});
@@ -468,6 +486,12 @@ TEST_CASE("BatchedNms: IoU in f32, strict comparison in f64") {
   CHECK(BatchedNms(flat, {0.9f, 0.8f, 0.7f}, -1.0) == std::vector<int>{0, 1});
   // A zero-area box against a box with area: 0 / area = 0 > -1 suppresses.
   CHECK(BatchedNms({{0, 0, 4, 4}, {1, 1, 1, 3}}, {0.9f, 0.8f}, -1.0) == std::vector<int>{0});
+  // An infinite coordinate makes the coordinate trick's offset 0 * (inf + 1)
+  // = NaN for every box (torchvision adds it on the <= 1000-box path), so
+  // even identical boxes no longer suppress each other.
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(BatchedNms({{0, 0, 4, 4}, {0, 0, 4, 4}, {0, 0, inf, 4}}, {0.9f, 0.8f, 0.7f}, 0.5) ==
+        std::vector<int>{0, 1, 2});
   // Disjoint boxes: IoU 0 is not > 0.
   CHECK(BatchedNms({{0, 0, 4, 4}, {4, 4, 8, 8}}, {0.9f, 0.8f}, 0.0) == std::vector<int>{0, 1});
 }
@@ -536,7 +560,8 @@ void CheckFixtureNms(const std::string& name) {
   CHECK(nms.At("threshold").AsDouble() == threshold);
   REQUIRE(nms.At("n_in").AsInt64() == static_cast<int64_t>(n));
   std::vector<int> expected;
-  for (const JsonValue& k : nms.At("keep").Items()) expected.push_back(static_cast<int>(k.AsInt64()));
+  for (const JsonValue& k : nms.At("keep").Items())
+    expected.push_back(static_cast<int>(k.AsInt64()));
   const std::vector<int> keep = BatchedNms(boxes, scores, threshold);
   CHECK(keep.size() == expected.size());
   CHECK(keep == expected);
@@ -578,6 +603,9 @@ TEST_CASE("MaskToBox: inclusive extent, [0, 0, 0, 0] when empty") {
   }
 }
 
+// The hand-made label expectations below agree with OpenCV 4.6's
+// connectedComponentsWithStats(.., 8) (checked while developing; OpenCV is
+// not a dependency of the tests).
 TEST_CASE("LabelComponents8: OpenCV's 2 x 2 block order, not raster order") {
   // A's first pixel (row 0, col 5) comes before B's (row 1, col 0) in raster
   // order, but B lies in block (0, 0) and A in block (0, 2): B is label 1.
