@@ -167,6 +167,17 @@ MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std:
   ws_ = std::make_unique<Workspace>();
 }
 
+void MaskDecoder::PrepareImageTokens(const MaskDecoderInputs& in, std::vector<float>* image_hwc,
+                                     std::vector<float>* image_pe_hwc) const {
+  const size_t size = static_cast<size_t>(grid_) * grid_ * dim_;
+  image_hwc->resize(size);
+  image_pe_hwc->resize(size);
+  std::lock_guard<std::mutex> lock(mu_);
+  const TwoWayTransformerWeights transformer{blocks_, final_attn_, norm_final_, output_tokens_, pe_hwc_.data(),
+                                            dim_, grid_, heads_, num_mask_tokens_};
+  PrepareLayer0Tokens(transformer, in, &ws_->transformer, image_hwc->data(), image_pe_hwc->data());
+}
+
 // ref: mask_decoder.py MaskDecoder.predict_masks, transformer.py TwoWayTransformer.forward
 void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const {
   if (in.first_mask < 0 || in.num_masks <= 0 || in.first_mask + in.num_masks > num_mask_tokens_) {

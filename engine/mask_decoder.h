@@ -22,6 +22,12 @@ struct MaskDecoderInputs {
   const float* embedding = nullptr;       // image embedding, channel-first [dim, grid * grid]
   const float* dense_chw = nullptr;       // dense prompt embedding [dim, grid * grid], or
   const float* dense_channel = nullptr;   // one value per channel (no_mask_embed)
+  // Optional, for a batch of prompts on one image: the layer-0 image tokens
+  // embedding + dense, channel-last [grid * grid, dim], and the same plus
+  // the positional encoding. Read in place (not copied) by every prompt;
+  // they replace embedding / dense_chw / dense_channel.
+  const float* image_hwc = nullptr;
+  const float* image_pe_hwc = nullptr;
   const float* sparse = nullptr;          // sparse prompt tokens [num_sparse, dim]
   int num_sparse = 0;
   const float* attn_sim = nullptr;          // PerSAM [grid * grid] or null
@@ -43,6 +49,10 @@ class MaskDecoder {
   // masks: [num_masks, 4 grid, 4 grid] low-res logits; scores: [num_masks].
   // Thread-safe (calls are serialised: the kernels inside use every thread).
   void Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const;
+  // The layer-0 image tokens of MaskDecoderInputs::image_hwc / image_pe_hwc
+  // for `in`'s embedding and dense prompt: [grid * grid, dim] each.
+  void PrepareImageTokens(const MaskDecoderInputs& in, std::vector<float>* image_hwc,
+                          std::vector<float>* image_pe_hwc) const;
 
   struct Linear {
     kernels::PackedWeights packed;

@@ -116,11 +116,14 @@ void PostprocessMapsInto(const float* low_res, int count, int lh, int lw, int or
                                 input.width, out, rounding);
     return;
   }
-  // Not zero-filled (new[] default-initialises): the resize writes it all.
-  std::unique_ptr<float[]> crop(new float[crop_plane * count]);
+  // Kept per thread across calls: the automatic mask generator
+  // postprocesses thousands of single maps, and a fresh 4 MB buffer each
+  // time is an mmap, a munmap and a thousand page faults.
+  thread_local std::vector<float> crop;
+  if (crop.size() < crop_plane * count) crop.resize(crop_plane * count);
   kernels::ResizeBilinearCrop(low_res, count, lh, lw, long_side, long_side, input.height,
-                              input.width, crop.get(), rounding);
-  kernels::ResizeBilinear(crop.get(), count, input.height, input.width, out, orig_h,
+                              input.width, crop.data(), rounding);
+  kernels::ResizeBilinear(crop.data(), count, input.height, input.width, out, orig_h,
                           orig_w, rounding);
 }
 

@@ -178,6 +178,13 @@ void SamModel::PredictSinglePoints(const ImageEmbedding& embedding, const double
   in.num_sparse = 2;
   in.first_mask = 1;
   in.num_masks = 3;
+  // The image side every prompt starts from, formed once for the batch.
+  std::vector<float> image_hwc, image_pe_hwc;
+  if (count > 1) {
+    impl_->mask_decoder->PrepareImageTokens(in, &image_hwc, &image_pe_hwc);
+    in.image_hwc = image_hwc.data();
+    in.image_pe_hwc = image_pe_hwc.data();
+  }
   for (int i = 0; i < count; ++i) {
     {
       ScopedStage stage(timings, "prompt_encoder");

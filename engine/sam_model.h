@@ -90,7 +90,10 @@ class SamModel {
   // prompts of one foreground point each, (x, y) pairs in the resized input
   // frame as ResizeLongestSide.apply_coords gives them (f64; see
   // PromptEncoder::EncodeInputFramePoint), multimask. Writes low_res
-  // [count, 3, 256, 256] logits and scores [count, 3].
+  // [count, 3, 256, 256] logits and scores [count, 3]. The layer-0 image
+  // tokens (embedding + no-mask embedding, channel-last, and + positional
+  // encoding) are formed once for the batch and read in place by every
+  // prompt.
   void PredictSinglePoints(const ImageEmbedding& embedding, const double* input_xy, int count,
                            float* low_res, float* scores, StageTimings* timings = nullptr) const;
 

@@ -307,8 +307,13 @@ int ChunkBegin(int c, int chunks, int blocks) {
 //    the product is done after the sweep.
 // One parallel region per layer instead of whole-image passes that each
 // packed 4 MB of activations as a GEMM operand.
+// `x_in` is where the pass reads the image tokens, `x` where an i2t update
+// writes them (the same buffer, except when a batch of prompts shares the
+// layer-0 tokens: MaskDecoderInputs::image_hwc, read in place and never
+// copied; then `xpe_in` holds x_in + pe for the t2i logits of pass 0).
 void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, const ImageToTokenPlan* i2t,
-               const TokenToImagePlan* t2i, ImagePassBuffers* buf, float* x, float* logits_t, float* px) {
+               const TokenToImagePlan* t2i, ImagePassBuffers* buf, const float* x_in, const float* xpe_in, float* x,
+               float* logits_t, float* px) {
   const int pos_blocks = (n + kPassBlock - 1) / kPassBlock;
   // The blocks are taken in fixed chunks, each with its own streaming
   // softmax state, merged in chunk order: the result does not depend on
@@ -336,8 +341,9 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
       for (int blk = ChunkBegin(chunk, chunks, pos_blocks); blk < ChunkBegin(chunk + 1, chunks, pos_blocks); ++blk) {
         const int r0 = blk * kPassBlock, r1 = std::min(n, r0 + kPassBlock), nb = r1 - r0;
         float* xb = x + static_cast<size_t>(r0) * d;
+        const float* xb_in = x_in + static_cast<size_t>(r0) * d;
         const float* peb = pe + static_cast<size_t>(r0) * d;
-        if (init != nullptr) {
+        if (init != nullptr && init->image_hwc == nullptr) {
           if (init->dense_chw != nullptr) {
             TransposeSlab(init->embedding + r0, n, d, nb, xb);
             TransposeSlab(init->dense_chw + r0, n, d, nb, tb.dense.data());
@@ -350,13 +356,13 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
           // ref: transformer.py TwoWayAttentionBlock.forward: q = keys +
           // key_pe, keys = norm4(keys + cross_attn_image_to_token(q, k, v)).
           const int ld = PanelCols(i2t->rows);
-          kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
+          kernels::Add(xb_in, peb, xp, static_cast<size_t>(nb) * d);
           kernels::GemmStrided(nb, i2t->rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(i2t->n),
                                kernels::GemmEpilogue{}, lg, ld);
           kernels::SoftmaxStrided(nb, i2t->tokens, i2t->heads, lg, ld, i2t->nbias.data());
           kernels::GemmEpilogue ep;
           ep.bias = i2t->out_bias;
-          ep.residual = xb;
+          ep.residual = xb_in;
           ep.ldr = d;
           kernels::GemmStrided(nb, d, i2t->rows, kernels::StridedA{lg, ld, 1}, kernels::StridedB{i2t->u.data(), d, 32},
                                ep, xb, d);
@@ -371,8 +377,17 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
         if (t2i != nullptr) {
           // ref: transformer.py: k = keys + key_pe, v = keys.
           const int ld = PanelCols(t_rows);
-          if (i2t == nullptr) kernels::Add(xb, peb, xp, static_cast<size_t>(nb) * d);
-          kernels::GemmStrided(nb, t_rows, d, kernels::StridedA{xp, d, 1}, kernels::PackedB(t2i->m),
+          // After an i2t update the tokens are in xb (and xp = xb + pe).
+          const float* keys = i2t != nullptr ? xb : xb_in;
+          const float* keys_pe = xp;
+          if (i2t == nullptr) {
+            if (xpe_in != nullptr) {
+              keys_pe = xpe_in + static_cast<size_t>(r0) * d;
+            } else {
+              kernels::Add(keys, peb, xp, static_cast<size_t>(nb) * d);
+            }
+          }
+          kernels::GemmStrided(nb, t_rows, d, kernels::StridedA{keys_pe, d, 1}, kernels::PackedB(t2i->m),
                                kernels::GemmEpilogue{}, lg, ld);
           if (online) {
             kernels::SoftmaxColumnsOnline(nb, t_rows, lg, ld, st->run_max.data(), st->run_sum.data(),
@@ -382,7 +397,7 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
             kernels::GemmEpilogue acc;
             acc.residual = first ? nullptr : st->acc.data();
             acc.ldr = d;
-            kernels::GemmStrided(t_rows, d, nb, kernels::StridedA{lg, 1, ld}, kernels::StridedB{xb, d, 32}, acc,
+            kernels::GemmStrided(t_rows, d, nb, kernels::StridedA{lg, 1, ld}, kernels::StridedB{keys, d, 32}, acc,
                                  st->acc.data(), d);
           } else {
             for (int r = 0; r < t_rows; ++r) {
@@ -432,12 +447,21 @@ void ImagePass(int n, int d, const float* pe, const MaskDecoderInputs* init, con
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int cb = 0; cb < col_blocks; ++cb) {
     kernels::GemmStrided(t_rows, 32, n, kernels::StridedA{logits_t, LogitsStride(n), 1},
-                         kernels::StridedB{x + cb * 32, d, 32},
+                         kernels::StridedB{(i2t != nullptr ? x : x_in) + cb * 32, d, 32},
                          kernels::GemmEpilogue{}, px + cb * 32, d);
   }
 }
 
 }  // namespace
+
+void PrepareLayer0Tokens(const TwoWayTransformerWeights& w, const MaskDecoderInputs& in,
+                         TwoWayTransformerBuffers* buf, float* x0, float* x0_pe) {
+  const int n = w.grid * w.grid;
+  MaskDecoderInputs init = in;
+  init.image_hwc = init.image_pe_hwc = nullptr;
+  ImagePass(n, w.dim, w.pe_hwc, &init, nullptr, nullptr, &buf->pass, x0, nullptr, x0, nullptr, nullptr);
+  kernels::Add(x0, w.pe_hwc, x0_pe, static_cast<size_t>(n) * w.dim);
+}
 
 // ref: transformer.py TwoWayTransformer.forward, mask_decoder.py predict_masks
 void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderInputs& in,
@@ -530,7 +554,10 @@ void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderIn
   } else {
     plan_final();
   }
-  ImagePass(n, d, w.pe_hwc, &in, nullptr, &t2i, &buf->pass, x, logits_t, px.data());
+  // Pass 0 reads the shared layer-0 tokens in place when the caller gives
+  // them; pass 1 then reads them from there and writes its update into x.
+  const float* x0 = in.image_hwc != nullptr ? in.image_hwc : x;
+  ImagePass(n, d, w.pe_hwc, &in, nullptr, &t2i, &buf->pass, x0, in.image_pe_hwc, x, logits_t, px.data());
   for (size_t bi = 0; bi < blocks.size(); ++bi) {
     const MaskDecoder::Block& b = blocks[bi];
     FinishTokenToImage(dims, b.token_to_image, px.data(), q.data(), tmp.data());
@@ -552,7 +579,7 @@ void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderIn
     } else {
       plan_final();
     }
-    ImagePass(n, d, w.pe_hwc, nullptr, &i2t, &t2i, &buf->pass, x, logits_t, px.data());
+    ImagePass(n, d, w.pe_hwc, nullptr, &i2t, &t2i, &buf->pass, bi == 0 ? x0 : x, nullptr, x, logits_t, px.data());
   }
   FinishTokenToImage(final_dims, w.final_attn, px.data(), fin_res.data(), tmp.data());
   kernels::LayerNormRows(kept, d, tmp.data(), d, w.norm_final.w.data(), w.norm_final.b.data(), kLayerNormEps,

@@ -60,6 +60,12 @@ struct TwoWayTransformerWeights {
 // the updated image tokens; `out_tokens` [1 + in.num_masks, dim] the iou
 // token and the selected mask tokens (in.first_mask ..) after
 // norm_final_attn. ref: transformer.py TwoWayTransformer.forward
+// The layer-0 image tokens x0 = embedding + dense prompt, channel-last
+// [grid * grid, dim], and x0 + pe, exactly as the first image pass forms
+// them: MaskDecoderInputs::image_hwc / image_pe_hwc for a batch of prompts.
+void PrepareLayer0Tokens(const TwoWayTransformerWeights& w, const MaskDecoderInputs& in,
+                         TwoWayTransformerBuffers* buf, float* x0, float* x0_pe);
+
 void RunTwoWayTransformer(const TwoWayTransformerWeights& w, const MaskDecoderInputs& in,
                           TwoWayTransformerBuffers* buf, float* x, float* out_tokens);
 

@@ -277,6 +277,40 @@ TEST_CASE("PredictInto reuses one Prediction and matches Predict bit for bit") {
   CHECK_THROWS_AS(model->PredictInto(wide, multi, nullptr), Error);
 }
 
+TEST_CASE("PredictSinglePoints: a batch sharing the layer-0 tokens equals one-point calls and Predict") {
+  const SamConfig config = SamVitTinyTestConfig();
+  const auto model = SamModel::FromTensors(MakeRandomSamTensors(config, 4), "random test weights");
+  std::mt19937 rng(6);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  ImageEmbedding e;
+  e.orig_height = e.orig_width = e.input_height = e.input_width = 1024;
+  e.data.resize(static_cast<size_t>(config.prompt_dim) * config.embed_grid * config.embed_grid);
+  for (float& v : e.data) v = dist(rng);
+  // Integer pixels on a 1024 x 1024 image: (t + 0.5) / 1024 is exact in f32
+  // and f64, so Predict's and the generator's coordinate roundings agree.
+  const std::vector<double> points = {100, 200, 700, 33, 512, 1000};
+  const int count = static_cast<int>(points.size() / 2);
+  const size_t plane = 256 * 256;
+  std::vector<float> batch_low(count * 3 * plane), batch_scores(count * 3);
+  model->PredictSinglePoints(e, points.data(), count, batch_low.data(), batch_scores.data());
+  for (int i = 0; i < count; ++i) {
+    INFO("point " << i);
+    std::vector<float> low(3 * plane), scores(3);
+    model->PredictSinglePoints(e, points.data() + 2 * i, 1, low.data(), scores.data());  // no sharing
+    CHECK(std::equal(low.begin(), low.end(), batch_low.begin() + i * 3 * plane));
+    CHECK(std::equal(scores.begin(), scores.end(), batch_scores.begin() + 3 * i));
+    Prompt prompt;
+    prompt.points.push_back({points[2 * i], points[2 * i + 1], 1});
+    prompt.multimask = true;
+    prompt.compute_high_res = false;
+    const Prediction want = model->Predict(e, prompt);
+    CHECK(want.scores == scores);
+    CHECK(want.low_res == low);
+  }
+  double nan_point[2] = {NAN, 3};
+  CHECK_THROWS_AS(model->PredictSinglePoints(e, nan_point, 1, batch_low.data(), batch_scores.data()), Error);
+}
+
 TEST_CASE("HugePageBuffer keeps its contents until it grows, 2 MiB aligned") {
   HugePageBuffer b;
   CHECK(b.data() == nullptr);
