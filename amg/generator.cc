@@ -11,7 +11,7 @@
 #include "amg/nms.h"
 #include "amg/regions.h"
 #include "engine/preprocess.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::amg {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::amg {
 namespace {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <string>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::amg {
 namespace {

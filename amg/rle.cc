@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::amg {
 namespace {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "engine/preprocess.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::amg {
 

@@ -15,7 +15,7 @@
 #include <stb_image_write.h>
 
 #include "engine/exif_orientation.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

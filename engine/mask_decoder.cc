@@ -13,7 +13,7 @@
 #include "kernels/conv.h"
 #include "kernels/gelu_ops.h"
 #include "kernels/gemm_pack.h"  // kGemmNR: panel width of up0_b
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

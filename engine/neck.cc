@@ -5,7 +5,7 @@
 
 #include "kernels/conv_rows.h"
 #include "kernels/ops.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/quantized.h"
 
 namespace persam {

@@ -1,7 +1,7 @@
 #include "engine/precision.h"
 
 #include "weights/cast.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/quantized.h"
 
 namespace persam {

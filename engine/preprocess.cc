@@ -5,7 +5,7 @@
 #include <string>
 
 #include "kernels/resize.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

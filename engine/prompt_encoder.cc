@@ -5,7 +5,7 @@
 
 #include "engine/decoder_tensors.h"
 #include "kernels/ops.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -9,7 +9,7 @@
 #include "engine/preprocess.h"
 #include "engine/prompt_encoder.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/quantized.h"
 
 namespace persam {

@@ -25,7 +25,7 @@
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

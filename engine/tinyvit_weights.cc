@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "engine/tinyvit_encoder.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -9,7 +9,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/mapped_file.h"
 #include "weights/quantized.h"
 

@@ -47,7 +47,7 @@
 #include <string>
 #include <vector>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 #include "kernels/hwy_target.h"  // first: target policy
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "kernels/conv_rows.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::kernels {
 namespace {

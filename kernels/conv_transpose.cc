@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/conv.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::kernels {
 

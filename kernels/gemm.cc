@@ -20,7 +20,7 @@
 #include "kernels/gemm_pack.h"
 #include "kernels/parallel.h"
 #include "kernels/transpose_block.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 
 namespace persam::kernels {

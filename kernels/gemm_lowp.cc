@@ -19,7 +19,7 @@
 #include "kernels/gemm_lowp.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/parallel.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::kernels {
 

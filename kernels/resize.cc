@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 #ifndef PERSAM_KERNELS_RESIZE_TAPS_
 #define PERSAM_KERNELS_RESIZE_TAPS_

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::kernels {
 namespace {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <map>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace fs = std::filesystem;

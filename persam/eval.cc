@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "weights/json.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace fs = std::filesystem;

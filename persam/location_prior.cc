@@ -6,7 +6,7 @@
 #include "engine/preprocess.h"
 #include "kernels/ops.h"
 #include "kernels/resize.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -8,7 +8,7 @@
 #include <omp.h>
 #include <vector>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "persam/mask_loss.cc"

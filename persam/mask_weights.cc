@@ -6,7 +6,7 @@
 
 #include <omp.h>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "engine/preprocess.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

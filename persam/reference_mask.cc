@@ -4,7 +4,7 @@
 
 #include "engine/preprocess.h"
 #include "kernels/resize.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 

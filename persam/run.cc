@@ -7,7 +7,7 @@
 #include "persam/dataset.h"
 #include "weights/json.h"
 #include "persam/outputs.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace fs = std::filesystem;

@@ -21,7 +21,7 @@
 #include "engine/preprocess.h"
 #include "engine/sam_model.h"
 #include "tests/fixtures.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
 

@@ -21,7 +21,7 @@
 #include "amg/regions.h"
 #include "amg/rle.h"
 #include "tests/fixtures.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 
 namespace persam::amg {

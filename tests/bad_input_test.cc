@@ -14,7 +14,7 @@
 
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 #include "weights/zip_archive.h"

@@ -9,7 +9,7 @@
 
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/sam_config.h"
 

@@ -21,7 +21,7 @@
 #include "kernels/conv_rows.h"
 #include "tests/fixture_prompts.h"
 #include "tests/fixtures.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
 #include "weights/random_checkpoint.h"

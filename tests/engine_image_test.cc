@@ -12,7 +12,7 @@
 
 #include "engine/exif_orientation.h"
 #include "engine/image.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

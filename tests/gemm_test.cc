@@ -17,7 +17,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_lowp.h"
 #include "tests/gemm_test_util.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::kernels {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 

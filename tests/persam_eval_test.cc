@@ -9,7 +9,7 @@
 #include "engine/image.h"
 #include "persam/dataset.h"
 #include "persam/eval.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

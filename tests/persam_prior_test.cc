@@ -7,7 +7,7 @@
 
 #include "persam/location_prior.h"
 #include "persam/reference_mask.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -14,7 +14,7 @@
 #include "tests/fixtures.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/mapped_file.h"
 #include "weights/npy.h"

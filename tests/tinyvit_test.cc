@@ -18,7 +18,7 @@
 #include "kernels/gemm.h"
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/npy.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"

@@ -7,7 +7,7 @@
 #include "tools/cli.h"
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/quantized.h"
 #include "weights/sam_config.h"
 

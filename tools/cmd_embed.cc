@@ -9,7 +9,7 @@
 #include "tools/cli.h"
 #include "tools/embedding_file.h"
 #include "tools/precision_option.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/npy.h"
 
 namespace persam::cli {

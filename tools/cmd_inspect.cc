@@ -5,7 +5,7 @@
 #include "engine/precision.h"
 #include "tools/cli.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/quantized.h"
 #include "weights/sam_config.h"

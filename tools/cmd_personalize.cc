@@ -12,7 +12,7 @@
 #include "persam/run.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::cli {
 namespace {

@@ -16,7 +16,7 @@
 #include "tools/cli.h"
 #include "tools/embedding_file.h"
 #include "tools/precision_option.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
 

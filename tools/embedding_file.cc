@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine/preprocess.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
 

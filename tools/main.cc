@@ -7,7 +7,7 @@
 
 #include "kernels/parallel.h"
 #include "tools/cli.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 #ifndef PERSAM_VERSION
 #define PERSAM_VERSION "unknown"

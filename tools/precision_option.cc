@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam::cli {
 

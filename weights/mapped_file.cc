@@ -10,7 +10,7 @@
 #include <map>
 #include <mutex>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/mapped_file.h"
 
 namespace persam {

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

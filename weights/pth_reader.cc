@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/pickle.h"
 #include "weights/zip_archive.h"
 

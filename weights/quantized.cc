@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

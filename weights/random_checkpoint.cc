@@ -5,7 +5,7 @@
 
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/json.h"
 
 namespace persam {

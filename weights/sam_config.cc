@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 

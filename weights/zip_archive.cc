@@ -3,7 +3,7 @@
 #include <array>
 #include <cstring>
 
-#include "weights/error.h"
+#include "base/error.h"
 
 namespace persam {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "weights/checkpoint.h"
-#include "weights/error.h"
+#include "base/error.h"
 #include "weights/sam_config.h"
 
 static volatile uint8_t g_sink;

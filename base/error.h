@@ -1,7 +1,9 @@
 // The one exception type of the engine. Every message names the file, tensor
-// or argument at fault and what was expected (STYLE.md, practice 11).
-#ifndef PERSAM_WEIGHTS_ERROR_H_
-#define PERSAM_WEIGHTS_ERROR_H_
+// or argument at fault and what was expected (STYLE.md, practice 11). It
+// lives below every layer (kernels, weights, engine, ... all include it);
+// the C API (capi/) maps it to a status code.
+#ifndef PERSAM_BASE_ERROR_H_
+#define PERSAM_BASE_ERROR_H_
 
 #include <stdexcept>
 #include <string>
@@ -15,4 +17,4 @@ class Error : public std::runtime_error {
 
 }  // namespace persam
 
-#endif  // PERSAM_WEIGHTS_ERROR_H_
+#endif  // PERSAM_BASE_ERROR_H_
