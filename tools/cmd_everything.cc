@@ -19,7 +19,7 @@
 #include "engine/timing.h"
 #include "persam/outputs.h"
 #include "tools/cli.h"
-#include "tools/embedding_file.h"
+#include "tools/print_timings.h"
 #include "tools/precision_option.h"
 #include "base/error.h"
 #include "weights/json.h"

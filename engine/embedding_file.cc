@@ -1,4 +1,4 @@
-#include "tools/embedding_file.h"
+#include "engine/embedding_file.h"
 
 #include <fstream>
 #include <sstream>
@@ -8,7 +8,7 @@
 #include "weights/json.h"
 #include "weights/npy.h"
 
-namespace persam::cli {
+namespace persam {
 
 void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding, const SamConfig& config) {
   WriteNpyFloat32(path, {1, config.prompt_dim, config.embed_grid, config.embed_grid}, embedding.data.data());
@@ -52,10 +52,4 @@ ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& confi
   return e;
 }
 
-void PrintTimings(const Args& args, const StageTimings& timings) {
-  Say(args, "timings:\n");
-  for (const auto& [stage, seconds] : timings.entries()) Say(args, "  %-16s %9.2f ms\n", stage.c_str(), seconds * 1e3);
-  Say(args, "  %-16s %9.2f ms\n", "total", timings.Total() * 1e3);
-}
-
-}  // namespace persam::cli
+}  // namespace persam

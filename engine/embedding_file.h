@@ -1,16 +1,14 @@
-// The embedding file shared by `persam embed` and `persam segment
-// --embedding`: EMB.npy (float32, 1 x dim x grid x grid) and EMB.npy.json
+// The embedding file shared by `persam embed`, `persam segment
+// --embedding` and the C API: EMB.npy (float32, 1 x dim x grid x grid) and EMB.npy.json
 // holding the image geometry the embedding was computed for.
-#ifndef PERSAM_TOOLS_EMBEDDING_FILE_H_
-#define PERSAM_TOOLS_EMBEDDING_FILE_H_
+#ifndef PERSAM_ENGINE_EMBEDDING_FILE_H_
+#define PERSAM_ENGINE_EMBEDDING_FILE_H_
 
 #include <string>
 
 #include "engine/sam_model.h"
-#include "engine/timing.h"
-#include "tools/cli.h"
 
-namespace persam::cli {
+namespace persam {
 
 void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding, const SamConfig& config);
 // Reads EMB.npy for an image of `height` x `width`: checks the shape against
@@ -18,9 +16,6 @@ void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding
 // image of that size. Throws persam::Error naming the file.
 ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& config, int height, int width);
 
-// "  stage  12.3 ms" lines and the total, on stdout (unless --quiet).
-void PrintTimings(const Args& args, const StageTimings& timings);
+}  // namespace persam
 
-}  // namespace persam::cli
-
-#endif  // PERSAM_TOOLS_EMBEDDING_FILE_H_
+#endif  // PERSAM_ENGINE_EMBEDDING_FILE_H_

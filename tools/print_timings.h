@@ -1,0 +1,15 @@
+// The per-stage timing table of --verbose.
+#ifndef PERSAM_TOOLS_PRINT_TIMINGS_H_
+#define PERSAM_TOOLS_PRINT_TIMINGS_H_
+
+#include "engine/timing.h"
+#include "tools/cli.h"
+
+namespace persam::cli {
+
+// "  stage  12.3 ms" lines and the total, on stdout (unless --quiet).
+void PrintTimings(const Args& args, const StageTimings& timings);
+
+}  // namespace persam::cli
+
+#endif  // PERSAM_TOOLS_PRINT_TIMINGS_H_
