@@ -77,14 +77,40 @@ ObjectResult RunObject(const SamModel& model, const std::string& object, const s
 
 }  // namespace
 
+void ParseShard(const std::string& text, const std::string& what, RunOptions* options) {
+  const size_t slash = text.find('/');
+  auto number = [&](const std::string& part, int* out) {
+    if (part.empty() || part.size() > 9 || part.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoi(part);
+    return true;
+  };
+  int index = 0, count = 0;
+  if (slash == std::string::npos || !number(text.substr(0, slash), &index) || !number(text.substr(slash + 1), &count) ||
+      count < 1 || index >= count) {
+    throw Error(what + " '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4 ... 3/4)");
+  }
+  options->shard_index = index;
+  options->shard_count = count;
+}
+
+namespace {
+bool InShard(const RunOptions& options, size_t position) {
+  return static_cast<int>(position % static_cast<size_t>(options.shard_count)) == options.shard_index;
+}
+}  // namespace
+
 RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root, const std::string& ref_idx,
                              const RunOptions& options, const ProgressCallback& progress) {
   const std::vector<DatasetObject> objects = ScanPerSegDataset(data_root, ref_idx);
   RunReport report;
   report.finetune = options.personalize.finetune;
+  size_t position = 0;
   for (const DatasetObject& object : objects) {
     std::vector<Target> targets;
-    for (const DatasetImage& image : object.images) targets.push_back({image.name, image.path});
+    for (const DatasetImage& image : object.images) {
+      if (InShard(options, position++)) targets.push_back({image.name, image.path});
+    }
+    if (targets.empty()) continue;
     const std::string out = options.out_dir.empty() ? "" : (fs::path(options.out_dir) / object.name).string();
     report.objects.push_back(
         RunObject(model, object.name, object.ref_image, object.ref_mask, targets, options, out, progress, &report));
@@ -107,6 +133,12 @@ RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image,
     }
     list.push_back({stem, path});
   }
+  // Every target is checked above, whichever shard it falls in.
+  std::vector<Target> share;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (InShard(options, i)) share.push_back(list[i]);
+  }
+  list.swap(share);
   RunReport report;
   report.finetune = options.personalize.finetune;
   report.objects.push_back(RunObject(model, "", ref_image, ref_mask, list, options, options.out_dir, progress, &report));

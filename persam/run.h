@@ -18,7 +18,17 @@ struct RunOptions {
   PersonalizeOptions personalize;
   std::string out_dir;      // empty: write nothing
   bool write_visualization = true;
+  // This run's share of the images (--shard I/N, for splitting a folder over
+  // machines or batch jobs): the images at positions i % shard_count ==
+  // shard_index of the target list (PersonalizeImages, in the given order)
+  // or of all objects' images in scan order (PersonalizeDataset). Objects
+  // with no image in the share are skipped entirely.
+  int shard_index = 0;
+  int shard_count = 1;
 };
+
+// Parses "I/N" (0 <= I < N); throws persam::Error naming `what` otherwise.
+void ParseShard(const std::string& text, const std::string& what, RunOptions* options);
 
 struct TargetResult {
   std::string name;        // output stem ("01")

@@ -62,6 +62,13 @@ int RunPersonalize(const Args& args) {
   options.personalize.finetune = args.Flag("finetune");
   options.write_visualization = !args.Flag("no-vis");
   if (out_dir) options.out_dir = *out_dir;
+  if (const auto shard = args.Value("shard")) {
+    try {
+      ParseShard(*shard, "--shard", &options);
+    } catch (const Error& e) {
+      throw UsageError{e.what()};
+    }
+  }
   if (dataset) {
     if (args.Value("ref-image") || args.Value("ref-mask")) {
       throw UsageError{"--dataset and --ref-image/--ref-mask are exclusive"};
@@ -130,8 +137,11 @@ extern const Command kPersonalizeCommand = {
     "  --no-vis          do not write vis_mask_*.jpg\n"
     "  --report FILE     JSON: prior points, every decoder call (box, scores,\n"
     "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n"
+    "  --shard I/N       only the images at positions i with i % N == I (0 <= I < N)\n"
+    "                    of the targets as given (or of the dataset's images in\n"
+    "                    scan order): N runs with I = 0 .. N-1 split the work\n"
     PERSAM_PRECISION_HELP,
-    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", kPrecisionOptionName},
+    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", kPrecisionOptionName},
     {"finetune", "no-vis"},
     RunPersonalize,
 };
