@@ -335,8 +335,9 @@ void GeneratorOptions::Validate() const {
   CheckFinite(box_nms_thresh, "--box-nms-thresh");
   CheckFinite(crop_nms_thresh, "--crop-nms-thresh");
   CheckFinite(crop_overlap_ratio, "--crop-overlap-ratio");
-  if (points_per_side < 1) {
-    throw Error("everything: --points-per-side must be at least 1, got " + std::to_string(points_per_side));
+  // Beyond 1024 x 1024 prompts per crop the grid only exhausts memory and time.
+  if (points_per_side < 1 || points_per_side > 1024) {
+    throw Error("everything: --points-per-side must be 1 .. 1024, got " + std::to_string(points_per_side));
   }
   if (points_per_batch < 1) {
     throw Error("everything: --points-per-batch must be at least 1, got " + std::to_string(points_per_batch));

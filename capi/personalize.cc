@@ -1,4 +1,5 @@
 // PerSAM / PerSAM-F over the C API: a reference image + mask, then targets.
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -60,9 +61,10 @@ persam_status persam_personalizer_segment(const persam_personalizer* personalize
     }
     const persam::ImageOutcome outcome = personalizer->personalizer->Segment(target->image);
     std::memcpy(out_mask, outcome.mask.data(), pixels);
-    if (out_point != nullptr && !outcome.prior_points.empty()) {
-      out_point[0] = static_cast<float>(outcome.prior_points[0].x);
-      out_point[1] = static_cast<float>(outcome.prior_points[0].y);
+    if (out_point != nullptr) {
+      const bool has = !outcome.prior_points.empty();
+      out_point[0] = has ? static_cast<float>(outcome.prior_points[0].x) : NAN;
+      out_point[1] = has ? static_cast<float>(outcome.prior_points[0].y) : NAN;
     }
   });
 }

@@ -16,6 +16,13 @@ print_summary() {
   done < <(sed -n 's/.*\[doctest\] test cases: *[0-9]* | *\([0-9]*\) passed | *\([0-9]*\) failed | *\([0-9]*\) skipped.*/\1 \2 \3/p' "$log")
   local suites_failed
   suites_failed=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' build/meson-logs/testlog.txt | tail -n 1)
+  # Python's unittest (the `python` suite): "Ran N tests", then "OK" or
+  # "FAILED (failures=F, errors=E)", with "skipped=S" in either.
+  local ran py_failed py_skipped
+  ran=$(sed -n 's/^Ran \([0-9]*\) tests\? in.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+  py_failed=$(grep -E '^FAILED \(' "$log" | grep -oE '(failures|errors)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
+  py_skipped=$(grep -E '^(OK|FAILED) \(' "$log" | grep -oE 'skipped=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
+  passed=$((passed + ran - py_failed - py_skipped)); failed=$((failed + py_failed)); skipped=$((skipped + py_skipped))
   local died
   died=$(grep -c -E '^ *[0-9]+/[0-9]+ .*(TIMEOUT|SIGSEGV|SIGABRT|killed by signal)' "$log" || true)
   failed=$((failed + died))

@@ -194,6 +194,7 @@ TEST_CASE("everything: invalid parameters are refused before anything is written
       // int(7 / 3^2) = 0 points per side on layer 2: the reference divides by zero.
       {"--points-per-side 7 --crop-n-layers 2 --crop-n-points-downscale-factor 3", "layer 2"},
       {"--points-per-side 0", "--points-per-side"},
+      {"--points-per-side 100000", "--points-per-side"},
       {"--points-per-batch 0", "--points-per-batch"},
       {"--crop-overlap-ratio -0.1", "--crop-overlap-ratio"},
       {"--crop-n-layers -1", "--crop-n-layers"},

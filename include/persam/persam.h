@@ -178,7 +178,8 @@ PERSAM_API persam_status persam_personalizer_create(const persam_model* model, c
                                                     persam_personalizer** out_personalizer);
 /* Segments the concept in `target`: writes its 0/1 mask [height][width]
  * into out_mask (capacity >= width * height bytes) and, when out_point is
- * not NULL, the location prior's positive point (x, y). */
+ * not NULL, the location prior's positive point (x, y) (NaN, NaN when the
+ * cascade had none). */
 PERSAM_API persam_status persam_personalizer_segment(const persam_personalizer* personalizer,
                                                      const persam_image* target, uint8_t* out_mask,
                                                      size_t capacity, float* out_point);
