@@ -184,11 +184,23 @@ void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, 
     throw Error("mask decoder: mask range out of bounds");
   }
   std::lock_guard<std::mutex> lock(mu_);
+  RunIn(in, masks, scores, timings, ws_.get());
+}
+
+void MaskDecoder::WorkspaceDeleter::operator()(Workspace* w) const { delete w; }
+
+MaskDecoder::WorkspacePtr MaskDecoder::NewWorkspace() const { return WorkspacePtr(new Workspace()); }
+
+void MaskDecoder::RunIn(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings,
+                        Workspace* workspace) const {
+  if (in.first_mask < 0 || in.num_masks <= 0 || in.first_mask + in.num_masks > num_mask_tokens_) {
+    throw Error("mask decoder: mask range out of bounds");
+  }
   // Two stages, so --verbose shows where the decoder's time goes.
   auto transformer_stage = std::make_unique<ScopedStage>(timings, "mask_decoder.transformer");
   const int d = dim_;
   const int s2 = 4 * grid_;
-  Workspace& w = *ws_;
+  Workspace& w = *workspace;
   w.Reserve(static_cast<size_t>(grid_) * grid_, d);
   std::vector<float> fin(static_cast<size_t>(1 + in.num_masks) * d);  // [iou, selected mask tokens]
   const TwoWayTransformerWeights transformer{blocks_, final_attn_, norm_final_, output_tokens_, pe_hwc_.data(),

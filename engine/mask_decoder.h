@@ -49,6 +49,18 @@ class MaskDecoder {
   // masks: [num_masks, 4 grid, 4 grid] low-res logits; scores: [num_masks].
   // Thread-safe (calls are serialised: the kernels inside use every thread).
   void Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const;
+  // The same in the caller's workspace, without the lock: several prompts
+  // decode concurrently, one per thread (inside a caller's parallel region
+  // the kernels run single-threaded), each with its own workspace. Results
+  // are bit for bit Run's (no value depends on the thread count).
+  struct Workspace;
+  struct WorkspaceDeleter {
+    void operator()(Workspace* w) const;
+  };
+  using WorkspacePtr = std::unique_ptr<Workspace, WorkspaceDeleter>;
+  WorkspacePtr NewWorkspace() const;
+  void RunIn(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings,
+             Workspace* workspace) const;
   // The layer-0 image tokens of MaskDecoderInputs::image_hwc / image_pe_hwc
   // for `in`'s embedding and dense prompt: [grid * grid, dim] each.
   void PrepareImageTokens(const MaskDecoderInputs& in, std::vector<float>* image_hwc,
@@ -85,7 +97,6 @@ class MaskDecoder {
     Norm norm1, norm2, norm3, norm4;
     Linear mlp1, mlp2;
   };
-  struct Workspace;
 
  private:
   int dim_ = 0, grid_ = 0, heads_ = 0, num_mask_tokens_ = 0;

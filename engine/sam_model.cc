@@ -1,6 +1,11 @@
 #include "engine/sam_model.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
+#include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -8,6 +13,7 @@
 #include "engine/mask_decoder.h"
 #include "engine/preprocess.h"
 #include "engine/prompt_encoder.h"
+#include "kernels/parallel.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
 #include "weights/quantized.h"
@@ -170,28 +176,58 @@ void SamModel::PredictSinglePoints(const ImageEmbedding& embedding, const double
                               " multimask outputs, the mask generator needs 3");
   const int ms = impl_->mask_decoder->mask_size();
   const size_t plane = static_cast<size_t>(ms) * ms;
-  std::vector<float> sparse(static_cast<size_t>(2) * c.prompt_dim);
   MaskDecoderInputs in;
   in.embedding = embedding.data.data();
   in.dense_channel = impl_->prompt_encoder->no_mask_embed().data();
-  in.sparse = sparse.data();
   in.num_sparse = 2;
   in.first_mask = 1;
   in.num_masks = 3;
-  // The image side every prompt starts from, formed once for the batch.
+  for (int i = 0; i < 2 * count; ++i) {
+    if (!std::isfinite(input_xy[i])) throw Error("prompt: point coordinates must be finite");
+  }
+  if (count == 1) {
+    std::vector<float> sparse(static_cast<size_t>(2) * c.prompt_dim);
+    impl_->prompt_encoder->EncodeInputFramePoint(input_xy[0], input_xy[1], sparse.data());
+    in.sparse = sparse.data();
+    impl_->mask_decoder->Run(in, low_res, scores, timings);
+    return;
+  }
+  // A batch: the image side every prompt starts from is formed once, then
+  // the prompts decode concurrently, one per thread, each in its own
+  // workspace. No barrier inside a prompt, so a busy machine (another
+  // process on a core) slows a thread down instead of stalling every
+  // barrier of every layer; each prompt's values are bit for bit the
+  // single-prompt path's.
   std::vector<float> image_hwc, image_pe_hwc;
-  if (count > 1) {
+  {
+    ScopedStage stage(timings, "mask_decoder.image_tokens");
     impl_->mask_decoder->PrepareImageTokens(in, &image_hwc, &image_pe_hwc);
-    in.image_hwc = image_hwc.data();
-    in.image_pe_hwc = image_pe_hwc.data();
   }
-  for (int i = 0; i < count; ++i) {
-    {
-      ScopedStage stage(timings, "prompt_encoder");
-      impl_->prompt_encoder->EncodeInputFramePoint(input_xy[2 * i], input_xy[2 * i + 1], sparse.data());
+  in.image_hwc = image_hwc.data();
+  in.image_pe_hwc = image_pe_hwc.data();
+  ScopedStage stage(timings, "mask_decoder.batch");
+  const int threads = std::min(count, kernels::NumThreads());
+  std::vector<MaskDecoder::WorkspacePtr> workspaces(threads);
+  for (auto& w : workspaces) w = impl_->mask_decoder->NewWorkspace();
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    MaskDecoder::Workspace* ws = workspaces[omp_get_thread_num()].get();
+    std::vector<float> sparse(static_cast<size_t>(2) * c.prompt_dim);
+    MaskDecoderInputs mine = in;
+    mine.sparse = sparse.data();
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < count; ++i) {
+      try {
+        impl_->prompt_encoder->EncodeInputFramePoint(input_xy[2 * i], input_xy[2 * i + 1], sparse.data());
+        impl_->mask_decoder->RunIn(mine, low_res + static_cast<size_t>(i) * 3 * plane, scores + 3 * i, nullptr, ws);
+      } catch (...) {
+#pragma omp critical(persam_predict_single_points)
+        if (!error) error = std::current_exception();
+      }
     }
-    impl_->mask_decoder->Run(in, low_res + static_cast<size_t>(i) * 3 * plane, scores + 3 * i, timings);
   }
+  if (error) std::rethrow_exception(error);
 }
 
 void Predictor::SetImage(const RgbImage& image) {
