@@ -20,23 +20,11 @@ namespace {
 using testing::FixturePath;
 using testing::HaveFixtures;
 
-testing::CliRun Persam(const std::string& args) {
-  const char* exe = std::getenv("PERSAM_EXE");
-  REQUIRE_MESSAGE(exe != nullptr, "PERSAM_EXE must point at the persam binary");
-  return testing::RunCli(exe, args + " --threads 2");
-}
+testing::CliRun Persam(const std::string& args) { return testing::RunPersam(args); }
 
-std::string TempDir() {
-  char templ[] = "/tmp/persam_cli_test_XXXXXX";
-  const char* dir = mkdtemp(templ);
-  REQUIRE(dir != nullptr);
-  return dir;
-}
+std::string TempDir() { return testing::MakeTempDir("persam_cli_test"); }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
+bool Exists(const std::string& path) { return testing::PathExists(path); }
 
 std::string ModelArgs() {
   return "--model " + FixturePath("models/sam_vit_tiny.pth") + " --image " +

@@ -20,18 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::FixturePath;
 
-testing::CliRun Persam(const std::string& args) {
-  const char* exe = std::getenv("PERSAM_EXE");
-  REQUIRE_MESSAGE(exe != nullptr, "PERSAM_EXE must point at the persam binary");
-  return testing::RunCli(exe, args + " --threads 2");
-}
+testing::CliRun Persam(const std::string& args) { return testing::RunPersam(args); }
 
-std::string TempDir() {
-  char templ[] = "/tmp/persam_shard_test_XXXXXX";
-  const char* dir = mkdtemp(templ);
-  REQUIRE(dir != nullptr);
-  return dir;
-}
+std::string TempDir() { return testing::MakeTempDir("persam_shard_test"); }
 
 // Mask PNGs (not the visualisations) a run wrote, relative to `dir`.
 std::set<std::string> MaskFiles(const std::string& dir) {

@@ -4,9 +4,12 @@
 #define PERSAM_TESTS_CLI_TEST_UTIL_H_
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace persam::testing {
@@ -28,6 +31,27 @@ inline CliRun RunCli(const std::string& exe, const std::string& args) {
   const int status = pclose(pipe);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Runs the `persam` binary named by $PERSAM_EXE with `args` (plus
+// `extra`, e.g. " --threads 2").
+inline CliRun RunPersam(const std::string& args, const std::string& extra = " --threads 2") {
+  const char* exe = std::getenv("PERSAM_EXE");
+  REQUIRE_MESSAGE(exe != nullptr, "PERSAM_EXE must point at the persam binary");
+  return RunCli(exe, args + extra);
+}
+
+// A fresh directory under /tmp whose name starts with `prefix`.
+inline std::string MakeTempDir(const std::string& prefix) {
+  std::string templ = "/tmp/" + prefix + "_XXXXXX";
+  const char* dir = mkdtemp(templ.data());
+  REQUIRE(dir != nullptr);
+  return dir;
+}
+
+inline bool PathExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace persam::testing

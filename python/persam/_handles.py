@@ -11,6 +11,23 @@ from .errors import InvalidArgumentError
 _U8P = ctypes.POINTER(c_uint8)
 
 
+class Closeable:
+    """`with` support over close(); on garbage collection releases what
+    _release() names (close() may do more, e.g. a model closes its users)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self._release()
+        except Exception:
+            pass
+
+
 class Handle:
     """An opaque C pointer freed exactly once by ``free_name``."""
     __slots__ = ("ptr", "_free_name")

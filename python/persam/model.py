@@ -4,7 +4,7 @@ from ctypes import byref, c_void_p
 from dataclasses import dataclass
 
 from . import _lib
-from ._handles import Handle
+from ._handles import Closeable, Handle
 from .errors import InvalidArgumentError, PersamError
 
 
@@ -34,7 +34,7 @@ def set_num_threads(threads):
     _lib.check(_lib.lib().persam_set_num_threads(int(threads)))
 
 
-class Model:
+class Model(Closeable):
     """A SAM checkpoint (.pth / .safetensors; ViT-B/L/H or MobileSAM).
 
     threads: when given, sets the process-wide engine thread count first.
@@ -90,17 +90,8 @@ class Model:
             d.close()
         self._handle.free()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self._handle.free()
-        except Exception:
-            pass
+    def _release(self):
+        self._handle.free()
 
     def __repr__(self):
         state = "closed" if self.closed else f"{self.info.encoder}, {self.info.precision}"

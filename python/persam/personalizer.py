@@ -6,7 +6,7 @@ from ctypes import byref, c_float, c_void_p
 import numpy as np
 
 from . import _lib
-from ._handles import Handle, image_size, load_rgb, make_image, u8_ptr
+from ._handles import Closeable, Handle, image_size, load_rgb, make_image, u8_ptr
 from .errors import InvalidArgumentError, PersamError
 
 
@@ -23,7 +23,7 @@ def reference_mask_array(mask):
     return np.ascontiguousarray(m != 0, dtype=np.uint8)
 
 
-class Personalizer:
+class Personalizer(Closeable):
     """PerSAM (finetune=False) or PerSAM-F (finetune=True): learns the concept
     from ref_image (array or path) and ref_mask (array, nonzero = the object,
     or a mask image path); segment(image) finds it in other images."""
@@ -73,14 +73,5 @@ class Personalizer:
     def close(self):
         self._handle.free()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self._handle.free()
-        except Exception:
-            pass
+    def _release(self):
+        self._handle.free()

@@ -7,7 +7,7 @@ from ctypes import byref, c_void_p
 import numpy as np
 
 from . import _lib
-from ._handles import Handle, f32_ptr, make_image
+from ._handles import Closeable, Handle, f32_ptr, make_image
 from .errors import InvalidArgumentError, PersamError
 
 
@@ -17,7 +17,7 @@ def _resized_size(h, w, side):
     return int(h * scale + 0.5), int(w * scale + 0.5)
 
 
-class SamPredictor:
+class SamPredictor(Closeable):
     """Like segment_anything.SamPredictor: set_image() once (the image
     encoder), then predict() any number of prompts (the prompt encoder and
     mask decoder). Outputs are NumPy arrays of the official shapes/dtypes.
@@ -207,14 +207,5 @@ class SamPredictor:
     def close(self):
         self.reset_image()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self._embedding.free()
-        except Exception:
-            pass
+    def _release(self):
+        self._embedding.free()
