@@ -4,6 +4,7 @@
 #ifndef PERSAM_CAPI_GUARD_H_
 #define PERSAM_CAPI_GUARD_H_
 
+#include <cstring>
 #include <string>
 
 #include "include/persam/persam.h"
@@ -17,6 +18,19 @@ persam_status Succeed();
 
 template <class Body>
 persam_status Guard(const char* function, const Body& body);
+
+// The integer a caller stored in an enum of the C API (persam_precision, a
+// persam_status passed back in): C allows any int there, but a C++ load of a
+// value outside the enumeration's range is undefined behaviour (UBSan: "load
+// of value 9, which is not a valid value for type 'persam_precision'"), so
+// the bytes are read as the int they are.
+template <class Enum>
+int EnumValue(const Enum& value) {
+  static_assert(sizeof(Enum) == sizeof(int), "the C API's enums are int-sized");
+  int v;
+  std::memcpy(&v, &value, sizeof(v));
+  return v;
+}
 
 // Checks that a pointer argument is not NULL.
 #define PERSAM_CAPI_REQUIRE(ptr, function)                                                    \

@@ -32,7 +32,7 @@ const char* persam_version(void) { return PERSAM_VERSION; }
 const char* persam_last_error(void) { return persam::capi::last_error.c_str(); }
 
 const char* persam_status_name(persam_status status) {
-  switch (status) {
+  switch (persam::capi::EnumValue(status)) {  // any int from C
     case PERSAM_OK: return "PERSAM_OK";
     case PERSAM_ERROR_INVALID_ARGUMENT: return "PERSAM_ERROR_INVALID_ARGUMENT";
     case PERSAM_ERROR_ENGINE: return "PERSAM_ERROR_ENGINE";

@@ -14,14 +14,14 @@ using persam::capi::InvalidArgument;
 
 namespace {
 
-std::optional<persam::Precision> ToPrecision(persam_precision p) {
+std::optional<persam::Precision> ToPrecision(int p) {  // a persam_precision (any int from C)
   switch (p) {
     case PERSAM_PRECISION_DEFAULT: return std::nullopt;
     case PERSAM_PRECISION_F32: return persam::Precision::kF32;
     case PERSAM_PRECISION_BF16: return persam::Precision::kBF16;
     case PERSAM_PRECISION_INT8: return persam::Precision::kInt8;
   }
-  throw InvalidArgument{"precision " + std::to_string(static_cast<int>(p)) +
+  throw InvalidArgument{"precision " + std::to_string(p) +
                         " is not a persam_precision value (0 default, 1 f32, 2 bf16, 3 int8)"};
 }
 
@@ -51,13 +51,14 @@ persam_status persam_model_load(const char* path, const persam_model_options* op
   persam_model_options opts;
   persam_model_options_init(&opts);
   if (options != nullptr) opts = *options;
-  if (opts.threads > 0) {
-    const persam_status s = persam_set_num_threads(opts.threads);
-    if (s != PERSAM_OK) return s;
-  }
   return Guard("persam_model_load", [&] {
     persam::LoadOptions load;
-    load.precision = ToPrecision(opts.precision);
+    load.precision = ToPrecision(persam::capi::EnumValue(opts.precision));
+    // Both options are checked before either takes effect; a refused thread
+    // count is reported as this function's options->threads.
+    if (opts.threads > 0 && persam_set_num_threads(opts.threads) != PERSAM_OK) {
+      throw InvalidArgument{std::string("options->threads: ") + persam_last_error()};
+    }
     auto handle = std::make_unique<persam_model>();
     handle->model = persam::SamModel::Load(path, load);
     *out_model = handle.release();
