@@ -280,6 +280,17 @@ persam_embedding* Embed(const persam_image* image) {
   return embedding;
 }
 
+// A multimask prompt of `count` points (coords [count][2], labels [count]).
+persam_prompt PointsPrompt(const float* coords, const int32_t* labels, int count) {
+  persam_prompt prompt;
+  persam_prompt_init(&prompt);
+  prompt.point_coords = coords;
+  prompt.point_labels = labels;
+  prompt.num_points = count;
+  prompt.multimask_output = 1;
+  return prompt;
+}
+
 persam_prediction* Predict(const persam_embedding* embedding, const persam_prompt& prompt) {
   persam_prediction* p = nullptr;
   REQUIRE_MESSAGE(persam_predict(Model(), embedding, &prompt, &p) == PERSAM_OK, persam_last_error());
@@ -706,12 +717,7 @@ TEST_CASE("predict equals `persam segment` (point and box prompts), boxes batch"
     // Coordinates exact in float (the C API takes float, the CLI double).
     const float coords[4] = {638.5f, 439.75f, 1149.25f, 97.5f};
     const int32_t labels[2] = {1, 0};
-    persam_prompt prompt;
-    persam_prompt_init(&prompt);
-    prompt.point_coords = coords;
-    prompt.point_labels = labels;
-    prompt.num_points = 2;
-    prompt.multimask_output = 1;
+    const persam_prompt prompt = PointsPrompt(coords, labels, 2);
     persam_prediction* p = Predict(embedding, prompt);
     CHECK(persam_prediction_batch(p) == 1);
     CHECK(persam_prediction_num_masks(p) == 3);
@@ -840,12 +846,7 @@ TEST_CASE("image_from_pixels: RGB, padded stride and RGBA are the same image") {
   images[3] = LoadImage(dir + "/pattern.png");
   const float coords[2] = {w / 2.0f, h / 2.0f};
   const int32_t label = 1;
-  persam_prompt prompt;
-  persam_prompt_init(&prompt);
-  prompt.point_coords = coords;
-  prompt.point_labels = &label;
-  prompt.num_points = 1;
-  prompt.multimask_output = 1;
+  const persam_prompt prompt = PointsPrompt(coords, &label, 1);
   persam_prediction* predictions[4] = {};
   for (int i = 0; i < 4; ++i) {
     CHECK(persam_image_width(images[i]) == w);
@@ -899,12 +900,7 @@ TEST_CASE("embedding save / load round trip; `persam embed` writes the same file
   CHECK(persam_embedding_image_height(loaded) == 977);
   const float coords[2] = {638.5f, 439.75f};
   const int32_t label = 1;
-  persam_prompt prompt;
-  persam_prompt_init(&prompt);
-  prompt.point_coords = coords;
-  prompt.point_labels = &label;
-  prompt.num_points = 1;
-  prompt.multimask_output = 1;
+  const persam_prompt prompt = PointsPrompt(coords, &label, 1);
   persam_prediction* a = Predict(embedding, prompt);
   persam_prediction* b = Predict(loaded, prompt);
   CheckSamePrediction(a, b);
