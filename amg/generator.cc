@@ -32,7 +32,7 @@ struct MaskEntry {
 };
 
 void CheckFinite(double v, const char* name) {
-  if (!std::isfinite(v)) throw Error(std::string("everything: ") + name + " must be a finite number");
+  if (!std::isfinite(v)) throw Error(std::string(name) + " must be a finite number");
 }
 
 RgbImage CropImage(const RgbImage& image, const CropBox& box) {
@@ -316,7 +316,7 @@ OutputMode ParseOutputMode(const std::string& name) {
   if (name == "binary_mask") return OutputMode::kBinaryMask;
   if (name == "uncompressed_rle") return OutputMode::kUncompressedRle;
   if (name == "coco_rle") return OutputMode::kCocoRle;
-  throw Error("everything: --output-mode must be binary_mask, uncompressed_rle or coco_rle, got '" + name + "'");
+  throw Error("--output-mode must be binary_mask, uncompressed_rle or coco_rle, got '" + name + "'");
 }
 
 const char* OutputModeName(OutputMode mode) {
@@ -337,23 +337,23 @@ void GeneratorOptions::Validate() const {
   CheckFinite(crop_overlap_ratio, "--crop-overlap-ratio");
   // Beyond 1024 x 1024 prompts per crop the grid only exhausts memory and time.
   if (points_per_side < 1 || points_per_side > 1024) {
-    throw Error("everything: --points-per-side must be 1 .. 1024, got " + std::to_string(points_per_side));
+    throw Error("--points-per-side must be 1 .. 1024, got " + std::to_string(points_per_side));
   }
   if (points_per_batch < 1) {
-    throw Error("everything: --points-per-batch must be at least 1, got " + std::to_string(points_per_batch));
+    throw Error("--points-per-batch must be at least 1, got " + std::to_string(points_per_batch));
   }
   if (crop_n_layers < 0 || crop_n_layers > 8) {
-    throw Error("everything: --crop-n-layers must be in 0..8, got " + std::to_string(crop_n_layers));
+    throw Error("--crop-n-layers must be in 0..8, got " + std::to_string(crop_n_layers));
   }
   if (crop_n_points_downscale_factor < 1) {
-    throw Error("everything: --crop-n-points-downscale-factor must be at least 1, got " +
+    throw Error("--crop-n-points-downscale-factor must be at least 1, got " +
                 std::to_string(crop_n_points_downscale_factor));
   }
   if (crop_overlap_ratio < 0.0 || crop_overlap_ratio >= 1.0) {
-    throw Error("everything: --crop-overlap-ratio must be in [0, 1), got " + std::to_string(crop_overlap_ratio));
+    throw Error("--crop-overlap-ratio must be in [0, 1), got " + std::to_string(crop_overlap_ratio));
   }
   if (min_mask_region_area < 0) {
-    throw Error("everything: --min-mask-region-area must be 0 (off) or positive, got " +
+    throw Error("--min-mask-region-area must be 0 (off) or positive, got " +
                 std::to_string(min_mask_region_area));
   }
   // Throws naming the layer that would get zero points per side.
@@ -364,10 +364,10 @@ void GeneratorOptions::Validate() const {
 std::vector<MaskRecord> GenerateMasks(const RgbImage& image, const GeneratorOptions& options, MaskSource* source,
                                       GeneratorTrace* trace, StageTimings* timings) {
   options.Validate();
-  if (source == nullptr) throw Error("everything: no mask source");
+  if (source == nullptr) throw Error("mask generator: no mask source");
   if (image.height <= 0 || image.width <= 0 ||
       image.pixels.size() != static_cast<size_t>(image.height) * image.width * 3) {
-    throw Error("everything: the image has no pixels or an inconsistent size");
+    throw Error("mask generator: the image has no pixels or an inconsistent size");
   }
   const std::vector<PointGrid> grids = BuildAllLayerPointGrids(
       options.points_per_side, options.crop_n_layers, options.crop_n_points_downscale_factor);
