@@ -31,8 +31,16 @@ struct MaskEntry {
   std::array<double, 2> point{};
 };
 
+// "points_per_side (--points-per-side)": the official parameter name, which
+// the C API and Python use too, and the CLI's flag.
+std::string OptionName(const char* name) {
+  std::string flag = name;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return std::string(name) + " (--" + flag + ")";
+}
+
 void CheckFinite(double v, const char* name) {
-  if (!std::isfinite(v)) throw Error(std::string(name) + " must be a finite number");
+  if (!std::isfinite(v)) throw Error(OptionName(name) + " must be a finite number");
 }
 
 RgbImage CropImage(const RgbImage& image, const CropBox& box) {
@@ -61,11 +69,15 @@ bool NearCropEdge(const std::array<int, 4>& box, const CropBox& crop, int height
   return false;
 }
 
+// The reference's boxes.float() for its NMS.
+BoxF ToBoxF(const std::array<int, 4>& box) {
+  return {static_cast<float>(box[0]), static_cast<float>(box[1]), static_cast<float>(box[2]),
+          static_cast<float>(box[3])};
+}
+
 std::vector<BoxF> ToFloatBoxes(const std::vector<MaskEntry>& entries) {
   std::vector<BoxF> boxes(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) {
-    for (int j = 0; j < 4; ++j) boxes[i][j] = static_cast<float>(entries[i].box[j]);
-  }
+  for (size_t i = 0; i < entries.size(); ++i) boxes[i] = ToBoxF(entries[i].box);
   return boxes;
 }
 
@@ -115,31 +127,14 @@ void ProcessMask(const MaskSource& source, const GeneratorOptions& o, const Crop
   binary->resize(static_cast<size_t>(h) * w);
   uint8_t* b = binary->data();
   int64_t inter = 0, uni = 0, area = 0;
-  int x_min = w, y_min = h, x_max = -1, y_max = -1;
-  for (int y = 0; y < h; ++y) {
-    const float* row = l + static_cast<size_t>(y) * w;
-    uint8_t* brow = b + static_cast<size_t>(y) * w;
-    int64_t row_area = 0;
-    int first = -1, last = -1;
-    for (int x = 0; x < w; ++x) {
-      const float v = row[x];
-      inter += v > hi;
-      uni += v > lo;
-      const uint8_t on = v > static_cast<float>(kMaskThreshold);
-      brow[x] = on;
-      row_area += on;
-    }
-    if (row_area > 0) {
-      for (first = 0; !brow[first]; ++first) {
-      }
-      for (last = w - 1; !brow[last]; --last) {
-      }
-      x_min = std::min(x_min, first);
-      x_max = std::max(x_max, last);
-      y_min = std::min(y_min, y);
-      y_max = y;
-      area += row_area;
-    }
+  const size_t pixels = static_cast<size_t>(h) * w;
+  for (size_t i = 0; i < pixels; ++i) {
+    const float v = l[i];
+    inter += v > hi;
+    uni += v > lo;
+    const uint8_t on = v > static_cast<float>(kMaskThreshold);
+    b[i] = on;
+    area += on;
   }
   m->entry.stability = static_cast<float>(inter) / static_cast<float>(uni);  // 0 / 0 = NaN as in torch
   if (o.stability_score_thresh > 0.0 &&
@@ -148,7 +143,7 @@ void ProcessMask(const MaskSource& source, const GeneratorOptions& o, const Crop
     return;
   }
   // ref: amg.py batched_mask_to_box: inclusive; [0, 0, 0, 0] when empty.
-  m->entry.box = area > 0 ? std::array<int, 4>{x_min, y_min, x_max, y_max} : std::array<int, 4>{0, 0, 0, 0};
+  m->entry.box = MaskToBox(b, h, w);
   m->near_edge = NearCropEdge(m->entry.box, crop, height, width);
   if (m->near_edge) return;
   m->entry.area = area;
@@ -285,9 +280,7 @@ void RemoveSmallRegionsAll(std::vector<MaskEntry>* entries, std::vector<CropBox>
     if (!unchanged) changed_rles[i] = MaskToRle(mask.data(), rle.height, rle.width);
   });
   std::vector<BoxF> float_boxes(n);
-  for (int i = 0; i < n; ++i) {
-    for (int j = 0; j < 4; ++j) float_boxes[i][j] = static_cast<float>(boxes[i][j]);
-  }
+  for (int i = 0; i < n; ++i) float_boxes[i] = ToBoxF(boxes[i]);
   const std::vector<int> keep = BatchedNms(float_boxes, scores, std::max(o.box_nms_thresh, o.crop_nms_thresh));
   for (int i : keep) {
     if (scores[i] == 0.0f) {
@@ -316,44 +309,35 @@ OutputMode ParseOutputMode(const std::string& name) {
   if (name == "binary_mask") return OutputMode::kBinaryMask;
   if (name == "uncompressed_rle") return OutputMode::kUncompressedRle;
   if (name == "coco_rle") return OutputMode::kCocoRle;
-  throw Error("--output-mode must be binary_mask, uncompressed_rle or coco_rle, got '" + name + "'");
-}
-
-const char* OutputModeName(OutputMode mode) {
-  switch (mode) {
-    case OutputMode::kBinaryMask: return "binary_mask";
-    case OutputMode::kUncompressedRle: return "uncompressed_rle";
-    case OutputMode::kCocoRle: return "coco_rle";
-  }
-  return "?";
+  throw Error(OptionName("output_mode") + " must be binary_mask, uncompressed_rle or coco_rle, got '" + name + "'");
 }
 
 void GeneratorOptions::Validate() const {
-  CheckFinite(pred_iou_thresh, "--pred-iou-thresh");
-  CheckFinite(stability_score_thresh, "--stability-score-thresh");
-  CheckFinite(stability_score_offset, "--stability-score-offset");
-  CheckFinite(box_nms_thresh, "--box-nms-thresh");
-  CheckFinite(crop_nms_thresh, "--crop-nms-thresh");
-  CheckFinite(crop_overlap_ratio, "--crop-overlap-ratio");
+  CheckFinite(pred_iou_thresh, "pred_iou_thresh");
+  CheckFinite(stability_score_thresh, "stability_score_thresh");
+  CheckFinite(stability_score_offset, "stability_score_offset");
+  CheckFinite(box_nms_thresh, "box_nms_thresh");
+  CheckFinite(crop_nms_thresh, "crop_nms_thresh");
+  CheckFinite(crop_overlap_ratio, "crop_overlap_ratio");
   // Beyond 1024 x 1024 prompts per crop the grid only exhausts memory and time.
   if (points_per_side < 1 || points_per_side > 1024) {
-    throw Error("--points-per-side must be 1 .. 1024, got " + std::to_string(points_per_side));
+    throw Error(OptionName("points_per_side") + " must be 1 .. 1024, got " + std::to_string(points_per_side));
   }
   if (points_per_batch < 1) {
-    throw Error("--points-per-batch must be at least 1, got " + std::to_string(points_per_batch));
+    throw Error(OptionName("points_per_batch") + " must be at least 1, got " + std::to_string(points_per_batch));
   }
   if (crop_n_layers < 0 || crop_n_layers > 8) {
-    throw Error("--crop-n-layers must be in 0..8, got " + std::to_string(crop_n_layers));
+    throw Error(OptionName("crop_n_layers") + " must be in 0..8, got " + std::to_string(crop_n_layers));
   }
   if (crop_n_points_downscale_factor < 1) {
-    throw Error("--crop-n-points-downscale-factor must be at least 1, got " +
+    throw Error(OptionName("crop_n_points_downscale_factor") + " must be at least 1, got " +
                 std::to_string(crop_n_points_downscale_factor));
   }
   if (crop_overlap_ratio < 0.0 || crop_overlap_ratio >= 1.0) {
-    throw Error("--crop-overlap-ratio must be in [0, 1), got " + std::to_string(crop_overlap_ratio));
+    throw Error(OptionName("crop_overlap_ratio") + " must be in [0, 1), got " + std::to_string(crop_overlap_ratio));
   }
   if (min_mask_region_area < 0) {
-    throw Error("--min-mask-region-area must be 0 (off) or positive, got " +
+    throw Error(OptionName("min_mask_region_area") + " must be 0 (off) or positive, got " +
                 std::to_string(min_mask_region_area));
   }
   // Throws naming the layer that would get zero points per side.

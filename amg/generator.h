@@ -22,7 +22,6 @@ enum class OutputMode { kBinaryMask, kUncompressedRle, kCocoRle };
 // "binary_mask" | "uncompressed_rle" | "coco_rle"; throws persam::Error
 // naming the accepted values otherwise.
 OutputMode ParseOutputMode(const std::string& name);
-const char* OutputModeName(OutputMode mode);
 
 // The constructor arguments of SamAutomaticMaskGenerator, same names and
 // defaults (point_grids is not offered: the grids always come from
@@ -41,8 +40,9 @@ struct GeneratorOptions {
   int64_t min_mask_region_area = 0;
   OutputMode output_mode = OutputMode::kBinaryMask;
 
-  // Throws persam::Error naming the option and the accepted range (e.g. a
-  // layer left with zero points per side, a negative overlap, NaN).
+  // Throws persam::Error naming the option, as "points_per_side
+  // (--points-per-side)", and the accepted range (e.g. a layer left with zero
+  // points per side, a negative overlap, NaN).
   void Validate() const;
 };
 

@@ -1,9 +1,7 @@
 // The automatic mask generator over the C API.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <string>
 
@@ -32,40 +30,6 @@ void persam_amg_options_init(persam_amg_options* options) {
   options->min_mask_region_area = d.min_mask_region_area;
 }
 
-namespace {
-
-// The options by their C names (GenerateMasks' own checks speak of the
-// CLI's --flags and report persam::Error, i.e. PERSAM_ERROR_ENGINE).
-void CheckOptions(const persam_amg_options& o) {
-  const auto finite = [](double v, const char* name) {
-    if (!std::isfinite(v)) throw InvalidArgument{std::string("options->") + name + " is not a finite number"};
-  };
-  finite(o.pred_iou_thresh, "pred_iou_thresh");
-  finite(o.stability_score_thresh, "stability_score_thresh");
-  finite(o.stability_score_offset, "stability_score_offset");
-  finite(o.box_nms_thresh, "box_nms_thresh");
-  finite(o.crop_nms_thresh, "crop_nms_thresh");
-  finite(o.crop_overlap_ratio, "crop_overlap_ratio");
-  const auto range = [](int64_t v, int64_t lo, int64_t hi, const char* name) {
-    if (v < lo || v > hi) {
-      throw InvalidArgument{std::string("options->") + name + " " + std::to_string(v) + " must be " +
-                            std::to_string(lo) + " .. " + std::to_string(hi)};
-    }
-  };
-  // Beyond 1024 x 1024 prompts per crop the grid only exhausts memory.
-  range(o.points_per_side, 1, 1024, "points_per_side");
-  range(o.points_per_batch, 1, std::numeric_limits<int>::max(), "points_per_batch");
-  range(o.crop_n_layers, 0, 8, "crop_n_layers");
-  range(o.crop_n_points_downscale_factor, 1, std::numeric_limits<int>::max(), "crop_n_points_downscale_factor");
-  range(o.min_mask_region_area, 0, std::numeric_limits<int64_t>::max(), "min_mask_region_area");
-  if (o.crop_overlap_ratio < 0.0 || o.crop_overlap_ratio >= 1.0) {
-    throw InvalidArgument{"options->crop_overlap_ratio " + std::to_string(o.crop_overlap_ratio) +
-                          " must be in [0, 1)"};
-  }
-}
-
-}  // namespace
-
 persam_status persam_generate_masks(const persam_model* model, const persam_image* image,
                                     const persam_amg_options* options, persam_mask_set** out_masks) {
   PERSAM_CAPI_REQUIRE(model, "persam_generate_masks");
@@ -88,9 +52,9 @@ persam_status persam_generate_masks(const persam_model* model, const persam_imag
     g.crop_overlap_ratio = o.crop_overlap_ratio;
     g.crop_n_points_downscale_factor = o.crop_n_points_downscale_factor;
     g.min_mask_region_area = o.min_mask_region_area;
-    CheckOptions(o);
-    // What remains (e.g. a crop layer left with no points per side) is
-    // also a bad option value, not an engine failure.
+    // The generator's own checks name each option by its official name,
+    // which is also this struct's field name; a bad value is the caller's
+    // argument, not an engine failure.
     try {
       g.Validate();
     } catch (const persam::Error& e) {
