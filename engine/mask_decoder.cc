@@ -180,9 +180,6 @@ void MaskDecoder::PrepareImageTokens(const MaskDecoderInputs& in, std::vector<fl
 
 // ref: mask_decoder.py MaskDecoder.predict_masks, transformer.py TwoWayTransformer.forward
 void MaskDecoder::Run(const MaskDecoderInputs& in, float* masks, float* scores, StageTimings* timings) const {
-  if (in.first_mask < 0 || in.num_masks <= 0 || in.first_mask + in.num_masks > num_mask_tokens_) {
-    throw Error("mask decoder: mask range out of bounds");
-  }
   std::lock_guard<std::mutex> lock(mu_);
   RunIn(in, masks, scores, timings, ws_.get());
 }

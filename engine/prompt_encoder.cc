@@ -140,10 +140,7 @@ std::vector<float> PromptEncoder::EncodeSparse(const Prompt& prompt, const Image
     encode(b.x1, b.y1, t1);
     kernels::Add(t1, point_embed_[3].data(), t1, dim_);
   } else if (!prompt.points.empty()) {
-    // The padding point (label -1): positional part zeroed, then
-    // not_a_point_embed added, which leaves exactly not_a_point_embed.
-    float* t = tokens.data() + static_cast<size_t>(row++) * dim_;
-    for (int c = 0; c < dim_; ++c) t[c] = 0.0f + not_a_point_[c];
+    WritePaddingPoint(tokens.data() + static_cast<size_t>(row++) * dim_);
   }
   return tokens;
 }
@@ -155,8 +152,13 @@ void PromptEncoder::EncodeInputFramePoint(double x, double y, float* tokens) con
   const double size = image_size_;
   EncodeCoords(static_cast<float>((x + 0.5) / size), static_cast<float>((y + 0.5) / size), tokens);
   kernels::Add(tokens, point_embed_[1].data(), tokens, dim_);
-  float* pad = tokens + dim_;
-  for (int c = 0; c < dim_; ++c) pad[c] = 0.0f + not_a_point_[c];
+  WritePaddingPoint(tokens + dim_);
+}
+
+// The padding point (label -1): positional part zeroed, then
+// not_a_point_embed added, which leaves exactly not_a_point_embed.
+void PromptEncoder::WritePaddingPoint(float* token) const {
+  for (int c = 0; c < dim_; ++c) token[c] = 0.0f + not_a_point_[c];
 }
 
 // ref: prompt_encoder.py PromptEncoder._embed_masks (mask_downscaling)

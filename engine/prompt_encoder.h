@@ -46,6 +46,8 @@ class PromptEncoder {
   void EncodeCoords(float x, float y, float* out) const;
 
  private:
+  void WritePaddingPoint(float* token) const;  // [dim]
+
   int dim_ = 0;
   int grid_ = 0;
   int image_size_ = 1024;

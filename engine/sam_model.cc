@@ -182,9 +182,6 @@ void SamModel::PredictSinglePoints(const ImageEmbedding& embedding, const double
   in.num_sparse = 2;
   in.first_mask = 1;
   in.num_masks = 3;
-  for (int i = 0; i < 2 * count; ++i) {
-    if (!std::isfinite(input_xy[i])) throw Error("prompt: point coordinates must be finite");
-  }
   if (count == 1) {
     std::vector<float> sparse(static_cast<size_t>(2) * c.prompt_dim);
     impl_->prompt_encoder->EncodeInputFramePoint(input_xy[0], input_xy[1], sparse.data());

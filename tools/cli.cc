@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +77,18 @@ int Args::Int(const std::string& name, int fallback) const {
     throw UsageError{"option --" + name + " expects an integer, got '" + *value + "'"};
   }
   return static_cast<int>(parsed);
+}
+
+double Args::Double(const std::string& name, double fallback) const {
+  auto value = Value(name);
+  if (!value) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const double parsed = std::strtod(value->c_str(), &end);
+  if (value->empty() || *end != '\0' || errno == ERANGE || !std::isfinite(parsed)) {
+    throw UsageError{"option --" + name + " expects a finite number, got '" + *value + "'"};
+  }
+  return parsed;
 }
 
 void Say(const Args& args, const char* format, ...) {

@@ -23,6 +23,7 @@ class Args {
   std::vector<std::string> Values(const std::string& name) const;  // repeated option
   std::string Required(const std::string& name) const;             // usage error if absent
   int Int(const std::string& name, int fallback) const;
+  double Double(const std::string& name, double fallback) const;  // finite; usage error otherwise
   const std::vector<std::string>& positionals() const { return positionals_; }
   const std::string& command() const { return command_; }
 

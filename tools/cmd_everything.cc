@@ -2,10 +2,9 @@
 // (REFERENCE-AMG.md), every parameter of SamAutomaticMaskGenerator as a flag.
 
 #include <algorithm>
-#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -27,44 +26,19 @@
 namespace persam::cli {
 namespace {
 
-double ParseDouble(const Args& args, const char* name, double fallback) {
-  const auto text = args.Value(name);
-  if (!text) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text->c_str(), &end);
-  if (text->empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
-    throw UsageError{std::string("--") + name + " '" + *text + "' is not a finite number"};
-  }
-  return v;
-}
-
-int ParseInt(const Args& args, const char* name, int fallback) {
-  const auto text = args.Value(name);
-  if (!text) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(text->c_str(), &end, 10);
-  if (text->empty() || *end != '\0' || errno == ERANGE || v < -1000000000L || v > 1000000000L) {
-    throw UsageError{std::string("--") + name + " '" + *text + "' is not an integer"};
-  }
-  return static_cast<int>(v);
-}
-
 amg::GeneratorOptions ParseOptions(const Args& args) {
   amg::GeneratorOptions o;
-  o.points_per_side = ParseInt(args, "points-per-side", o.points_per_side);
-  o.points_per_batch = ParseInt(args, "points-per-batch", o.points_per_batch);
-  o.pred_iou_thresh = ParseDouble(args, "pred-iou-thresh", o.pred_iou_thresh);
-  o.stability_score_thresh = ParseDouble(args, "stability-score-thresh", o.stability_score_thresh);
-  o.stability_score_offset = ParseDouble(args, "stability-score-offset", o.stability_score_offset);
-  o.box_nms_thresh = ParseDouble(args, "box-nms-thresh", o.box_nms_thresh);
-  o.crop_n_layers = ParseInt(args, "crop-n-layers", o.crop_n_layers);
-  o.crop_nms_thresh = ParseDouble(args, "crop-nms-thresh", o.crop_nms_thresh);
-  o.crop_overlap_ratio = ParseDouble(args, "crop-overlap-ratio", o.crop_overlap_ratio);
-  o.crop_n_points_downscale_factor =
-      ParseInt(args, "crop-n-points-downscale-factor", o.crop_n_points_downscale_factor);
-  o.min_mask_region_area = ParseInt(args, "min-mask-region-area", 0);
+  o.points_per_side = args.Int("points-per-side", o.points_per_side);
+  o.points_per_batch = args.Int("points-per-batch", o.points_per_batch);
+  o.pred_iou_thresh = args.Double("pred-iou-thresh", o.pred_iou_thresh);
+  o.stability_score_thresh = args.Double("stability-score-thresh", o.stability_score_thresh);
+  o.stability_score_offset = args.Double("stability-score-offset", o.stability_score_offset);
+  o.box_nms_thresh = args.Double("box-nms-thresh", o.box_nms_thresh);
+  o.crop_n_layers = args.Int("crop-n-layers", o.crop_n_layers);
+  o.crop_nms_thresh = args.Double("crop-nms-thresh", o.crop_nms_thresh);
+  o.crop_overlap_ratio = args.Double("crop-overlap-ratio", o.crop_overlap_ratio);
+  o.crop_n_points_downscale_factor = args.Int("crop-n-points-downscale-factor", o.crop_n_points_downscale_factor);
+  o.min_mask_region_area = args.Int("min-mask-region-area", 0);
   if (auto mode = args.Value("output-mode")) o.output_mode = amg::ParseOutputMode(*mode);
   o.Validate();
   return o;
@@ -164,11 +138,11 @@ int RunEverything(const Args& args) {
   }
   amg::SamMaskSource source(*model);
   StageTimings generator_timings;
-  std::vector<amg::MaskRecord> records;
-  {
-    ScopedStage stage(&timings, "everything");
-    records = amg::GenerateMasks(image, options, &source, nullptr, &generator_timings);
-  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<amg::MaskRecord> records =
+      amg::GenerateMasks(image, options, &source, nullptr, &generator_timings);
+  const double generator_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  timings.Add("everything", generator_seconds);
   {
     ScopedStage stage(&timings, "write");
     std::vector<JsonValue> json;
@@ -195,17 +169,14 @@ int RunEverything(const Args& args) {
       options.points_per_side, options.crop_n_layers);
   Say(args, "wrote %s/masks.json%s, overlay.png\n", out_dir.c_str(),
       options.output_mode == amg::OutputMode::kBinaryMask ? ", NNN.png per mask" : "");
-  double encoder = 0, total = 0;
+  double encoder = 0;
   for (const auto& [stage, seconds] : generator_timings.entries()) {
     if (stage == "encoder") encoder += seconds;
     timings.Add("everything/" + stage, seconds);
   }
-  for (const auto& [stage, seconds] : timings.entries()) {
-    if (stage == "everything") total = seconds;
-  }
   if (args.Flag("timing")) {
     Say(args, "timing: encoder %.4f s\n", encoder);
-    Say(args, "timing: generate %.4f s\n", total - encoder);
+    Say(args, "timing: generate %.4f s\n", generator_seconds - encoder);
   }
   if (args.verbose()) {
     Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
