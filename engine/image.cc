@@ -37,8 +37,8 @@ std::vector<uint8_t> ReadFileBytes(const std::string& path) {
   return bytes;
 }
 
-bool IsJpeg(const std::vector<uint8_t>& bytes) {
-  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+bool IsJpeg(const uint8_t* bytes, size_t size) {
+  return size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
 }
 
 void CheckWritable(const std::string& path, int height, int width, size_t pixels, int channels) {
@@ -53,29 +53,68 @@ void CheckWritable(const std::string& path, int height, int width, size_t pixels
 
 RgbImage LoadImage(const std::string& path) {
   const std::vector<uint8_t> bytes = ReadFileBytes(path);
-  if (bytes.empty()) throw Error("image '" + path + "': empty file");
-  if (bytes.size() > size_t{1} << 31) throw Error("image '" + path + "': file too large");
+  return DecodeImage(bytes.data(), bytes.size(), path);
+}
+
+RgbImage DecodeImage(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size == 0) throw Error("image '" + name + "': empty file");
+  if (size > size_t{1} << 31) throw Error("image '" + name + "': file too large");
   int width = 0, height = 0, channels = 0;
   // stbi_load_from_memory converts 16-bit samples to 8 bits (high byte) and
   // any channel count to the 3 requested.
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
-                            &channels, 3),
+      stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels, 3),
       &stbi_image_free);
   if (!data) {
-    throw Error("image '" + path + "': cannot decode (" + stbi_failure_reason() +
+    throw Error("image '" + name + "': cannot decode (" + stbi_failure_reason() +
                 "); expected JPEG, PNG, BMP or TGA");
   }
   RgbImage image;
   image.height = height;
   image.width = width;
   image.pixels.assign(data.get(), data.get() + size_t(height) * width * 3);
-  if (IsJpeg(bytes)) {
+  if (IsJpeg(bytes, size)) {
     // ref: cv2.imread applies the EXIF orientation of JPEG files.
-    const int orientation = JpegExifOrientation(bytes.data(), bytes.size());
+    const int orientation = JpegExifOrientation(bytes, size);
     if (orientation != 1) image = ApplyExifOrientation(image, orientation);
   }
   return image;
+}
+
+namespace {
+
+void AppendBytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  out->insert(out->end(), bytes, bytes + size);
+}
+
+std::vector<uint8_t> EncodePngChannels(int height, int width, const uint8_t* pixels,
+                                       int channels) {
+  if (pixels == nullptr) throw Error("PNG encoder: no pixels to write");
+  CheckWritable("(in memory)", height, width, size_t(height) * width * channels, channels);
+  std::vector<uint8_t> png;
+  if (!stbi_write_png_to_func(&AppendBytes, &png, width, height, channels, pixels,
+                              width * channels)) {
+    throw Error("PNG encoder: cannot encode a " + std::to_string(height) + " x " +
+                std::to_string(width) + " image");
+  }
+  return png;
+}
+
+}  // namespace
+
+std::vector<uint8_t> EncodePng(const RgbImage& image) {
+  CheckWritable("(in memory)", image.height, image.width, image.pixels.size(), 3);
+  return EncodePngChannels(image.height, image.width, image.pixels.data(), 3);
+}
+
+std::vector<uint8_t> EncodeGrayPng(int height, int width, const uint8_t* pixels) {
+  return EncodePngChannels(height, width, pixels, 1);
+}
+
+std::vector<uint8_t> EncodeRgbaPng(int height, int width, const uint8_t* pixels) {
+  return EncodePngChannels(height, width, pixels, 4);
 }
 
 void SavePng(const std::string& path, const RgbImage& image) {

@@ -3,6 +3,7 @@
 #ifndef PERSAM_ENGINE_IMAGE_H_
 #define PERSAM_ENGINE_IMAGE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,13 @@ struct RgbImage {
 
 // Throws persam::Error naming the file when it cannot be read or decoded.
 RgbImage LoadImage(const std::string& path);
+// Decodes an image held in memory (an upload, say); `name` names it in errors.
+RgbImage DecodeImage(const uint8_t* data, size_t size, const std::string& name);
+// PNG files in memory, for writers that are not plain files (HTTP responses).
+std::vector<uint8_t> EncodePng(const RgbImage& image);
+std::vector<uint8_t> EncodeGrayPng(int height, int width, const uint8_t* pixels);
+// RGBA (e.g. a cut-out with a transparent background): height * width * 4 bytes.
+std::vector<uint8_t> EncodeRgbaPng(int height, int width, const uint8_t* pixels);
 void SavePng(const std::string& path, const RgbImage& image);
 void SaveJpeg(const std::string& path, const RgbImage& image, int quality = 90);
 // Single-channel 8-bit PNG (e.g. a 0/255 mask).
