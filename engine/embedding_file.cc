@@ -5,6 +5,7 @@
 
 #include "engine/preprocess.h"
 #include "base/error.h"
+#include "base/output_file.h"
 #include "weights/json.h"
 #include "weights/npy.h"
 
@@ -18,9 +19,7 @@ void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding
       {"input_height", JsonValue::Integer(embedding.input_height)},
       {"input_width", JsonValue::Integer(embedding.input_width)},
   });
-  std::ofstream out(path + ".json");
-  out << WriteJson(meta) << "\n";
-  if (!out) throw Error("cannot write '" + path + ".json'");
+  WriteFileAtomically(path + ".json", WriteJson(meta) + "\n");
 }
 
 ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& config, int height, int width) {

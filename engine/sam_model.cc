@@ -49,6 +49,7 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
                                                 const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->config = InferSamConfig(tensors, source);
+  if (!options.allow_unusual_architecture) CheckSamArchitecture(impl->config, source);
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));

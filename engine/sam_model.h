@@ -58,6 +58,10 @@ struct LoadOptions {
   // Linears at that precision, its convolutions in float32; the prompt
   // encoder and mask decoder always run float32.
   std::optional<Precision> precision;
+  // Accept a config outside the architectures SAM defines
+  // (CheckSamArchitecture); off, such a file is refused before any weight
+  // is packed.
+  bool allow_unusual_architecture = false;
 };
 
 class SamModel {

@@ -8,6 +8,7 @@
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
+#include "base/output_file.h"
 #include "weights/quantized.h"
 #include "weights/sam_config.h"
 
@@ -49,6 +50,7 @@ int RunConvert(const Args& args) {
   if (int8 && args.Flag("any")) throw UsageError{"--dtype int8 needs a SAM checkpoint (not --any)"};
   // For int8 the float tensors are cast before writing (the scales stay f32).
   const std::optional<DType> dtype = int8 ? std::nullopt : ParseDTypeOption(args);
+  CheckOutputFile(out, "OUT");
   const auto start = std::chrono::steady_clock::now();
 
   const Checkpoint checkpoint = ReadCheckpoint(in);

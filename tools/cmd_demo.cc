@@ -37,6 +37,7 @@ int64_t MaskArea(const Prediction& prediction, int index) {
 
 std::unique_ptr<SamModel> DemoModel(const Args& args) {
   const LoadOptions options = ModelLoadOptions(args);  // usage errors first
+  if (const auto out = args.Value("out")) CheckOutputDirectory(*out, "--out");
   if (auto path = args.Value("model")) {
     Say(args, "model: %s\n", path->c_str());
     return SamModel::Load(*path, options);
@@ -95,7 +96,8 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
     if (!out_dir.empty()) {
       const std::string stem = out_dir + "/" + (finetune ? "persam_f_" : "persam_") + std::to_string(i);
       WriteMaskPng(stem + ".png", outcome.mask, outcome.height, outcome.width);
-      SaveJpeg(stem + "_vis.jpg", RenderVisualization(scenes[i].image, outcome.mask, outcome.prior_points));
+      const RgbImage vis = RenderVisualization(scenes[i].image, outcome.mask, outcome.prior_points);
+      WriteAtomically(stem + "_vis.jpg", [&](const std::string& temp) { SaveJpeg(temp, vis); });
     }
     PrintTimings(args, outcome.timings);
   }
@@ -151,7 +153,7 @@ extern const Command kDemoCommand = {
     "\n"
     PERSAM_PRECISION_HELP,
     {"model", "out", kPrecisionOptionName},
-    {},
+    {kUnusualModelFlag},
     RunDemo,
 };
 

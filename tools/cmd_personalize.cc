@@ -19,12 +19,7 @@ namespace {
 
 void WriteReport(const std::string& path, const RunReport& report) {
   const std::string json = ReportToJson(report);
-  WriteAtomically(path, [&](const std::string& temp) {
-    std::ofstream out(temp, std::ios::binary);
-    out << json;
-    out.close();
-    if (!out) throw Error("cannot write report '" + path + "'");
-  });
+  WriteFileAtomically(path, json);
 }
 
 void PrintSummary(const Args& args, const RunReport& report, double load_seconds, double wall_seconds) {
@@ -84,6 +79,8 @@ int RunPersonalize(const Args& args) {
   }
 
   const LoadOptions load_options = ModelLoadOptions(args);
+  if (out_dir) CheckOutputDirectory(*out_dir, "--out");
+  if (const auto report_path = args.Value("report")) CheckOutputFile(*report_path, "--report");
   const auto start = std::chrono::steady_clock::now();
   const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -142,7 +139,7 @@ extern const Command kPersonalizeCommand = {
     "                    scan order): N runs with I = 0 .. N-1 split the work\n"
     PERSAM_PRECISION_HELP,
     {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", kPrecisionOptionName},
-    {"finetune", "no-vis"},
+    {"finetune", "no-vis", kUnusualModelFlag},
     RunPersonalize,
 };
 

@@ -158,6 +158,18 @@ RgbImage Overlay(const RgbImage& image, const Prediction& pred, const Prompt& pr
   return out;
 }
 
+// "mask_K.png" with K >= count: a mask file of an earlier run.
+bool IsMaskFileBeyond(const std::string& name, int count) {
+  const std::string prefix = "mask_", suffix = ".png";
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return false;
+  }
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoi(digits) >= count;
+}
+
 int RunSegment(const Args& args) {
   const std::string model_path = args.Required("model");
   const std::string image_path = args.Required("image");
@@ -180,6 +192,7 @@ int RunSegment(const Args& args) {
     throw UsageError{"give at least one --point, a --box or a --mask-input"};
   }
 
+  CheckOutputDirectory(out_dir, "--out");
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
@@ -204,12 +217,18 @@ int RunSegment(const Args& args) {
   {
     ScopedStage stage(&timings, "write");
     MakeOutputDirectory(out_dir);
+    // The folder holds this run's outputs only: masks beyond this run's
+    // count, or logits it did not save, would read as this run's.
+    RemoveStaleOutputs(out_dir, [&](const std::string& name) {
+      return (name == "high_res.npy" && !save_logits) || IsMaskFileBeyond(name, pred.num_masks);
+    });
     const size_t plane = static_cast<size_t>(pred.height) * pred.width;
     std::vector<uint8_t> mask(plane);
     for (int m = 0; m < pred.num_masks; ++m) {
       const float* h = pred.high_res.data() + m * plane;
       for (size_t i = 0; i < plane; ++i) mask[i] = h[i] > 0.0f ? 255 : 0;
-      SaveGrayPng(out_dir + "/mask_" + std::to_string(m) + ".png", pred.height, pred.width, mask.data());
+      WriteAtomically(out_dir + "/mask_" + std::to_string(m) + ".png",
+                      [&](const std::string& temp) { SaveGrayPng(temp, pred.height, pred.width, mask.data()); });
     }
     WriteNpyFloat32(out_dir + "/low_res.npy", {pred.num_masks, low, low}, pred.low_res.data());
     if (save_logits) {
@@ -217,10 +236,10 @@ int RunSegment(const Args& args) {
     }
     std::vector<JsonValue> scores;
     for (float s : pred.scores) scores.push_back(JsonValue::Number(s));
-    std::ofstream json(out_dir + "/scores.json");
-    json << WriteJson(JsonValue::Object({{"scores", JsonValue::Array(scores)}})) << "\n";
-    if (!json) throw Error("cannot write '" + out_dir + "/scores.json'");
-    SavePng(out_dir + "/overlay.png", Overlay(image, pred, prompt));
+    WriteFileAtomically(out_dir + "/scores.json",
+                        WriteJson(JsonValue::Object({{"scores", JsonValue::Array(scores)}})) + "\n");
+    const RgbImage overlay = Overlay(image, pred, prompt);
+    WriteAtomically(out_dir + "/overlay.png", [&](const std::string& temp) { SavePng(temp, overlay); });
   }
   for (int m = 0; m < pred.num_masks; ++m) {
     const size_t plane = static_cast<size_t>(pred.height) * pred.width;
@@ -258,7 +277,7 @@ extern const Command kSegmentCommand = {
     PERSAM_PRECISION_HELP
     "  --verbose      per-stage timings\n",
     {"model", "image", "point", "box", "mask-input", "embedding", "out", kPrecisionOptionName},
-    {"multimask", "save-logits"},
+    {"multimask", "save-logits", kUnusualModelFlag},
     RunSegment,
 };
 

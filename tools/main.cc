@@ -34,7 +34,7 @@ void PrintOverview() {
   std::printf(
       "  %-12s %s\n\n"
       "options every command takes:\n"
-      "  --threads N   worker threads (default: all cores)\n"
+      "  --threads N   worker threads (default: all cores; at most 4 per core)\n"
       "  --quiet       print nothing but errors\n"
       "  --verbose     per-stage timings and details\n"
       "  --help        this command's help\n\n"
@@ -82,6 +82,10 @@ int Main(int argc, char** argv) {
     }
     const int threads = parsed.Int("threads", 0);
     if (threads < 0) throw UsageError{"option --threads expects a positive integer"};
+    if (threads > kernels::MaxThreads()) {
+      throw UsageError{"option --threads " + std::to_string(threads) + ": at most " +
+                       std::to_string(kernels::MaxThreads()) + " (4 per core)"};
+    }
     kernels::SetNumThreads(threads);
     return command->run(parsed);
   } catch (const UsageError& error) {
