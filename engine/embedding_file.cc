@@ -23,7 +23,22 @@ void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding
 }
 
 ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& config, int height, int width) {
-  const Tensor t = ReadNpy(path);
+  std::ifstream side(path + ".json");
+  if (!side) return ReadEmbeddingBytes(MapFile(path), nullptr, "", config, height, width);
+  std::stringstream text;
+  text << side.rdbuf();
+  const std::string s = text.str();
+  return ReadEmbeddingBytes(MapFile(path), &s, path + ".json", config, height, width);
+}
+
+ImageEmbedding ReadEmbeddingBytes(const FileBytes& npy, const std::string* side_json, const std::string& side_name,
+                                  const SamConfig& config, int height, int width) {
+  const std::string& path = npy.path;
+  if (height <= 0 || width <= 0) {
+    throw Error("embedding '" + path + "': the image size " + std::to_string(width) + " x " + std::to_string(height) +
+                " is not positive");
+  }
+  const Tensor t = ReadNpyBytes(npy);
   const std::vector<int64_t> expected = {1, config.prompt_dim, config.embed_grid, config.embed_grid};
   if (t.shape != expected) {
     throw Error("embedding '" + path + "' has shape " + ShapeToString(t.shape) + ", expected " +
@@ -35,13 +50,15 @@ ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& confi
   const InputSize size = ResizedSize(height, width, config.image_size);
   e.input_height = size.height;
   e.input_width = size.width;
-  std::ifstream side(path + ".json");
-  if (side) {
-    std::stringstream text;
-    text << side.rdbuf();
-    const std::string s = text.str();
-    const JsonValue meta = ParseJson(s.data(), s.size(), path + ".json");
-    const int64_t h = meta.At("image_height").AsInt64(), w = meta.At("image_width").AsInt64();
+  if (side_json != nullptr) {
+    const JsonValue meta = ParseJson(side_json->data(), side_json->size(), side_name);
+    int64_t h, w;
+    try {
+      h = meta.At("image_height").AsInt64();
+      w = meta.At("image_width").AsInt64();
+    } catch (const Error& e) {
+      throw Error(side_name + ": expected integer image_height and image_width: " + e.what());
+    }
     if (h != height || w != width) {
       throw Error("embedding '" + path + "' was computed for a " + std::to_string(w) + " x " + std::to_string(h) +
                   " image, but the image is " + std::to_string(width) + " x " + std::to_string(height));

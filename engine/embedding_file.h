@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/sam_model.h"
+#include "weights/mapped_file.h"
 
 namespace persam {
 
@@ -15,6 +16,10 @@ void WriteEmbeddingFile(const std::string& path, const ImageEmbedding& embedding
 // the model and, when the .json side file exists, that it was computed for an
 // image of that size. Throws persam::Error naming the file.
 ImageEmbedding ReadEmbeddingFile(const std::string& path, const SamConfig& config, int height, int width);
+// The same on bytes in memory: `npy` (its path names it in errors) and the
+// side file's text when there is one (`side_name` names it).
+ImageEmbedding ReadEmbeddingBytes(const FileBytes& npy, const std::string* side_json, const std::string& side_name,
+                                  const SamConfig& config, int height, int width);
 
 }  // namespace persam
 
