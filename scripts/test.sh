@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 ninja -C build || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C build --print-errorlogs "$@"
 status=$?
+# Hostile input: every reader fuzzed (clang, libFuzzer), the suites under
+# ASan + UBSan; each prints its own summary, a failure counts once here.
+extra_failed=0
+bash scripts/fuzz.sh || extra_failed=$((extra_failed + 1))
+bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # Count doctest test cases across the suites; a suite that died before its
 # summary counts as one failure.
 print_summary() {
@@ -27,7 +32,9 @@ print_summary() {
   died=$(grep -c -E '^ *[0-9]+/[0-9]+ .*(TIMEOUT|SIGSEGV|SIGABRT|killed by signal)' "$log" || true)
   failed=$((failed + died))
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=${suites_failed:-1}; fi
+  failed=$((failed + extra_failed))
   echo "$passed passed, $failed failed, $skipped skipped"
 }
 print_summary
+[ "$extra_failed" -eq 0 ] || status=1
 exit $status
