@@ -79,6 +79,59 @@ TEST_CASE("segment: a symlink in the output folder is replaced, its target untou
   CHECK(Read(out + "/notes.txt") == "mine");         // not a name segment writes
 }
 
+TEST_CASE("everything: stale NNN.png of an earlier run are removed, other files kept") {
+  const Inputs in = MakeInputs();
+  const std::string out = in.dir + "/out";
+  REQUIRE(mkdir(out.c_str(), 0755) == 0);
+  for (int i = 0; i < 12; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "/%03d.png", i);
+    Write(out + name, "stale");
+  }
+  Write(out + "/notes.txt", "mine");
+  const testing::CliRun r = testing::RunPersam("everything --model " + in.model + " --image " + in.image +
+                                               " --points-per-side 4 --out " + out);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  const std::string json = Read(out + "/masks.json");
+  int records = 0;
+  for (size_t at = json.find("\"segmentation\""); at != std::string::npos; at = json.find("\"segmentation\"", at + 1)) {
+    ++records;
+  }
+  CAPTURE(records);
+  for (int i = 0; i < 12; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "/%03d.png", i);
+    CAPTURE(name);
+    if (i < records) {
+      CHECK(Read(out + name) != "stale");
+    } else {
+      CHECK(!testing::PathExists(out + name));
+    }
+  }
+  CHECK(Read(out + "/notes.txt") == "mine");
+}
+
+TEST_CASE("convert and embed: a symlink at the output path is replaced, its target untouched") {
+  const Inputs in = MakeInputs();
+  const std::string victim = in.dir + "/victim.txt";
+  Write(victim, "precious");
+  const std::string converted = in.dir + "/converted.safetensors";
+  REQUIRE(symlink(victim.c_str(), converted.c_str()) == 0);
+  testing::CliRun r = testing::RunPersam("convert " + in.model + " " + converted + " --dtype f16");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(Read(victim) == "precious");
+  CHECK(!IsSymlink(converted));
+  const std::string emb = in.dir + "/e.npy";
+  REQUIRE(symlink(victim.c_str(), emb.c_str()) == 0);
+  REQUIRE(symlink(victim.c_str(), (emb + ".json").c_str()) == 0);
+  r = testing::RunPersam("embed --model " + in.model + " --image " + in.image + " --out " + emb);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(Read(victim) == "precious");
+  CHECK(!IsSymlink(emb));
+  CHECK(!IsSymlink(emb + ".json"));
+  CHECK(Read(emb).compare(1, 5, "NUMPY") == 0);
+}
+
 TEST_CASE("segment / embed: an unwritable output location is an error before the model is read") {
   const Inputs in = MakeInputs();
   Write(in.dir + "/file", "x");
