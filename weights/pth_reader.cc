@@ -116,8 +116,20 @@ Tensor MaterializeTensor(const PyObject& view, const std::string& name, const Fi
   }
   *copied += bytes_needed;
   std::shared_ptr<uint8_t> buffer(new uint8_t[static_cast<size_t>(numel) * elem], std::default_delete<uint8_t[]>());
+  // Size-1 dimensions select nothing: dropped, the copy loops only over the
+  // others (a [N, 1] view copies N elements, not N one-element rows).
+  std::vector<int64_t> shape, strides;
+  for (size_t i = 0; i < view.shape.size(); ++i) {
+    if (view.shape[i] == 1) continue;
+    shape.push_back(view.shape[i]);
+    strides.push_back(view.strides[i]);
+  }
   uint8_t* out = buffer.get();
-  CopyStrided(base, view.shape, view.strides, elem, 0, &out);
+  if (shape.empty()) {
+    std::memcpy(out, base, elem);
+  } else {
+    CopyStrided(base, shape, strides, elem, 0, &out);
+  }
   t.data = buffer.get();
   t.owner = buffer;
   return t;
