@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -17,6 +18,16 @@ namespace persam {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The umask, read once (umask() can only be read by setting it).
+mode_t ProcessUmask() {
+  static const mode_t mask = [] {
+    const mode_t m = ::umask(022);
+    ::umask(m);
+    return m;
+  }();
+  return mask;
+}
 
 // A new, empty regular file next to `path` ("<dir>/.<stem>.XXXXXX<ext>"),
 // made by mkstemps (O_CREAT | O_EXCL: an existing name or symlink fails
@@ -30,6 +41,9 @@ std::string MakeTempFile(const std::string& path, const std::string& what) {
   buffer.push_back('\0');
   const int fd = ::mkstemps(buffer.data(), static_cast<int>(ext.size()));
   if (fd < 0) throw Error(what + "'" + path + "': cannot create a file in '" + dir.string() + "': " + std::strerror(errno));
+  // mkstemps makes the file 0600; outputs get the permissions a plain
+  // create would give them (0666 less the umask).
+  ::fchmod(fd, 0666 & ~ProcessUmask());
   ::close(fd);
   return std::string(buffer.data());
 }

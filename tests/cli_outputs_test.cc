@@ -77,6 +77,12 @@ TEST_CASE("segment: a symlink in the output folder is replaced, its target untou
   CHECK(!testing::PathExists(out + "/mask_1.png"));  // one mask this run
   CHECK(!testing::PathExists(out + "/mask_2.png"));
   CHECK(Read(out + "/notes.txt") == "mine");         // not a name segment writes
+  // Written through a temporary file, but with a plain create's permissions.
+  struct stat st;
+  REQUIRE(stat((out + "/mask_0.png").c_str(), &st) == 0);
+  const mode_t mask = umask(022);
+  umask(mask);
+  CHECK((st.st_mode & 0777) == (0666 & ~mask));
 }
 
 TEST_CASE("everything: stale NNN.png of an earlier run are removed, other files kept") {
