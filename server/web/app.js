@@ -467,7 +467,8 @@ $('dl-zip').addEventListener('click', () => {
   const r = per.result;
   if (!r) return;
   const files = r.targets.map((t) => ({
-    name: per.targets[t.index].file.name.replace(/\.[^.]*$/, '') + '_mask.png',
+    // Indexed: two targets may share a file name.
+    name: `${String(t.index).padStart(2, '0')}_` + per.targets[t.index].file.name.replace(/\.[^.]*$/, '') + '_mask.png',
     bytes: Uint8Array.from(atob(t.mask), (ch) => ch.charCodeAt(0)),
   }));
   downloadBlob(makeZip(files), 'masks.zip');
