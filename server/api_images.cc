@@ -64,6 +64,9 @@ void Upload(Server::State* s, const httplib::Request& req, httplib::Response& re
     name = req.files.begin()->second.filename;
   }
   if (bytes->empty()) throw RequestError(400, "empty upload: send the image file as the request body");
+  if (s->encoder.Queued() >= kMaxQueuedImages) {
+    throw RequestError(503, std::to_string(kMaxQueuedImages) + " images are waiting for the encoder; try again later");
+  }
   auto image = std::make_shared<StoredImage>();
   image->id = NewId();
   image->image = DecodeImage(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size(), name);

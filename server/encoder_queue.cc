@@ -32,6 +32,11 @@ void EncoderQueue::Stop() {
   if (worker_.joinable()) worker_.join();
 }
 
+size_t EncoderQueue::Queued() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
+}
+
 void EncoderQueue::Submit(std::shared_ptr<StoredImage> image) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -5,6 +5,7 @@
 #ifndef PERSAM_SERVER_ENCODER_QUEUE_H_
 #define PERSAM_SERVER_ENCODER_QUEUE_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -26,8 +27,8 @@ struct StoredImage {
   RgbImage image;
   // Written by the encoder thread under EncoderQueue's mutex; once state is
   // kReady the embedding is never written again, so readers that saw kReady
-  // read it without the lock.
-  ImageState state = ImageState::kQueued;
+  // read it without the lock. Atomic so that the cache can read it lock-free.
+  std::atomic<ImageState> state{ImageState::kQueued};
   std::string error;
   ImageEmbedding embedding;
   double encode_seconds = 0;
@@ -39,6 +40,8 @@ class EncoderQueue {
   EncoderQueue(const SamModel& model, int threads);
   ~EncoderQueue();  // finishes the running encode, drops the queue
 
+  // Images waiting (not counting the one being encoded).
+  size_t Queued();
   void Submit(std::shared_ptr<StoredImage> image);
   // The state after waiting up to `timeout` for the image to leave the
   // queue (kReady or kFailed), with *error set for kFailed.

@@ -5,6 +5,7 @@
 #define PERSAM_SERVER_LRU_CACHE_H_
 
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -16,15 +17,26 @@ namespace persam::server {
 template <class T>
 class LruCache {
  public:
-  explicit LruCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // `pinned(entry)`: entries that must not be evicted yet (e.g. images still
+  // waiting for the encoder, which their client has not used once).
+  explicit LruCache(size_t capacity_bytes, std::function<bool(const T&)> pinned = nullptr)
+      : capacity_(capacity_bytes), pinned_(std::move(pinned)) {}
 
-  // Evicts least recently used entries until `bytes` fits; false (nothing
+  // Evicts least recently used unpinned entries until `bytes` fits (pinned
+  // ones may keep the total above the capacity for a while); false (nothing
   // stored, nothing evicted) when `bytes` alone exceeds the capacity.
   bool Put(const std::string& id, std::shared_ptr<T> value, size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (bytes > capacity_) return false;
     EraseLocked(id);
-    while (bytes_ + bytes > capacity_ && !order_.empty()) EraseLocked(order_.back());
+    for (auto it = order_.end(); bytes_ + bytes > capacity_ && it != order_.begin();) {
+      --it;
+      const Entry& e = entries_.at(*it);
+      if (pinned_ && pinned_(*e.value)) continue;
+      const std::string victim = *it;
+      it = std::next(it);  // stays valid: only the victim's node is erased
+      EraseLocked(victim);
+    }
     order_.push_front(id);
     entries_[id] = Entry{std::move(value), bytes, order_.begin()};
     bytes_ += bytes;
@@ -72,6 +84,7 @@ class LruCache {
   }
 
   const size_t capacity_;
+  const std::function<bool(const T&)> pinned_;
   mutable std::mutex mutex_;
   std::list<std::string> order_;  // most recent first
   std::unordered_map<std::string, Entry> entries_;

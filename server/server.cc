@@ -43,7 +43,12 @@ Server::State::State(const SamModel& m, ServerOptions o)
       encoder(m, options.threads),
       // Results are small next to embeddings; a quarter of the cap keeps a
       // few hundred masks of large images.
-      images(options.cache_bytes - options.cache_bytes / 4),
+      // An image waiting for the encoder stays: its client has not used it yet.
+      images(options.cache_bytes - options.cache_bytes / 4,
+             [](const StoredImage& image) {
+               const ImageState state = image.state;
+               return state == ImageState::kQueued || state == ImageState::kEncoding;
+             }),
       results(options.cache_bytes / 4) {}
 
 std::shared_ptr<StoredImage> Server::State::FindImage(const std::string& id) {
@@ -66,6 +71,7 @@ const ImageEmbedding& Server::State::WaitForEmbedding(const StoredImage& image) 
     throw RequestError(503, "image '" + image.id + "' is still " + ImageStateName(state) + " after " +
                                 std::to_string(options.wait_seconds) + " s; try again later");
   }
+  images.Get(image.id);  // used now: the most recently used
   return image.embedding;
 }
 

@@ -32,6 +32,10 @@ struct StoredResult {
   int low_size = 0;
 };
 
+// Uploads beyond this many waiting for the encoder get 503: pinned in the
+// cache until encoded, they would otherwise grow memory without bound.
+constexpr size_t kMaxQueuedImages = 32;
+
 struct Server::State {
   State(const SamModel& m, ServerOptions o);
 
