@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
+# python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
-          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
+          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
+          libcpp-httplib-dev chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
