@@ -17,8 +17,8 @@ const char* ImageStateName(ImageState state) {
   return "unknown";
 }
 
-EncoderQueue::EncoderQueue(const SamModel& model, int threads)
-    : model_(model), threads_(threads), worker_([this] { Loop(); }) {}
+EncoderQueue::EncoderQueue(const SamModel& model, int threads, std::function<void(const StoredImage&)> encoded)
+    : model_(model), threads_(threads), encoded_(std::move(encoded)), worker_([this] { Loop(); }) {}
 
 EncoderQueue::~EncoderQueue() { Stop(); }
 
@@ -99,6 +99,7 @@ void EncoderQueue::Loop() {
         image->state = ImageState::kFailed;
       }
     }
+    if (encoded_) encoded_(*image);
     changed_.notify_all();
   }
 }

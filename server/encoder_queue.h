@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,7 +38,9 @@ struct StoredImage {
 class EncoderQueue {
  public:
   // `threads`: the engine threads of each encoder call (<= 0: all cores).
-  EncoderQueue(const SamModel& model, int threads);
+  // `encoded(image)` runs on the encoder thread after each image (ready or
+  // failed), before waiters wake.
+  EncoderQueue(const SamModel& model, int threads, std::function<void(const StoredImage&)> encoded = nullptr);
   ~EncoderQueue();  // finishes the running encode, drops the queue
 
   // Images waiting (not counting the one being encoded).
@@ -54,6 +57,7 @@ class EncoderQueue {
 
   const SamModel& model_;
   const int threads_;
+  const std::function<void(const StoredImage&)> encoded_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::shared_ptr<StoredImage>> queue_;

@@ -40,7 +40,9 @@ void SendJson(httplib::Response& res, const JsonValue& value, int status) {
 Server::State::State(const SamModel& m, ServerOptions o)
     : model(m),
       options(std::move(o)),
-      encoder(m, options.threads),
+      // A freshly encoded image becomes the most recently used: it was
+      // pinned while waiting (below), and its client is about to use it.
+      encoder(m, options.threads, [this](const StoredImage& image) { images.Get(image.id); }),
       // Results are small next to embeddings; a quarter of the cap keeps a
       // few hundred masks of large images.
       // An image waiting for the encoder stays: its client has not used it yet.
@@ -71,7 +73,6 @@ const ImageEmbedding& Server::State::WaitForEmbedding(const StoredImage& image) 
     throw RequestError(503, "image '" + image.id + "' is still " + ImageStateName(state) + " after " +
                                 std::to_string(options.wait_seconds) + " s; try again later");
   }
-  images.Get(image.id);  // used now: the most recently used
   return image.embedding;
 }
 

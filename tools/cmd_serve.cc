@@ -1,5 +1,6 @@
 // `persam serve`: the model in memory behind a local web page and JSON API
 // (server/, docs/serve.md).
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -36,6 +37,14 @@ int RunServe(const Args& args) {
   options.cache_bytes = Megabytes(args, "cache-mb", 2048, 1 << 20);
   if (options.cache_bytes < (size_t{64} << 20)) throw UsageError{"--cache-mb must be at least 64"};
   const LoadOptions load_options = ModelLoadOptions(args);
+
+  // A long-running server whose big buffers (images, 4 MB embeddings,
+  // masks) come and go with the cache: a fixed 1 MB mmap threshold (glibc
+  // otherwise raises it up to 32 MB after the first frees) returns each of
+  // them to the system when freed, and a few arenas instead of one per
+  // HTTP thread keep fragmentation from growing the footprint over time.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_ARENA_MAX, 4);
 
   // SIGINT / SIGTERM are blocked in every thread (threads inherit the mask)
   // and taken by one watcher thread with sigwait, which stops the server:
