@@ -1,6 +1,7 @@
 // Images (upload, status, delete), predict, and results (summary, mask and
 // cut-out PNGs). docs/serve.md is the reference for every route.
 #include <chrono>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -132,8 +133,20 @@ void Predict(Server::State* s, const httplib::Request& req, httplib::Response& r
     result->masks.push_back(std::move(mask));
   }
   const auto encode_start = std::chrono::steady_clock::now();
-  std::vector<JsonValue> mask_items;
-  for (const StoredMask& mask : result->masks) mask_items.push_back(MaskJson(mask, request.format));
+  // SAM's three candidates encode in parallel (one PNG per thread).
+  // An exception must not leave an OpenMP region: kept and rethrown after.
+  std::vector<JsonValue> mask_items(result->masks.size());
+  std::vector<std::exception_ptr> errors(mask_items.size());
+  kernels::ParallelFor(static_cast<int64_t>(mask_items.size()), true, [&](int64_t m) {
+    try {
+      mask_items[m] = MaskJson(result->masks[m], request.format);
+    } catch (...) {
+      errors[m] = std::current_exception();
+    }
+  });
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
   JsonValue masks = JsonValue::Array(std::move(mask_items));
   const double encode_ms = Millis(encode_start);
 

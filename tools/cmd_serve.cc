@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -73,18 +74,27 @@ int RunServe(const Args& args) {
   }
   std::fflush(stdout);
 
-  int caught = 0;
+  std::atomic<int> caught{0};
+  std::atomic<bool> running{true};
   std::thread watcher([&] {
-    sigwait(&signals, &caught);
-    server.Stop();
+    int signal = 0;
+    sigwait(&signals, &signal);
+    caught = signal;
+    // httplib's stop() does nothing before Run() is listening, so a signal
+    // that early would be lost: repeat until Run() has returned.
+    while (running) {
+      server.Stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   });
   server.Run();
-  if (caught == 0) {
-    // Run returned without a signal (the socket failed): release the watcher.
-    pthread_kill(watcher.native_handle(), SIGTERM);
-  }
+  running = false;
+  const bool by_signal = caught != 0;
+  // Run returned without a signal (the socket failed): release the watcher.
+  if (!by_signal) pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
-  Say(args, "persam serve: %s, stopped\n", caught == SIGINT ? "interrupted" : "terminated");
+  if (!by_signal) throw Error("the server stopped: its listening socket failed");
+  Say(args, "persam serve: %s, stopped\n", caught.load() == SIGINT ? "interrupted" : "terminated");
   return 0;
 }
 

@@ -92,7 +92,7 @@ class Page(unittest.TestCase):
                 self.check_mask_matches_api()
         self.check_mask_matches_api()
         print(f"browser click round trip (fetch + decoder + PNG + canvas), {len(latencies)} clicks: "
-              f"median {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms")
+              f"p50 {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms")
         # Undo drops the last prompt and re-predicts.
         n = d.execute_script("return window.persamSegment.prompts.length")
         before = d.execute_script("return window.persamSegment.predictions")

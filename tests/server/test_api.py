@@ -309,7 +309,19 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(code, 0, err)
 
     def test_non_loopback_warns(self):
+        import signal
         import subprocess
+        # A non-loopback address serves, with a warning first.
+        proc = subprocess.Popen([su.EXE, "serve", "--model", su.MODEL, "--host", "0.0.0.0", "--port", "0",
+                                 "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = [proc.stdout.readline() for _ in range(3)]
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        text = "".join(lines) + rest
+        self.assertEqual(proc.returncode, 0, text)
+        self.assertIn("warning: listening on 0.0.0.0", text)
+        self.assertIn("no authentication", text)
+        self.assertIn("interrupted, stopped", text)
         proc = subprocess.run([su.EXE, "serve", "--model", "/nonexistent.pth", "--host", "0.0.0.0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertNotEqual(proc.returncode, 0)
