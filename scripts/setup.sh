@@ -7,9 +7,12 @@ cd "$(dirname "$0")/.."
 
 # clang, libclang-rt-14-dev: libFuzzer for scripts/fuzz.sh.
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
+# python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev
+          libcpp-httplib-dev chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
