@@ -212,6 +212,9 @@ VideoSequenceOutcome RunVideoSequence(const SamModel& model, const VideoSequence
       out.seconds_encoder += std::chrono::duration<double>(Clock::now() - t0).count();
       return e;
     };
+    if (std::none_of(input.first.ids.begin(), input.first.ids.end(), [](uint8_t v) { return v != 0; })) {
+      throw Error("first mask '" + input.first_map_path + "' is empty (no object: every pixel is 0)");
+    }
     const RgbImage frame0 = LoadImage(input.frames[0]);
     if (input.first.height != frame0.height || input.first.width != frame0.width) {
       throw Error("first mask '" + input.first_map_path + "' is " + std::to_string(input.first.width) + "x" +

@@ -190,12 +190,15 @@ void VideoSegmenter::Start(const ImageEmbedding& frame0, const LabelMap& first) 
   }
 }
 
-void VideoSegmenter::SetBoxesFrom(const LabelMap& map) {
+void VideoSegmenter::SetBoxesFrom(const LabelMap& map) { UpdateBoxes(map, -1); }
+
+void VideoSegmenter::UpdateBoxes(const LabelMap& map, int t) {
   std::set<int> present(map.ids.begin(), map.ids.end());
   present.erase(0);
-  boxes_.clear();
   const size_t plane = map.ids.size();
   if (options_.mode == VideoMode::kReference) {
+    // ref: all_to_onehot(label, present ids): positional (BUG 2.2.12).
+    boxes_.clear();
     for (int p : present) {
       std::vector<uint8_t> b(plane);
       for (size_t i = 0; i < plane; ++i) b[i] = map.ids[i] == p;
@@ -203,10 +206,17 @@ void VideoSegmenter::SetBoxesFrom(const LabelMap& map) {
     }
     return;
   }
+  // Boxes by object id; an object absent from the map keeps its last box.
+  boxes_.resize(objects_.size());
   for (size_t j = 0; j < objects_.size(); ++j) {
-    std::vector<uint8_t> b(plane);
-    for (size_t i = 0; i < plane; ++i) b[i] = map.ids[i] == static_cast<int>(j + 1);
-    boxes_.push_back(std::move(b));
+    const int id = static_cast<int>(j + 1);
+    if (!present.count(id)) {
+      Deviate((t >= 0 ? "frame " + std::to_string(t) + ": " : std::string()) + "object " + std::to_string(id) +
+              " vanished; it keeps its previous box (the reference drops or renumbers objects)");
+      continue;
+    }
+    boxes_[j].assign(plane, 0);
+    for (size_t i = 0; i < plane; ++i) boxes_[j][i] = map.ids[i] == id;
   }
 }
 
@@ -346,19 +356,7 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
   std::set<int> present(result.labels.ids.begin(), result.labels.ids.end());
   present.erase(0);
   result.present.assign(present.begin(), present.end());
-  if (reference) {
-    SetBoxesFrom(result.labels);
-  } else {
-    // Boxes by object id; an object absent from this frame keeps its last box.
-    for (size_t j = 0; j < objects_.size(); ++j) {
-      if (!present.count(static_cast<int>(j + 1))) {
-        Deviate("frame " + std::to_string(t) + ": object " + std::to_string(j + 1) +
-                " vanished; it keeps its previous box (the reference drops or renumbers objects)");
-        continue;
-      }
-      for (int64_t i = 0; i < plane; ++i) boxes_[j][i] = result.labels.ids[i] == static_cast<int>(j + 1);
-    }
-  }
+  UpdateBoxes(result.labels, t);
   return result;
 }
 

@@ -101,7 +101,8 @@ class VideoSegmenter {
   // map. Reference mode throws VideoCrash where the reference crashes.
   VideoFrameResult Segment(const ImageEmbedding& frame, int t);
   // Replace the boxes by those of a given label map (tests: the reference's
-  // previous map).
+  // previous map), as after a frame: positional in reference mode, by id
+  // (absent objects keep theirs) in corrected mode.
   void SetBoxesFrom(const LabelMap& map);
 
   // Deviations from the reference that fired (corrected mode), in order.
@@ -110,6 +111,7 @@ class VideoSegmenter {
 
  private:
   void Deviate(const std::string& what);
+  void UpdateBoxes(const LabelMap& map, int t);
   std::vector<PointPrompt> TopPoints(const ImageEmbedding& e, const std::vector<float>& feat, int k) const;
 
   const SamModel& model_;
