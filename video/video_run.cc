@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "base/error.h"
 #include "engine/image.h"
@@ -229,9 +230,15 @@ VideoSequenceOutcome RunVideoSequence(const SamModel& model, const VideoSequence
     out.objects = segmenter.objects();
     fs::create_directories(dir);
     if (options.overlay) fs::create_directories(dir / "overlay");
+    // The next frame is decoded on its own thread while this one is encoded
+    // and segmented (decoding is single-threaded; the encoder's OpenMP
+    // threads leave it a core now and then).
+    auto decode = [&](size_t t) { return std::async(std::launch::async, [&input, t] { return LoadImage(input.frames[t]); }); };
+    std::future<RgbImage> next = decode(1);
     for (size_t t = 1; t < input.frames.size(); ++t) {
       progress(input.name + ": frame " + std::to_string(t) + "/" + std::to_string(input.frames.size() - 1));
-      const RgbImage frame = LoadImage(input.frames[t]);
+      const RgbImage frame = next.get();
+      if (t + 1 < input.frames.size()) next = decode(t + 1);
       if (frame.height != frame0.height || frame.width != frame0.width) {
         throw Error("frame '" + input.frames[t] + "' is " + std::to_string(frame.width) + "x" + std::to_string(frame.height) +
                     " but the sequence's first frame is " + std::to_string(frame0.width) + "x" + std::to_string(frame0.height));

@@ -220,6 +220,30 @@ void VideoSegmenter::UpdateBoxes(const LabelMap& map, int t) {
   }
 }
 
+void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vector<PointPrompt>& points,
+                                   const std::optional<IntBox>& box, const float* mask_input, const float* fallback,
+                                   int t, int j, VideoObjectStep* os, std::vector<float>* out) {
+  const int64_t plane = static_cast<int64_t>(height_) * width_;
+  Call c2 = Predict(model_, frame, points, box, mask_input, false, keep_low_res);
+  const int i2 = ArgMax(c2.prediction.scores);
+  c2.step.chosen = i2;
+  os->steps.push_back(c2.step);
+  const std::optional<IntBox> b2 = LogitBox(c2.high(i2), height_, width_);
+  if (!b2) {
+    if (options_.mode == VideoMode::kReference) {
+      throw VideoCrash(Where(t, j, 2) + ": the chosen mask is empty (the reference crashes on its box)");
+    }
+    Deviate(Where(t, j, 2) + ": empty mask; kept call 1's mask instead of crashing");
+    out->assign(fallback, fallback + plane);
+    return;
+  }
+  Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res);
+  const int i3 = ArgMax(c3.prediction.scores);
+  c3.step.chosen = i3;
+  os->steps.push_back(c3.step);
+  out->assign(c3.high(i3), c3.high(i3) + plane);
+}
+
 VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
   if (frame.orig_height != height_ || frame.orig_width != width_) {
     throw Error("frame " + std::to_string(t) + " is " + std::to_string(frame.orig_width) + "x" +
@@ -268,22 +292,7 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
       c1.step.chosen = i1;
       os.steps.push_back(c1.step);
       // Call 2: no box, the chosen low-res logits as mask input.
-      Call c2 = Predict(model_, frame, points, std::nullopt, c1.low(i1), false, keep_low_res);
-      const int i2 = ArgMax(c2.prediction.scores);
-      c2.step.chosen = i2;
-      os.steps.push_back(c2.step);
-      const std::optional<IntBox> b2 = LogitBox(c2.high(i2), height_, width_);
-      if (!b2) {
-        if (reference) throw VideoCrash(Where(t, j, 2) + ": the chosen mask is empty (the reference crashes on its box)");
-        Deviate(Where(t, j, 2) + ": empty mask; kept call 1's mask " + std::to_string(i1) + " instead of crashing");
-        out.assign(c1.high(i1), c1.high(i1) + plane);
-      } else {
-        Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res);
-        const int i3 = ArgMax(c3.prediction.scores);
-        c3.step.chosen = i3;
-        os.steps.push_back(c3.step);
-        out.assign(c3.high(i3), c3.high(i3) + plane);
-      }
+      FinishCascade(frame, points, std::nullopt, c1.low(i1), c1.high(i1), t, j, &os, &out);
     } else {
       // ref: persam_video_f.py: the learned mix of call 1's three outputs.
       const std::array<float, 3>& m = obj.weights;
@@ -319,23 +328,7 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
         Deviate(Where(t, j, 1) + ": empty mask and fallback; the object is background in this frame");
         out = mixed;
       } else {
-        Call c2 = Predict(model_, frame, points, b1, mix_low.data(), false, keep_low_res);
-        const int i2 = ArgMax(c2.prediction.scores);
-        c2.step.chosen = i2;
-        c2.step.weighted_area = -1;
-        os.steps.push_back(c2.step);
-        const std::optional<IntBox> b2 = LogitBox(c2.high(i2), height_, width_);
-        if (!b2) {
-          if (reference) throw VideoCrash(Where(t, j, 2) + ": the chosen mask is empty (the reference crashes on its box)");
-          Deviate(Where(t, j, 2) + ": empty mask; kept call 1's mask instead of crashing");
-          out.assign(mask1, mask1 + plane);
-        } else {
-          Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res);
-          const int i3 = ArgMax(c3.prediction.scores);
-          c3.step.chosen = i3;
-          os.steps.push_back(c3.step);
-          out.assign(c3.high(i3), c3.high(i3) + plane);
-        }
+        FinishCascade(frame, points, b1, mix_low.data(), mask1, t, j, &os, &out);
       }
     }
     result.objects.push_back(std::move(os));

@@ -112,6 +112,12 @@ class VideoSegmenter {
  private:
   void Deviate(const std::string& what);
   void UpdateBoxes(const LabelMap& map, int t);
+  // Calls 2 and 3 of both cascades: call 2 (box, mask input), its best mask's
+  // box and low-res logits into call 3, whose best logits are the object's.
+  // An empty call-2 mask: VideoCrash (reference) or `fallback` (corrected).
+  void FinishCascade(const ImageEmbedding& frame, const std::vector<PointPrompt>& points,
+                     const std::optional<IntBox>& box, const float* mask_input, const float* fallback, int t, int j,
+                     VideoObjectStep* os, std::vector<float>* out);
   std::vector<PointPrompt> TopPoints(const ImageEmbedding& e, const std::vector<float>& feat, int k) const;
 
   const SamModel& model_;
