@@ -41,10 +41,9 @@ std::set<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-// The reference evaluation of one of the fixtures' result folders.
-void CheckEvalCase(const std::string& name) {
-  const JsonValue ref = ParseJsonFile(FixturePath("ref/video/eval_perturbed.json")).At(name);
-  const DavisEvaluation e = EvaluateDavis(FixturePath("davis-mini"), FixturePath("ref/video/eval_" + name));
+// The reference evaluation `ref` of the result folder ref/video/<results>.
+void CheckEvalCase(const std::string& name, const JsonValue& ref, const std::string& results) {
+  const DavisEvaluation e = EvaluateDavis(FixturePath("davis-mini"), FixturePath("ref/video/" + results));
   REQUIRE(e.sequences.size() == ref.At("sequences").size());
   double max_err = 0;
   for (const DavisSequenceScores& s : e.sequences) {
@@ -78,8 +77,16 @@ void CheckEvalCase(const std::string& name) {
 
 TEST_CASE("davis eval: J and F per frame and the CSVs match the reference on the perturbed result sets") {
   if (!HaveFixtures("davis eval parity")) return;
-  CheckEvalCase("perturbed");
-  CheckEvalCase("perturbed_pad");
+  const JsonValue cases = ParseJsonFile(FixturePath("ref/video/eval_perturbed.json"));
+  CheckEvalCase("perturbed", cases.At("perturbed"), "eval_perturbed");
+  CheckEvalCase("perturbed_pad", cases.At("perturbed_pad"), "eval_perturbed_pad");
+}
+
+TEST_CASE("davis eval: the reference's own video results score as eval_video.py scored them") {
+  if (!HaveFixtures("davis eval of the video runs")) return;
+  for (const char* run : {"vit_persam", "vit_persam_f"}) {
+    CheckEvalCase(run, ParseJsonFile(FixturePath(std::string("ref/video/") + run + ".json")).At("eval"), run);
+  }
 }
 
 TEST_CASE("davis eval: the stdout tables are pandas' to_string(index=False)") {

@@ -198,3 +198,30 @@ TEST_CASE("video PerSAM-F (reference mode) matches persam_video_f.py on duck-pav
 
 }  // namespace
 }  // namespace persam
+
+namespace persam {
+namespace {
+
+// Frame 1, object 1 of cat-sneaker-lake: call 1's areas are (67111, 275754,
+// 162447); the reference's uint8 areas (39, 42, 143) pick mask 2, the
+// corrected mode the largest, mask 1, and says so.
+TEST_CASE("video corrected mode: the true largest mask, reported as a deviation") {
+  if (!HaveFixtures("video corrected large choice")) return;
+  const std::unique_ptr<SamModel> model = SamModel::Load(FixturePath("models/sam_vit_tiny.pth"));
+  VideoOptions options;
+  options.mode = VideoMode::kCorrected;
+  VideoSegmenter segmenter(*model, options);
+  segmenter.Start(model->EncodeImage(LoadImage(FramePath("cat-sneaker-lake", 0))),
+                  ReadLabelPng(FixturePath("davis-mini/Annotations/480p/cat-sneaker-lake/00000.png")));
+  const VideoFrameResult r = segmenter.Segment(model->EncodeImage(LoadImage(FramePath("cat-sneaker-lake", 1))), 1);
+  REQUIRE(!r.objects.empty());
+  CHECK(r.objects[0].steps[0].chosen == 1);
+  bool reported = false;
+  for (const std::string& d : segmenter.deviations()) {
+    reported = reported || d.find("frame 1, object 1, decoder call 1: took the largest mask 1 (the reference's uint8 areas pick 2)") != std::string::npos;
+  }
+  CHECK(reported);
+}
+
+}  // namespace
+}  // namespace persam
