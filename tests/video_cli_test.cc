@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -179,6 +180,35 @@ TEST_CASE("video: a vanished object in reference and corrected mode") {
     CHECK(r.objects[0].box.y1 == box1.y1);
     CHECK(r.objects[1].box.x0 == box2.x0);
   }
+}
+
+// An object smaller than one embedding cell: the reference's target feature
+// is the mean of nothing (256 NaNs, BUG 2.1.4); corrected mode uses the cells
+// of highest coverage and says so.
+TEST_CASE("video: an object below one cell gives NaN features in reference mode, a fallback in corrected mode") {
+  if (!HaveFixtures("video tiny object")) return;
+  const std::unique_ptr<SamModel> model = SamModel::Load(FixturePath("models/sam_vit_tiny.pth"));
+  const ImageEmbedding e0 = model->EncodeImage(Gradient(480, 854, 0));
+  LabelMap first;
+  first.height = 480, first.width = 854;
+  first.ids.assign(480 * 854, 0);
+  first.ids[200 * 854 + 300] = 1;  // one pixel
+  VideoSegmenter reference(*model, VideoOptions{});
+  reference.Start(e0, first);
+  REQUIRE(reference.objects().size() == 1);
+  CHECK(reference.objects()[0].nan_target);
+  CHECK(reference.objects()[0].target_cells == 0);
+  CHECK(std::all_of(reference.objects()[0].target_feat.begin(), reference.objects()[0].target_feat.end(),
+                    [](float v) { return std::isnan(v); }));
+  VideoOptions options;
+  options.mode = VideoMode::kCorrected;
+  VideoSegmenter corrected(*model, options);
+  corrected.Start(e0, first);
+  CHECK(!corrected.objects()[0].nan_target);
+  CHECK(std::none_of(corrected.objects()[0].target_feat.begin(), corrected.objects()[0].target_feat.end(),
+                     [](float v) { return std::isnan(v); }));
+  REQUIRE(corrected.deviations().size() == 1);
+  CHECK(corrected.deviations()[0].find("object 1 covers no 64x64 cell") != std::string::npos);
 }
 
 }  // namespace
