@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "engine/preprocess.h"
 #include "persam/location_prior.h"
 #include "persam/reference_mask.h"
 
@@ -31,7 +32,10 @@ std::optional<IntBox> LogitBox(const float* logits, int height, int width) {
 struct Call {
   Prediction prediction;
   VideoStep step;
+  int best = 0;                      // np.argmax(scores)
+  std::vector<float> best_high;      // [H, W] logits of `best` when only it was upsampled
   const float* high(int k) const {
+    if (!best_high.empty()) return k == best ? best_high.data() : nullptr;
     return prediction.high_res.data() + static_cast<size_t>(k) * prediction.height * prediction.width;
   }
   const float* low(int k) const {
@@ -39,25 +43,34 @@ struct Call {
   }
 };
 
-// One SamPredictor.predict call, multimask, every output at full size.
+// One SamPredictor.predict call, multimask. Every output is upsampled to
+// the frame size, or with `only_best` just the best-scoring one (calls 2 and
+// 3 read nothing else; the other areas are then reported as -1).
 Call Predict(const SamModel& model, const ImageEmbedding& e, const std::vector<PointPrompt>& points,
-             const std::optional<IntBox>& box, const float* mask_input, bool return_logits, bool keep_low_res) {
+             const std::optional<IntBox>& box, const float* mask_input, bool return_logits, bool keep_low_res,
+             bool only_best = false) {
   Prompt prompt;
   prompt.points = points;
   if (box) prompt.box = ToBoxPrompt(*box);
   prompt.mask_input = mask_input;
   prompt.multimask = true;
-  prompt.compute_high_res = true;
+  prompt.compute_high_res = !only_best;
   Call c;
   c.prediction = model.Predict(e, prompt, nullptr);
+  c.best = ArgMax(c.prediction.scores);
+  const Prediction& p = c.prediction;
+  if (only_best) {
+    const int side = model.config().embed_grid * 4;
+    c.best_high = PostprocessMaps(c.low(c.best), 1, side, side, p.height, p.width, model.config().image_size);
+  }
   c.step.points = points;
   c.step.box = box;
   c.step.has_mask_input = mask_input != nullptr;
   c.step.return_logits = return_logits;
-  c.step.scores = c.prediction.scores;
-  const int64_t plane = static_cast<int64_t>(c.prediction.height) * c.prediction.width;
-  for (int k = 0; k < c.prediction.num_masks; ++k) c.step.mask_area.push_back(MaskArea(c.high(k), plane));
-  if (keep_low_res) c.step.low_res = c.prediction.low_res;
+  c.step.scores = p.scores;
+  const int64_t plane = static_cast<int64_t>(p.height) * p.width;
+  for (int k = 0; k < p.num_masks; ++k) c.step.mask_area.push_back(c.high(k) ? MaskArea(c.high(k), plane) : -1);
+  if (keep_low_res) c.step.low_res = p.low_res;
   return c;
 }
 
@@ -224,8 +237,8 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
                                    const std::optional<IntBox>& box, const float* mask_input, const float* fallback,
                                    int t, int j, VideoObjectStep* os, std::vector<float>* out) {
   const int64_t plane = static_cast<int64_t>(height_) * width_;
-  Call c2 = Predict(model_, frame, points, box, mask_input, false, keep_low_res);
-  const int i2 = ArgMax(c2.prediction.scores);
+  Call c2 = Predict(model_, frame, points, box, mask_input, false, keep_low_res, true);
+  const int i2 = c2.best;
   c2.step.chosen = i2;
   os->steps.push_back(c2.step);
   const std::optional<IntBox> b2 = LogitBox(c2.high(i2), height_, width_);
@@ -237,8 +250,8 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
     out->assign(fallback, fallback + plane);
     return;
   }
-  Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res);
-  const int i3 = ArgMax(c3.prediction.scores);
+  Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res, true);
+  const int i3 = c3.best;
   c3.step.chosen = i3;
   os->steps.push_back(c3.step);
   out->assign(c3.high(i3), c3.high(i3) + plane);

@@ -51,7 +51,7 @@ struct VideoStep {
   bool has_mask_input = false;
   bool return_logits = false;
   std::vector<float> scores;
-  std::vector<int64_t> mask_area;  // pixels with logit > 0, per output
+  std::vector<int64_t> mask_area;  // pixels with logit > 0, per output (-1: not upsampled)
   int chosen = -1;                 // -1: PerSAM-F's weighted mix
   int64_t weighted_area = -1;      // PerSAM-F: pixels of the learned mix > 0
   std::vector<float> low_res;      // [3, 256, 256] when keep_low_res
