@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
           clang libclang-rt-14-dev
-          libcpp-httplib-dev chromium chromium-driver python3-selenium)
+          libcpp-httplib-dev chromium chromium-driver python3-selenium
+          libpng-dev libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,11 +12,13 @@ extern const Command kPersonalizeCommand;
 extern const Command kEvalCommand;
 extern const Command kEverythingCommand;
 extern const Command kServeCommand;
+extern const Command kVideoCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       kDemoCommand,    kConvertCommand,     kInspectCommand, kEmbedCommand,
       kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand, kServeCommand,
+      kVideoCommand,
   };
   return commands;
 }
