@@ -71,6 +71,17 @@ bool DecodeInto(Decoder* dec, const uint8_t* data, size_t size, const std::strin
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(cinfo, TRUE);
   CheckImageSize(name, "JPEG", cinfo->image_width, cinfo->image_height);
+  // A Huffman-coded image spends at least one bit on every 8 x 8 block of
+  // its full-resolution component (the DC code), so a short file cannot
+  // claim a huge image and have libjpeg allocate for it (a progressive
+  // file's coefficients are allocated before any scan is read).
+  // Arithmetic coding has no such floor; the pixel limit bounds it.
+  const uint64_t blocks = (uint64_t{cinfo->image_width} + 7) / 8 * ((uint64_t{cinfo->image_height} + 7) / 8);
+  if (!cinfo->arith_code && uint64_t{size} * 8 < blocks) {
+    throw Error("image '" + name + "': JPEG header claims " + std::to_string(cinfo->image_width) + " x " +
+                std::to_string(cinfo->image_height) + " pixels, which need at least " +
+                std::to_string((blocks + 7) / 8) + " bytes of coded data; the file has " + std::to_string(size));
+  }
   const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
   // YCCK is converted to CMYK by libjpeg; everything else (grey, YCbCr, RGB)
   // to RGB. Stated although they are the defaults: parity depends on them.

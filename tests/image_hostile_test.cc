@@ -133,25 +133,34 @@ TEST_CASE("Hostile PNGs: gigapixel zero images refused from the header") {
   ExpectRefused(cut, "cut_12000.png", "PNG data is cut or corrupt");
 }
 
-TEST_CASE("Hostile JPEGs: corrupt and cut files refused, bounded") {
-  // A baseline JPEG header claiming 60000 x 2900 (174 Mpx, under the limit)
-  // followed by a few bytes of scan: refused at the first missing row.
-  Bytes jpeg = {0xFF, 0xD8,
-                0xFF, 0xDB, 0x00, 0x43, 0x00};  // DQT, table 0: all ones
+// A baseline greyscale JPEG header claiming width x height (quantisation
+// table of ones, one-symbol Huffman tables) and `scan_bytes` zero bytes of
+// scan data, no EOI.
+Bytes JpegHeaderOnly(uint16_t width, uint16_t height, size_t scan_bytes) {
+  Bytes jpeg = {0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00};
   jpeg.insert(jpeg.end(), 64, 1);
-  const uint8_t sof[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x0B, 0x54, 0xEA, 0x60, 0x01, 0x01, 0x11, 0x00};
-  jpeg.insert(jpeg.end(), sof, sof + sizeof(sof));  // 2900 x 60000, 1 component
-  // DHT: DC table 0 and AC table 0 with one 1-bit code each (symbol 0).
+  const uint8_t sof[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08, uint8_t(height >> 8), uint8_t(height), uint8_t(width >> 8),
+                         uint8_t(width), 0x01, 0x01, 0x11, 0x00};
+  jpeg.insert(jpeg.end(), sof, sof + sizeof(sof));
   const uint8_t dht[] = {0xFF, 0xC4, 0x00, 0x26, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                          0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   jpeg.insert(jpeg.end(), dht, dht + sizeof(dht));
   const uint8_t sos[] = {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00};
   jpeg.insert(jpeg.end(), sos, sos + sizeof(sos));
-  jpeg.insert(jpeg.end(), 16, 0x00);
-  ExpectRefused(jpeg, "cut_60000.jpg", "cannot decode JPEG (Premature end of JPEG file)");
+  jpeg.insert(jpeg.end(), scan_bytes, 0x00);
+  return jpeg;
+}
+
+TEST_CASE("Hostile JPEGs: corrupt and cut files refused, bounded") {
+  // 60000 x 2900 (174 Mpx, under the pixel limit) in 166 bytes: it would
+  // need 340 KB of scan data at the least, so it is refused before libjpeg
+  // allocates anything.
+  ExpectRefused(JpegHeaderOnly(60000, 2900, 32), "claims_60000.jpg",
+                "JPEG header claims 60000 x 2900 pixels, which need at least 340313 bytes of coded data");
+  // Plausibly sized but cut: refused at the end of the data.
+  ExpectRefused(JpegHeaderOnly(2000, 2000, 9000), "cut_2000.jpg", "cannot decode JPEG (Premature end of JPEG file)");
   // Garbage after a JPEG signature.
-  Bytes garbage = {0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF, 0x12, 0x34};
-  ExpectRefused(garbage, "garbage.jpg", "cannot decode JPEG");
+  ExpectRefused({0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF, 0x12, 0x34}, "garbage.jpg", "cannot decode JPEG");
 }
 
 }  // namespace
