@@ -5,9 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example;
+# python3-opencv: our PNG/JPEG files read back as the reference reads them.
+# Image codecs: libjpeg-turbo, libspng (+ zlib, which the tests use too),
+# libwebp and libheif (both optional at build time: meson -Dwebp, -Dheif).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
-          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
+          libjpeg62-turbo-dev libspng-dev zlib1g-dev libwebp-dev libheif-dev
+          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
+          python3-opencv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,8 @@
 
 // After <cstddef> and <cstdio>: jpeglib.h uses size_t and FILE undeclared.
 #include <jpeglib.h>
+
+#include <spng.h>
 
 #if PERSAM_HAVE_WEBP
 #include <webp/encode.h>
@@ -97,6 +102,46 @@ TEST_CASE("PNG: truncated or corrupt data is an error naming the file, not inven
   Bytes bad_crc = png;
   bad_crc[40] ^= 0xFF;  // inside IDAT: the chunk CRC no longer matches
   CHECK(DecodeError(bad_crc, "crc.png").find("'crc.png': PNG") != std::string::npos);
+}
+
+TEST_CASE("PNG: interlaced (Adam7) decodes as the plain file does") {
+  const int w = 13, h = 7;
+  Bytes rgb(size_t(w) * h * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 37);
+  spng_ctx* ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+  spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+  spng_ihdr ihdr = {};
+  ihdr.width = w;
+  ihdr.height = h;
+  ihdr.bit_depth = 8;
+  ihdr.color_type = SPNG_COLOR_TYPE_TRUECOLOR;
+  ihdr.interlace_method = SPNG_INTERLACE_ADAM7;
+  spng_set_ihdr(ctx, &ihdr);
+  REQUIRE(spng_encode_image(ctx, rgb.data(), rgb.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE) == 0);
+  size_t size = 0;
+  int error = 0;
+  auto* png = static_cast<uint8_t*>(spng_get_png_buffer(ctx, &size, &error));
+  spng_ctx_free(ctx);
+  REQUIRE(png != nullptr);
+  const Bytes bytes(png, png + size);
+  free(png);
+  CHECK(Decode(bytes).pixels == rgb);
+  CHECK(DecodeError(Bytes(bytes.begin(), bytes.end() - 30), "cut.png").find("image 'cut.png': PNG data is cut") == 0);
+}
+
+TEST_CASE("Every committed fuzz seed decodes (each format's path is reachable)") {
+  int decoded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(PERSAM_SOURCE_DIR) + "/tests/fuzz/corpus/image")) {
+    const std::string path = entry.path().string();
+    const std::string ext = entry.path().extension().string();
+    if ((ext == ".webp" && !PERSAM_HAVE_WEBP) || (ext == ".heic" && !PERSAM_HAVE_HEIF)) continue;
+    CAPTURE(path);
+    const RgbImage image = LoadImage(path);
+    CHECK(image.pixels.size() == size_t(image.width) * image.height * 3);
+    CHECK(image.width >= 8);
+    ++decoded;
+  }
+  CHECK(decoded >= 15);
 }
 
 // A JPEG of `components` channels (1 grey, 3 RGB, 4 CMYK) of flat 8 x 8

@@ -10,12 +10,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
 
 #include "base/error.h"
 #include "engine/image.h"
+#include "tests/cli_test_util.h"
 #include "tests/image_test_files.h"
 
 namespace persam {
@@ -161,6 +163,34 @@ TEST_CASE("Hostile JPEGs: corrupt and cut files refused, bounded") {
   ExpectRefused(JpegHeaderOnly(2000, 2000, 9000), "cut_2000.jpg", "cannot decode JPEG (Premature end of JPEG file)");
   // Garbage after a JPEG signature.
   ExpectRefused({0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF, 0x12, 0x34}, "garbage.jpg", "cannot decode JPEG");
+}
+
+void WriteFile(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+TEST_CASE("persam --max-image-pixels: the CLI's limit, hostile files refused by a command") {
+  // `persam eval` reads PNG-named masks without a model; the decoder goes by
+  // the bytes, so the hostile BMP named 01.png is caught as a BMP.
+  const std::string dir = testing::MakeTempDir("persam_image_cli_");
+  for (const char* side : {"/gt/a", "/pred/a"}) {
+    REQUIRE(std::system(("mkdir -p '" + dir + side + "'").c_str()) == 0);
+    WriteFile(dir + side + "/00.png", testing::MakePng(10, 10, 8, 0, std::vector<Bytes>(10, Bytes(10, 255))));
+    WriteFile(dir + side + "/01.png", testing::MakePng(10, 10, 8, 0, std::vector<Bytes>(10, Bytes(10, 255))));
+  }
+  const std::string args = "eval --gt '" + dir + "/gt' --pred '" + dir + "/pred'";
+  CHECK(testing::RunPersam(args).code == 0);
+  const testing::CliRun limited = testing::RunPersam(args + " --max-image-pixels 99");
+  CHECK(limited.code == 1);
+  CHECK(limited.output.find("PNG header claims 10 x 10 pixels, more than the limit of 99 pixels") !=
+        std::string::npos);
+  CHECK(testing::RunPersam(args + " --max-image-pixels -1").code == 2);
+  WriteFile(dir + "/pred/a/01.png", testing::MakeHostileBmp(17000, 17000));
+  const testing::CliRun hostile = testing::RunPersam(args);
+  CHECK(hostile.code == 1);
+  CHECK(hostile.output.find("01.png': BMP header claims 17000 x 17000 pixels") != std::string::npos);
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace
