@@ -77,7 +77,8 @@ void CheckWritable(const std::string& path, int height, int width, size_t pixels
 
 // Checks the arguments of the in-memory encoders, naming `path` in errors.
 std::vector<uint8_t> EncodeChecked(const std::string& path, int height, int width,
-                                   const uint8_t* pixels, int channels, bool one_bit) {
+                                   const uint8_t* pixels, int channels, bool one_bit,
+                                   const uint8_t* colour = nullptr) {
   if (pixels == nullptr) throw Error("image '" + path + "': no pixels to write");
   CheckWritable(path, height, width, size_t(height) * width * channels, channels);
   if (one_bit) {
@@ -89,7 +90,7 @@ std::vector<uint8_t> EncodeChecked(const std::string& path, int height, int widt
       }
     }
   }
-  return EncodePngBytes(height, width, pixels, channels, one_bit);
+  return EncodePngBytes(height, width, pixels, channels, one_bit, colour);
 }
 
 const char kInMemory[] = "(in memory)";
@@ -115,6 +116,12 @@ void CheckImageSize(const std::string& name, const char* format, uint64_t width,
                 (too_wide ? std::to_string(INT_MAX / 4) + " per side"
                           : std::to_string(limit) + " pixels (raise it with --max-image-pixels)"));
   }
+}
+
+void ThrowNotBuiltIn(const std::string& name, const std::string& format, const std::string& package,
+                     const std::string& option) {
+  throw Error("image '" + name + "': a " + format + " file, but this build has no " + format +
+              " support (install " + package + " and reconfigure with meson -D" + option + "=enabled)");
 }
 
 std::string DecodableFormats() {
@@ -188,6 +195,11 @@ void SaveGrayPng(const std::string& path, int height, int width, const uint8_t* 
 
 void SaveBinaryMaskPng(const std::string& path, int height, int width, const uint8_t* mask) {
   WriteFileBytes(path, EncodeChecked(path, height, width, mask, 1, true));
+}
+
+void SaveBinaryMaskPng(const std::string& path, int height, int width, const uint8_t* mask,
+                       const uint8_t colour[3]) {
+  WriteFileBytes(path, EncodeChecked(path, height, width, mask, 1, true, colour));
 }
 
 }  // namespace persam

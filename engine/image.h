@@ -51,6 +51,10 @@ void SaveJpeg(const std::string& path, const RgbImage& image, int quality = 90);
 void SaveGrayPng(const std::string& path, int height, int width, const uint8_t* pixels);
 // A 0/255 mask as a 1-bit PNG (see EncodeBinaryMaskPng).
 void SaveBinaryMaskPng(const std::string& path, int height, int width, const uint8_t* mask);
+// The same as a 1-bit palette PNG: 0 black, 255 `colour` (e.g. PerSAM's
+// (128, 0, 0)); Pillow's .convert('RGB') and cv2.imread read it as RGB.
+void SaveBinaryMaskPng(const std::string& path, int height, int width, const uint8_t* mask,
+                       const uint8_t colour[3]);
 
 }  // namespace persam
 

@@ -29,11 +29,16 @@ RgbImage DecodeWebp(const uint8_t* data, size_t size, const std::string& name);
 RgbImage DecodeHeif(const uint8_t* data, size_t size, const std::string& name);
 bool WebpBuiltIn();
 bool HeifBuiltIn();
+// The error for a file of an optional format this build lacks, naming the
+// Debian package and the meson option that add it.
+[[noreturn]] void ThrowNotBuiltIn(const std::string& name, const std::string& format,
+                                  const std::string& package, const std::string& option);
 
 // PNG of 8-bit samples with 1 (grey), 3 (RGB) or 4 (RGBA) channels, or a
-// 1-bit grey PNG from 0/255 bytes when `one_bit`.
+// 1-bit PNG from 0/255 bytes when `one_bit`: grey, or with `colour` a
+// two-entry palette (black, colour).
 std::vector<uint8_t> EncodePngBytes(int height, int width, const uint8_t* pixels, int channels,
-                                    bool one_bit);
+                                    bool one_bit, const uint8_t* colour = nullptr);
 std::vector<uint8_t> EncodeJpegBytes(const RgbImage& image, int quality);
 
 }  // namespace persam

@@ -77,8 +77,7 @@ RgbImage DecodeHeif(const uint8_t* data, size_t size, const std::string& name) {
 #else
   (void)data;
   (void)size;
-  throw Error("image '" + name + "': a HEIF/HEIC file, but this build has no HEIF support "
-              "(install libheif-dev and reconfigure with meson -Dheif=enabled)");
+  ThrowNotBuiltIn(name, "HEIF/HEIC", "libheif-dev", "heif");
 #endif
 }
 

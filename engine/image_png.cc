@@ -85,24 +85,32 @@ RgbImage DecodePng(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 std::vector<uint8_t> EncodePngBytes(int height, int width, const uint8_t* pixels, int channels,
-                                    bool one_bit) {
+                                    bool one_bit, const uint8_t* colour) {
   SpngContext ctx(spng_ctx_new(SPNG_CTX_ENCODER));
   if (!ctx) throw Error("PNG encoder: cannot create an encoder");
   spng_ihdr ihdr = {};
   ihdr.width = static_cast<uint32_t>(width);
   ihdr.height = static_cast<uint32_t>(height);
   ihdr.bit_depth = one_bit ? 1 : 8;
-  ihdr.color_type = channels == 1   ? SPNG_COLOR_TYPE_GRAYSCALE
-                    : channels == 3 ? SPNG_COLOR_TYPE_TRUECOLOR
-                                    : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
+  ihdr.color_type = colour != nullptr ? SPNG_COLOR_TYPE_INDEXED
+                    : channels == 1   ? SPNG_COLOR_TYPE_GRAYSCALE
+                    : channels == 3   ? SPNG_COLOR_TYPE_TRUECOLOR
+                                      : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
   int error = spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
   if (!error) error = spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_LEVEL, kPngCompressionLevel);
   // 1-bit rows are left to spng, which does not filter below 8 bits.
   if (!error && !one_bit) error = spng_set_option(ctx.get(), SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_SUB);
   if (!error) error = spng_set_ihdr(ctx.get(), &ihdr);
+  if (!error && colour != nullptr) {
+    spng_plte plte = {};
+    plte.n_entries = 2;
+    plte.entries[1] = {colour[0], colour[1], colour[2], 255};
+    error = spng_set_plte(ctx.get(), &plte);
+  }
   if (error) throw Error(std::string("PNG encoder: setup failed (") + spng_strerror(error) + ")");
 
-  // 1-bit rows: MSB first, 1 = 255; the rest of the last byte is zero.
+  // 1-bit rows: MSB first, 1 = 255 (or palette entry 1); the rest of the
+  // last byte is zero.
   std::vector<uint8_t> packed;
   const uint8_t* source = pixels;
   size_t source_bytes = size_t(height) * width * channels;

@@ -35,8 +35,7 @@ RgbImage DecodeWebp(const uint8_t* data, size_t size, const std::string& name) {
 #else
   (void)data;
   (void)size;
-  throw Error("image '" + name + "': a WebP file, but this build has no WebP support "
-              "(install libwebp-dev and reconfigure with meson -Dwebp=enabled)");
+  ThrowNotBuiltIn(name, "WebP", "libwebp-dev", "webp");
 #endif
 }
 

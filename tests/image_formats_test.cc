@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "engine/image.h"
+#include "engine/image_formats.h"
 #include "tests/fixtures.h"
 #include "tests/image_test_files.h"
 #include "weights/json.h"
@@ -300,6 +301,17 @@ TEST_CASE("WebP decodes when built in, alpha dropped") {
 #endif
 }
 
+TEST_CASE("A file of an optional format the build lacks gets an error naming the fix") {
+  std::string message;
+  try {
+    ThrowNotBuiltIn("photo.webp", "WebP", "libwebp-dev", "webp");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  CHECK(message == "image 'photo.webp': a WebP file, but this build has no WebP support "
+                   "(install libwebp-dev and reconfigure with meson -Dwebp=enabled)");
+}
+
 TEST_CASE("HEIF decodes when built in") {
 #if PERSAM_HAVE_HEIF
   if (!heif_have_encoder_for_format(heif_compression_HEVC)) {
@@ -351,6 +363,31 @@ TEST_CASE("HEIF decodes when built in") {
   MESSAGE("skipped: this build has no HEIF support (-Dheif)");
   CHECK(DecodableFormats().find("HEIF") == std::string::npos);
 #endif
+}
+
+TEST_CASE("Binary masks: 1-bit grey and palette PNGs decode back; other values are refused") {
+  const int h = 5, w = 11;  // rows end mid-byte
+  Bytes mask(size_t(h) * w);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 3 == 0 ? 255 : 0;
+  const Bytes png = EncodeBinaryMaskPng(h, w, mask.data());
+  CHECK(png.size() < EncodeGrayPng(h, w, mask.data()).size());
+  CHECK(Channel(Decode(png), 0) == std::vector<int>(mask.begin(), mask.end()));
+  const std::string path = std::filesystem::temp_directory_path() / "persam_image_test_red_mask.png";
+  const uint8_t red[3] = {128, 0, 0};
+  SaveBinaryMaskPng(path, h, w, mask.data(), red);
+  const RgbImage back = LoadImage(path);
+  std::filesystem::remove(path);
+  for (size_t i = 0; i < mask.size(); ++i) {
+    CHECK(back.pixels[i * 3] == (mask[i] ? 128 : 0));
+    CHECK(back.pixels[i * 3 + 1] == 0);
+  }
+  mask[13] = 7;
+  try {
+    EncodeBinaryMaskPng(h, w, mask.data());
+    FAIL("a mask value of 7 was accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "image '(in memory)': a binary mask holds only 0 and 255, found 7 at pixel 13");
+  }
 }
 
 TEST_CASE("The pixel limit is checked from the header, configurable") {

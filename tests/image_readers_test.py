@@ -43,6 +43,9 @@ with tempfile.TemporaryDirectory() as d:
               np.repeat(MASK[..., None], 3, -1))
         check(f"cv2.imread {mask}", cv2.imread(p(mask)), np.repeat(MASK[..., None], 3, -1))
         check(f"cv2.imread {mask} GRAYSCALE", cv2.imread(p(mask), cv2.IMREAD_GRAYSCALE), MASK)
+    red = np.stack([np.where(MASK > 0, 128, 0), 0 * MASK, 0 * MASK], -1).astype(np.uint8)
+    check("PIL mask_red.png .convert('RGB')", np.array(Image.open(p("mask_red.png")).convert("RGB")), red)
+    check("cv2.imread mask_red.png", cv2.imread(p("mask_red.png"))[..., ::-1], red)
     if Image.open(p("mask_1bit.png")).mode != "1":
         failures.append(f"mask_1bit.png: Pillow mode {Image.open(p('mask_1bit.png')).mode}, expected '1'")
     for png in ("rgb.png", "rgba.png"):

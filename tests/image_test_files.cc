@@ -39,11 +39,13 @@ Bytes PngStart(uint32_t width, uint32_t height, int bit_depth, int color_type) {
   return png;
 }
 
-// Feeds `total` bytes produced by `fill` through deflate into `out`.
+// Feeds `total` bytes produced by `fill` through deflate into `out`. Z_RLE
+// (matches of the previous byte only) finds the same 258-byte matches in
+// zero rows as a full search, in a fraction of the time.
 template <typename Fill>
-void Deflate(Bytes* out, uint64_t total, Fill fill) {
+void Deflate(Bytes* out, uint64_t total, Fill fill, int strategy = Z_DEFAULT_STRATEGY) {
   z_stream z = {};
-  if (deflateInit(&z, 9) != Z_OK) throw std::runtime_error("deflateInit");
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15, 8, strategy) != Z_OK) throw std::runtime_error("deflateInit2");
   Bytes in(1 << 20), buf(1 << 16);
   uint64_t done = 0;
   int flush = Z_NO_FLUSH;
@@ -87,9 +89,12 @@ Bytes MakeZeroPng(uint32_t width, uint32_t height, int color_type) {
   Bytes png = PngStart(width, height, 8, color_type);
   Bytes idat;
   // Zero rows, filter bytes included (filter 0 = none).
-  Deflate(&idat, (width * channels + 1) * uint64_t{height}, [](uint64_t, uint8_t* dst, size_t n) {
-    std::fill_n(dst, n, uint8_t{0});
-  });
+  Deflate(
+      &idat, (width * channels + 1) * uint64_t{height},
+      [](uint64_t at, uint8_t* dst, size_t n) {
+        if (at == 0) std::fill_n(dst, n, uint8_t{0});  // the buffer stays zero
+      },
+      Z_RLE);
   PutChunk(&png, "IDAT", idat);
   PutChunk(&png, "IEND", {});
   return png;

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   try {
     persam::SaveBinaryMaskPng(dir + "/mask_1bit.png", h, w, mask.data());
     persam::SaveGrayPng(dir + "/mask_grey.png", h, w, mask.data());
+    const uint8_t red128[3] = {128, 0, 0};  // PerSAM's mask colour
+    persam::SaveBinaryMaskPng(dir + "/mask_red.png", h, w, mask.data(), red128);
     persam::SavePng(dir + "/rgb.png", rgb);
     const std::vector<uint8_t> png = persam::EncodeRgbaPng(h, w, rgba.data());
     FILE* f = std::fopen((dir + "/rgba.png").c_str(), "wb");
