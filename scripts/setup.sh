@@ -6,12 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # clang, libclang-rt-14-dev: libFuzzer for scripts/fuzz.sh.
-# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example;
+# python3-opencv: our PNG/JPEG files read back as the reference reads them.
+# Image codecs: libjpeg-turbo, libspng (+ zlib, which the tests use too),
+# libwebp and libheif (both optional at build time: meson -Dwebp, -Dheif).
+# libpng-dev: DAVIS label PNGs (video/); libssl-dev: SHA-256 (download, tests).
 # libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
 # python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
+          libjpeg62-turbo-dev libspng-dev zlib1g-dev libwebp-dev libheif-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
-          clang libclang-rt-14-dev
+          python3-opencv clang libclang-rt-14-dev
           libcpp-httplib-dev chromium chromium-driver python3-selenium
           libpng-dev libssl-dev)
 missing=()

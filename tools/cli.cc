@@ -15,7 +15,7 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv,
     : command_(command) {
   // Options every subcommand accepts.
   std::set<std::string> all_values = value_options;
-  all_values.insert("threads");
+  all_values.insert({"threads", "max-image-pixels"});
   std::set<std::string> all_flags = flags;
   all_flags.insert({"quiet", "verbose", "help"});
   for (size_t i = 0; i < argv.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/image.h"
 #include "kernels/parallel.h"
 #include "tools/cli.h"
 #include "base/error.h"
@@ -35,6 +36,9 @@ void PrintOverview() {
       "  %-12s %s\n\n"
       "options every command takes:\n"
       "  --threads N   worker threads (default: all cores; at most 4 per core)\n"
+      "  --max-image-pixels N\n"
+      "                refuse images whose header claims more than N pixels\n"
+      "                (default 178956970, Pillow's bomb limit; 0: no limit)\n"
       "  --quiet       print nothing but errors\n"
       "  --verbose     per-stage timings and details\n"
       "  --help        this command's help\n\n"
@@ -87,6 +91,9 @@ int Main(int argc, char** argv) {
                        std::to_string(kernels::MaxThreads()) + " (4 per core)"};
     }
     kernels::SetNumThreads(threads);
+    const int max_pixels = parsed.Int("max-image-pixels", static_cast<int>(kDefaultMaxImagePixels));
+    if (max_pixels < 0) throw UsageError{"option --max-image-pixels expects a pixel count >= 0"};
+    SetMaxImagePixels(static_cast<uint64_t>(max_pixels));
     return command->run(parsed);
   } catch (const UsageError& error) {
     std::fprintf(stderr, "persam %s: error: %s (see 'persam %s --help')\n", name.c_str(),
