@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
-packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
+packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev libxxhash-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
 missing=()
 for p in "${packages[@]}"; do

@@ -11,11 +11,14 @@ extern const Command kSegmentCommand;
 extern const Command kPersonalizeCommand;
 extern const Command kEvalCommand;
 extern const Command kEverythingCommand;
+extern const Command kLearnCommand;
+extern const Command kFindCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       kDemoCommand,    kConvertCommand,     kInspectCommand, kEmbedCommand,
       kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand,
+      kLearnCommand,   kFindCommand,
   };
   return commands;
 }
