@@ -29,7 +29,7 @@ Tensor I32(std::vector<int64_t> shape, const std::vector<int32_t>& values) {
 
 std::string FloatText(double v) { return WriteJson(JsonValue::Number(v)); }
 
-// The tensors of a concept, also hashed for content_hash.
+// The tensors of a concept.
 TensorMap ConceptTensors(const Concept& c) {
   TensorMap tensors;
   const int64_t channels = static_cast<int64_t>(c.target.feat.size());
@@ -46,6 +46,22 @@ TensorMap ConceptTensors(const Concept& c) {
   tensors["reference_similarity"] = F32({refs, 2}, sims.data());
   tensors["reference_size"] = I32({refs, 2}, sizes);
   return tensors;
+}
+
+// WeightsHash of the tensors and the metadata (but content_hash itself), the
+// metadata as one more byte tensor: every byte of the file but the padding
+// is covered, so a flipped bit is an error, not a different concept.
+std::string ContentHash(TensorMap tensors, std::map<std::string, std::string> metadata) {
+  metadata.erase("content_hash");
+  auto bytes = std::make_shared<std::string>();
+  for (const auto& [key, value] : metadata) *bytes += key + '\0' + value + '\0';
+  Tensor meta;
+  meta.dtype = DType::kU8;
+  meta.shape = {static_cast<int64_t>(bytes->size())};
+  meta.data = reinterpret_cast<const uint8_t*>(bytes->data());
+  meta.owner = bytes;
+  tensors["\0metadata"] = std::move(meta);  // no safetensors name starts with NUL
+  return WeightsHash(tensors);
 }
 
 class Reader {
@@ -125,12 +141,12 @@ void WriteConcept(const std::string& path, const Concept& c) {
       {"model.precision", c.model.precision},
       {"model.file", c.model.file},
       {"references", WriteJson(JsonValue::Array(std::move(refs)))},
-      {"content_hash", WeightsHash(tensors)},
   };
   if (c.finetune) {
     meta["train.steps"] = std::to_string(c.training.steps);
     meta["train.lr"] = FloatText(c.training.lr);
   }
+  meta["content_hash"] = ContentHash(tensors, meta);
   WriteSafetensors(path, tensors, meta);
 }
 
@@ -150,6 +166,9 @@ Concept ReadConceptFromBytes(const FileBytes& bytes) {
   const std::string& version = in.Meta("format_version");
   if (version != std::to_string(kConceptFormatVersion)) {
     in.Fail("format version '" + version + "', this build reads version " + std::to_string(kConceptFormatVersion));
+  }
+  if (in.Meta("content_hash") != ContentHash(file.tensors, file.metadata)) {
+    in.Fail("content hash does not match its tensors and metadata (the file is corrupt)");
   }
   const std::string& method = in.Meta("method");
   if (method != "persam" && method != "persam_f") in.Fail("unknown method '" + method + "' (persam or persam_f)");
@@ -221,9 +240,6 @@ Concept ReadConceptFromBytes(const FileBytes& bytes) {
     c.references.push_back(std::move(r));
   }
   if (file.tensors.size() != expected) in.Fail("holds tensors other than a " + method + " concept's");
-  if (in.Meta("content_hash") != WeightsHash(ConceptTensors(c))) {
-    in.Fail("content hash does not match its tensors (the file is corrupt)");
-  }
   return c;
 }
 

@@ -14,7 +14,8 @@
 //             ("persam" | "persam_f"), model.architecture / weights_hash /
 //             precision / file, train.steps / train.lr (PerSAM-F),
 //             references (JSON: [{"image", "mask"}] as given), content_hash
-//             (WeightsHash of the tensors above: a flipped byte is caught).
+//             (XXH3-128 of the tensors and the other metadata: a flipped
+//             bit anywhere is an error, not another concept).
 #ifndef PERSAM_CONCEPTS_CONCEPT_FILE_H_
 #define PERSAM_CONCEPTS_CONCEPT_FILE_H_
 

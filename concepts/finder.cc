@@ -50,6 +50,35 @@ float FinalScore(const ImageOutcome& outcome) {
   return *std::max_element(last.scores.begin(), last.scores.end());
 }
 
+// The pixels 4-connected to `seed` in the unsuppressed map `sim` whose
+// similarity is at least halfway from the map's mean to the seed's value
+// (the peak's own blob) are set to -inf in `suppressed`. Suppressed with the
+// mask, so that a mask that missed part of its object (or the point) does
+// not hand the same object back as the next peak.
+void SuppressPeakRegion(const PointPrompt& seed, const std::vector<float>& sim, double mean, int height, int width,
+                        std::vector<float>* suppressed) {
+  const size_t start = static_cast<size_t>(seed.y) * width + static_cast<size_t>(seed.x);
+  const float threshold = static_cast<float>(mean + 0.5 * (sim[start] - mean));
+  std::vector<uint8_t> seen(sim.size(), 0);
+  std::vector<size_t> stack = {start};
+  seen[start] = 1;
+  while (!stack.empty()) {
+    const size_t i = stack.back();
+    stack.pop_back();
+    (*suppressed)[i] = -INFINITY;
+    const int y = static_cast<int>(i / width), x = static_cast<int>(i % width);
+    const int ny[4] = {y - 1, y + 1, y, y}, nx[4] = {x, x, x - 1, x + 1};
+    for (int k = 0; k < 4; ++k) {
+      if (ny[k] < 0 || ny[k] >= height || nx[k] < 0 || nx[k] >= width) continue;
+      const size_t j = static_cast<size_t>(ny[k]) * width + nx[k];
+      if (!seen[j] && sim[j] >= threshold) {
+        seen[j] = 1;
+        stack.push_back(j);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Finder::Finder(const SamModel& model, const Concept& learned)
@@ -86,6 +115,10 @@ FindResult Finder::Find(const ImageEmbedding& embedding, const FindOptions& opti
   }
   // PerSAM's negative point stays the whole map's minimum for every instance.
   const PointPrompt negative = ArgMinPoint(sim, result.width);
+  const std::vector<float> original = sim;
+  double mean = 0;
+  for (float v : sim) mean += v;
+  mean /= static_cast<double>(pixels);
   PointPrompt point = peak;
   float point_similarity = result.similarity;
   for (int k = 1;; ++k) {
@@ -125,13 +158,13 @@ FindResult Finder::Find(const ImageEmbedding& embedding, const FindOptions& opti
       result.stop_reason = "instance limit";
       break;
     }
-    // Suppress what is found (and the point taken, in case its mask missed
-    // it), then the next peak.
+    // Suppress what is found (its peak's region first: the mask may have
+    // missed it), then the next peak.
+    SuppressPeakRegion(point, original, mean, result.height, result.width, &sim);
     const FoundInstance& last = result.instances.back();
     for (size_t i = 0; i < pixels; ++i) {
       if (last.mask[i]) sim[i] = -INFINITY;
     }
-    sim[static_cast<size_t>(point.y) * result.width + static_cast<size_t>(point.x)] = -INFINITY;
     point = ArgMaxPoint(sim, result.width);
     const float next = sim[static_cast<size_t>(point.y) * result.width + static_cast<size_t>(point.x)];
     point_similarity = std::isfinite(next) ? static_cast<float>(next * scale) : -INFINITY;
