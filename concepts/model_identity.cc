@@ -4,9 +4,6 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <filesystem>
-
-#include "weights/checkpoint.h"
 
 namespace persam {
 
@@ -30,15 +27,6 @@ std::string WeightsHash(const TensorMap& tensors) {
   std::snprintf(text, sizeof(text), "%016" PRIx64 "%016" PRIx64, static_cast<uint64_t>(h.high64),
                 static_cast<uint64_t>(h.low64));
   return text;
-}
-
-ModelIdentity IdentifyModel(const std::string& model_path, const SamModel& model) {
-  ModelIdentity id;
-  id.architecture = ArchitectureName(model.config().encoder);
-  id.weights_hash = WeightsHash(ReadCheckpoint(model_path).tensors);
-  id.precision = PrecisionName(model.precision());
-  id.file = std::filesystem::path(model_path).filename().string();
-  return id;
 }
 
 }  // namespace persam

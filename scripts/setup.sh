@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# libxxhash-dev: the weights hash of concept files (concepts/model_identity.h).
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev libxxhash-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
