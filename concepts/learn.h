@@ -22,7 +22,8 @@ struct LearnResult {
   std::vector<ReferenceSummary> summaries;  // per reference (warnings, training log, timings)
 };
 
-// One reference: exactly what `persam personalize` computes for it.
+// One reference: exactly what `persam personalize` computes for it. Several:
+// fused (see LearnFromSeveral in learn.cc and the README).
 // Throws persam::Error naming the file for an unreadable image, a mask of
 // another size or an empty mask.
 LearnResult LearnConcept(const SamModel& model, const ModelIdentity& identity,

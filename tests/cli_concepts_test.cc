@@ -15,38 +15,13 @@
 
 #include "engine/image.h"
 #include "tests/cli_test_util.h"
+#include "tests/concept_scenes.h"
 #include "weights/json.h"
 #include "weights/random_checkpoint.h"
 
 namespace persam {
 namespace {
 namespace fs = std::filesystem;
-
-// A 160 x 120 photo: gradient background, a textured disk at each centre.
-RgbImage Photo(const std::vector<std::pair<int, int>>& centres, std::vector<uint8_t>* mask = nullptr) {
-  RgbImage image;
-  image.height = 120;
-  image.width = 160;
-  image.pixels.resize(160 * 120 * 3);
-  if (mask) mask->assign(160 * 120, 0);
-  for (int y = 0; y < 120; ++y) {
-    for (int x = 0; x < 160; ++x) {
-      uint8_t* p = &image.pixels[(y * 160 + x) * 3];
-      p[0] = static_cast<uint8_t>(40 + x / 2);
-      p[1] = static_cast<uint8_t>(90 + y / 3);
-      p[2] = 150;
-      for (auto [cx, cy] : centres) {
-        if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= 18 * 18) {
-          p[0] = static_cast<uint8_t>(230 - ((x + y) % 7) * 10);
-          p[1] = static_cast<uint8_t>(40 + ((x * y) % 5) * 12);
-          p[2] = 30;
-          if (mask) (*mask)[y * 160 + x] = 1;
-        }
-      }
-    }
-  }
-  return image;
-}
 
 // Made once per process: models, reference, targets.
 struct Setup {
@@ -56,17 +31,10 @@ struct Setup {
   Setup() {
     WriteRandomSamCheckpoint(model, SamVitTinyTestConfig(), 1);
     WriteRandomSamCheckpoint(other, SamVitTinyTestConfig(), 2);
-    std::vector<uint8_t> mask;
-    SavePng(ref, Photo({{60, 50}}, &mask));
-    RgbImage m;
-    m.height = 120;
-    m.width = 160;
-    m.pixels.assign(160 * 120 * 3, 0);
-    for (size_t i = 0; i < mask.size(); ++i) m.pixels[3 * i] = mask[i] ? 128 : 0;
-    SavePng(ref_mask, m);
+    testing::WriteDiskReference({{60, 50}}, ref, ref_mask);
     fs::create_directories(targets + "/more");
-    SavePng(targets + "/moved.png", Photo({{110, 70}}));
-    SavePng(targets + "/more/two.png", Photo({{40, 40}, {120, 85}}));
+    SavePng(targets + "/moved.png", testing::DiskPhoto({{110, 70}}));
+    SavePng(targets + "/more/two.png", testing::DiskPhoto({{40, 40}, {120, 85}}));
   }
 };
 const Setup& Files() {

@@ -19,10 +19,12 @@
 #include "concepts/concept_file.h"
 #include "concepts/find_outputs.h"
 #include "concepts/finder.h"
+#include "concepts/learn.h"
 #include "concepts/model_identity.h"
 #include "concepts/target_list.h"
 #include "persam/personalizer.h"
 #include "tests/cli_test_util.h"
+#include "tests/concept_scenes.h"
 #include "tests/fixtures.h"
 #include "weights/checkpoint.h"
 #include "weights/random_checkpoint.h"
@@ -280,6 +282,49 @@ TEST_CASE("finder: the first instance is PerSAM's mask; the gate; further instan
       }
     }
   }
+}
+
+TEST_CASE("learn: several references fused; the same reference twice is the single-reference concept") {
+  const std::string dir = testing::MakeTempDir("persam_learn_test");
+  testing::WriteDiskReference({{60, 50}}, dir + "/a.png", dir + "/a_mask.png");
+  testing::WriteDiskReference({{110, 70}, {30, 30}}, dir + "/b.png", dir + "/b_mask.png");
+  const std::unique_ptr<SamModel> model = SamModel::FromTensors(MakeRandomSamTensors(SamVitTinyTestConfig(), 1), "random");
+  const ModelIdentity id{"sam-vit", "00000000000000000000000000000000", "f32", "random"};
+  const ReferenceInput a{dir + "/a.png", dir + "/a_mask.png"}, b{dir + "/b.png", dir + "/b_mask.png"};
+  PersonalizeOptions persam;
+  const Concept one = LearnConcept(*model, id, {a}, persam).learned;
+  const Concept twice = LearnConcept(*model, id, {a, a}, persam).learned;
+  REQUIRE(twice.references.size() == 2);
+  REQUIRE(twice.target.feat.size() == one.target.feat.size());
+  for (size_t c = 0; c < one.target.feat.size(); ++c) {
+    CHECK(twice.target.feat[c] == doctest::Approx(one.target.feat[c]).epsilon(1e-6));
+    CHECK(twice.target.embedding[c] == doctest::Approx(one.target.embedding[c]).epsilon(1e-6));
+  }
+  CHECK(twice.references[1].peak_similarity == doctest::Approx(one.references[0].peak_similarity).epsilon(1e-6));
+
+  PersonalizeOptions persam_f;
+  persam_f.finetune = true;
+  persam_f.training.steps = 200;
+  const Concept fused = LearnConcept(*model, id, {a, b}, persam_f).learned;
+  REQUIRE(fused.references.size() == 2);
+  CHECK(fused.references[1].image == b.image);
+  CHECK(fused.references[1].height == 120);
+  double norm = 0, dot = 0;
+  const Concept only_a = LearnConcept(*model, id, {a}, persam_f).learned;
+  for (size_t c = 0; c < fused.target.feat.size(); ++c) {
+    norm += static_cast<double>(fused.target.feat[c]) * fused.target.feat[c];
+    dot += static_cast<double>(fused.target.feat[c]) * only_a.target.feat[c];
+  }
+  CHECK(norm == doctest::Approx(1.0).epsilon(1e-5));
+  CHECK(dot < 1.0 - 1e-6);  // b's cells moved the feature
+  CHECK(fused.mask_weights[0] + fused.mask_weights[1] + fused.mask_weights[2] == doctest::Approx(1.0).epsilon(1e-5));
+  CHECK(fused.mask_weights != std::array<float, 3>{1.0f / 3, 1.0f / 3, 1.0f / 3});  // trained
+  RgbImage small;
+  small.height = small.width = 10;
+  small.pixels.assign(300, 128);
+  SavePng(dir + "/small_mask.png", small);
+  CHECK_THROWS_WITH_AS(LearnConcept(*model, id, {a, {dir + "/b.png", dir + "/small_mask.png"}}, persam),
+                       doctest::Contains("small_mask.png' is 10x10"), Error);
 }
 
 }  // namespace

@@ -53,15 +53,20 @@ int RunLearn(const Args& args) {
 extern const Command kLearnCommand = {
     "learn",
     "learn a concept (\"my dog\") from a reference image and mask into a file",
-    "usage: persam learn --model M --ref-image IMG --ref-mask MASK [--finetune] --out NAME.concept\n\n"
+    "usage: persam learn --model M --ref-image IMG --ref-mask MASK [--ref-image IMG2 --ref-mask MASK2 ...]\n"
+    "                    [--finetune] --out NAME.concept\n\n"
     "Runs PerSAM's reference step (with --finetune PerSAM-F's, training the\n"
     "three mask weights) and keeps what 'persam find' needs to segment the\n"
     "concept in other photos: the target features, the PerSAM-F weights, the\n"
     "reference's own similarity inside its mask (the scale of find's\n"
     "'similarity'), and the model's identity (architecture, weights hash,\n"
     "precision). 'persam inspect NAME.concept' describes the file.\n\n"
+    "Several references (--ref-image/--ref-mask pairs, in order) are fused:\n"
+    "the features pool the masked cells of all of them, and PerSAM-F trains one\n"
+    "pair of weights on the sum of their losses. One reference is exactly\n"
+    "'persam personalize''s reference step.\n\n"
     "  --model M         SAM checkpoint (.pth / .safetensors)\n"
-    "  --ref-image IMG   reference image\n"
+    "  --ref-image IMG   reference image (repeat for several)\n"
     "  --ref-mask MASK   its mask (any non-zero pixel is foreground), same size\n"
     "  --finetune        PerSAM-F (1000 AdamW steps on the reference)\n"
     "  --out FILE        the concept file to write (safetensors)\n"
