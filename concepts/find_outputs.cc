@@ -104,4 +104,41 @@ std::string WriteFindOutputs(const std::string& dir, const TargetImage& target, 
   }));
 }
 
+std::string FindErrorJson(const TargetImage& target, const std::string& error) {
+  return WriteJson(JsonValue::Object({
+      {"path", JsonValue::String(target.path)},
+      {"name", JsonValue::String(target.name)},
+      {"present", JsonValue::Bool(false)},
+      {"error", JsonValue::String(error)},
+  }));
+}
+
+std::set<std::string> KeepFinishedResults(const std::string& path, const std::vector<TargetImage>& targets) {
+  std::set<std::string> wanted, done;
+  for (const TargetImage& t : targets) wanted.insert(t.name);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return done;
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    try {
+      const JsonValue v = ParseJson(line.data(), line.size(), path);
+      const JsonValue* name = v.IsObject() ? v.Find("name") : nullptr;
+      if (name == nullptr || !name->IsString() || v.Find("error") != nullptr || !wanted.count(name->AsString())) {
+        continue;
+      }
+      if (done.insert(name->AsString()).second) kept += line + "\n";
+    } catch (const Error&) {
+      // A line cut off by the interruption: that image runs again.
+    }
+  }
+  in.close();
+  WriteAtomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary);
+    out << kept;
+    out.close();
+    if (!out) throw Error("cannot write '" + path + "'");
+  });
+  return done;
+}
+
 }  // namespace persam

@@ -11,6 +11,7 @@
 #define PERSAM_CONCEPTS_FIND_OUTPUTS_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ std::vector<uint8_t> CutoutRgba(const RgbImage& image, const FoundInstance& inst
 // with file names relative to DIR.
 std::string WriteFindOutputs(const std::string& dir, const TargetImage& target, const RgbImage& image,
                              const FindResult& result, const FindOutputOptions& options);
+
+// The results.jsonl line of an image that could not be processed
+// (--keep-going): {"path", "name", "present": false, "error"}.
+std::string FindErrorJson(const TargetImage& target, const std::string& error);
+
+// --resume: the lines of an earlier results file at `path` that finished an
+// image of `targets` (parseable, no "error"), kept in their order; the file
+// is rewritten with just those lines (a line cut off by an interruption is
+// dropped) and their names are returned. A missing file gives none.
+std::set<std::string> KeepFinishedResults(const std::string& path, const std::vector<TargetImage>& targets);
 
 }  // namespace persam
 

@@ -27,6 +27,21 @@ struct ModelIdentity {
   std::string Describe() const;
 };
 
+// Streaming XXH3-128 (xxHash), written as 32 hex digits: the one hash of
+// concepts/ (weights, concept content, embedding cache keys).
+class Hash128 {
+ public:
+  Hash128();
+  ~Hash128();
+  Hash128(const Hash128&) = delete;
+  Hash128& operator=(const Hash128&) = delete;
+  void Update(const void* data, size_t size);
+  std::string Hex() const;
+
+ private:
+  void* state_;
+};
+
 // XXH3-128 over every tensor in name order: its name, dtype, shape and
 // stored bytes. The same weights stored the same way hash the same whatever
 // the container (.pth or safetensors); a conversion to another dtype is

@@ -201,5 +201,59 @@ TEST_CASE("find: another model, a truncated or foreign concept, bad options: ref
   CHECK_FALSE(fs::exists(out + ".c"));
 }
 
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST_CASE("find: --keep-going records a corrupt image and goes on; without it the run stops naming the file") {
+  const Setup& s = Files();
+  const std::string concept_path = Learn("p.concept", false);
+  const std::string folder = s.dir + "/with_bad";
+  fs::create_directories(folder);
+  fs::copy_file(s.targets + "/moved.png", folder + "/moved.png", fs::copy_options::overwrite_existing);
+  std::ofstream(folder + "/bad.png") << "not a png";
+  const std::string base = "find --model " + s.model + " --concept " + concept_path + " --no-overlay " + folder;
+  const testing::CliRun stop = Persam(base + " --out " + s.dir + "/stop");
+  CHECK(stop.code != 0);
+  CHECK(stop.output.find("bad.png") != std::string::npos);
+  CHECK_FALSE(fs::exists(s.dir + "/stop/labels/bad.png"));
+  const testing::CliRun go = Persam(base + " --keep-going --out " + s.dir + "/go");
+  REQUIRE_MESSAGE(go.code == 0, go.output);
+  CHECK(go.output.find("1 image(s) failed") != std::string::npos);
+  const std::vector<JsonValue> lines = ResultLines(s.dir + "/go");
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].At("name").AsString() == "bad");
+  CHECK(lines[0].At("error").AsString().find("bad.png") != std::string::npos);
+  CHECK_FALSE(lines[0].At("present").AsBool());
+  CHECK(lines[1].At("name").AsString() == "moved");
+  CHECK(lines[1].At("present").AsBool());
+}
+
+TEST_CASE("find: --resume after an interrupted run and --cache give identical results") {
+  const Setup& s = Files();
+  const std::string concept_path = Learn("p.concept", false);
+  const std::string base = "find --model " + s.model + " --concept " + concept_path + " --instances 2 --cache " +
+                           s.dir + "/cache " + s.targets;
+  const testing::CliRun full = Persam(base + " --out " + s.dir + "/full");
+  REQUIRE_MESSAGE(full.code == 0, full.output);
+  CHECK(full.output.find("0 embedding(s) from the cache") != std::string::npos);
+  const std::string expected = ReadText(s.dir + "/full/results.jsonl");
+  // Interrupted: the first line complete, the second cut off.
+  const size_t first = expected.find('\n');
+  REQUIRE(first != std::string::npos);
+  std::ofstream(s.dir + "/full/results.jsonl", std::ios::binary) << expected.substr(0, first + 1 + 20);
+  const testing::CliRun resumed = Persam(base + " --resume --out " + s.dir + "/full");
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
+  CHECK(resumed.output.find("1 image(s) processed") != std::string::npos);
+  CHECK(resumed.output.find("1 image(s) already done") != std::string::npos);
+  CHECK(ReadText(s.dir + "/full/results.jsonl") == expected);
+  const testing::CliRun again = Persam(base + " --out " + s.dir + "/again");
+  REQUIRE_MESSAGE(again.code == 0, again.output);
+  CHECK(again.output.find("2 embedding(s) from the cache") != std::string::npos);
+  CHECK(ReadText(s.dir + "/again/results.jsonl") == expected);
+  CHECK(ReadText(s.dir + "/again/labels/moved.png") == ReadText(s.dir + "/full/labels/moved.png"));
+}
+
 }  // namespace
 }  // namespace persam

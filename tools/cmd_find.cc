@@ -2,11 +2,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "concepts/concept_file.h"
+#include "concepts/embedding_cache.h"
 #include "concepts/find_outputs.h"
 #include "concepts/finder.h"
 #include "concepts/model_identity.h"
@@ -53,37 +56,71 @@ int RunFind(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   Progress(args, "loading " + model_path);
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, ModelLoadOptions(args));
-  CheckConceptModel(learned, concept_path, IdentifyModel(model_path, *model));
+  const ModelIdentity identity = IdentifyModel(model_path, *model);
+  CheckConceptModel(learned, concept_path, identity);
   const Finder finder(*model, learned);
 
   MakeOutputDirectory(out_dir);
+  std::optional<EmbeddingCache> cache;
+  if (const auto dir = args.Value("cache")) cache.emplace(*dir, identity, model->config());
   const std::string results_path = out_dir + "/results.jsonl";
-  std::ofstream results(results_path, std::ios::binary | std::ios::trunc);
+  const bool keep_going = args.Flag("keep-going");
+  const std::set<std::string> done =
+      args.Flag("resume") ? KeepFinishedResults(results_path, targets) : std::set<std::string>();
+  std::ofstream results(results_path, std::ios::binary | (done.empty() ? std::ios::trunc : std::ios::app));
   if (!results) throw Error("cannot write '" + results_path + "'");
-  int present = 0, instances = 0;
+  int present = 0, instances = 0, processed = 0, cached = 0;
+  std::vector<std::string> failed;
   StageTimings totals;
+  const auto loop_start = std::chrono::steady_clock::now();
+  const size_t todo = targets.size() - done.size();
   try {
     for (size_t i = 0; i < targets.size(); ++i) {
       const TargetImage& target = targets[i];
-      Progress(args, "[" + std::to_string(i + 1) + "/" + std::to_string(targets.size()) + "] " + target.path);
-      const RgbImage image = LoadImage(target.path);
-      FindResult result;
-      ImageEmbedding embedding;
-      {
-        ScopedStage stage(&totals, "encoder");
-        embedding = model->EncodeImage(image, nullptr);
+      if (done.count(target.name)) continue;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+      char line[160];
+      if (processed > 0) {
+        const double rate = processed / elapsed, eta = static_cast<double>(todo - processed) / rate;
+        std::snprintf(line, sizeof(line), "[%d/%zu] %.2f images/s, ETA %d:%02d ", processed + 1, todo, rate,
+                      static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+      } else {
+        std::snprintf(line, sizeof(line), "[1/%zu] ", todo);
       }
-      result = finder.Find(embedding, options);
-      for (const auto& [name, seconds] : result.timings.entries()) totals.Add(name, seconds);
-      {
+      Progress(args, line + target.path);
+      std::string json;
+      try {
+        const RgbImage image = LoadImage(target.path);
+        ImageEmbedding embedding;
+        {
+          ScopedStage stage(&totals, "encoder");
+          const std::string key = cache ? cache->Key(target.path) : "";
+          std::optional<ImageEmbedding> hit;
+          if (cache) hit = cache->Find(key, image.height, image.width);
+          if (hit) {
+            embedding = std::move(*hit);
+            ++cached;
+          } else {
+            embedding = model->EncodeImage(image, nullptr);
+            if (cache) cache->Store(key, embedding);
+          }
+        }
+        const FindResult result = finder.Find(embedding, options);
+        for (const auto& [name, seconds] : result.timings.entries()) totals.Add(name, seconds);
         ScopedStage stage(&totals, "output");
-        results << WriteFindOutputs(out_dir, target, image, result, outputs) << '\n';
-        results.flush();
+        json = WriteFindOutputs(out_dir, target, image, result, outputs);
+        present += result.present;
+        instances += static_cast<int>(result.instances.size());
+        for (const std::string& w : result.warnings) Say(args, "warning: %s: %s\n", target.path.c_str(), w.c_str());
+      } catch (const Error& e) {
+        if (!keep_going) throw;
+        json = FindErrorJson(target, e.what());
+        failed.push_back(e.what());
       }
+      results << json << '\n';
+      results.flush();
       if (!results) throw Error("cannot write '" + results_path + "'");
-      present += result.present;
-      instances += static_cast<int>(result.instances.size());
-      for (const std::string& w : result.warnings) Say(args, "warning: %s: %s\n", target.path.c_str(), w.c_str());
+      ++processed;
     }
   } catch (...) {
     EndProgress(args);
@@ -91,11 +128,15 @@ int RunFind(const Args& args) {
   }
   EndProgress(args);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Say(args, "%s: %zu image(s), concept present in %d, %d instance(s), %.2f s; results in %s\n",
-      concept_path.c_str(), targets.size(), present, instances, seconds, results_path.c_str());
-  if (args.verbose()) {
+  Say(args, "%s: %d image(s) processed, concept present in %d, %d instance(s), %.2f s; results in %s\n",
+      concept_path.c_str(), processed, present, instances, seconds, results_path.c_str());
+  if (!done.empty()) Say(args, "  %zu image(s) already done (--resume)\n", done.size());
+  if (cache) Say(args, "  %d embedding(s) from the cache\n", cached);
+  for (const std::string& f : failed) std::fprintf(stderr, "persam find: skipped (--keep-going): %s\n", f.c_str());
+  if (!failed.empty()) Say(args, "  %zu image(s) failed (--keep-going; see results.jsonl)\n", failed.size());
+  if (args.verbose() && processed > 0) {
     for (const auto& [stage, s] : totals.entries()) {
-      Say(args, "  %-24s %8.1f ms per image\n", stage.c_str(), 1e3 * s / static_cast<double>(targets.size()));
+      Say(args, "  %-24s %8.1f ms per image\n", stage.c_str(), 1e3 * s / processed);
     }
   }
   return 0;
@@ -133,9 +174,16 @@ extern const Command kFindCommand = {
     "  --max-overlap IOU      stop when a new mask overlaps an earlier one more (default 0.5)\n"
     "  --cutout               also write RGBA cut-outs of every instance\n"
     "  --no-overlay           do not write overlays/\n"
+    "  --keep-going           an unreadable image gets an \"error\" line in results.jsonl\n"
+    "                         and the rest is processed (default: stop, naming it)\n"
+    "  --resume               skip the images results.jsonl already holds (an\n"
+    "                         interrupted run's); the others are appended\n"
+    "  --cache DIR            keep image embeddings in DIR (keyed by the file's bytes,\n"
+    "                         the model's weights hash and precision): a second\n"
+    "                         concept over the same photos skips the encoder\n"
     PERSAM_PRECISION_HELP,
-    {"model", "concept", "out", "instances", "min-similarity", "max-overlap", kPrecisionOptionName},
-    {"cutout", "no-overlay"},
+    {"model", "concept", "out", "instances", "min-similarity", "max-overlap", "cache", kPrecisionOptionName},
+    {"cutout", "no-overlay", "keep-going", "resume"},
     RunFind,
 };
 
