@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # python3-opencv: our PNG/JPEG files read back as the reference reads them.
 # Image codecs: libjpeg-turbo, libspng (+ zlib, which the tests use too),
 # libwebp and libheif (both optional at build time: meson -Dwebp, -Dheif).
+# libxxhash-dev: weights hashes (model identity).
 # libpng-dev: DAVIS label PNGs (video/); libssl-dev: SHA-256 (download, tests).
 # libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
 # python3-selenium: its browser test (tests/server/).
@@ -18,7 +19,7 @@ packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
           python3-opencv clang libclang-rt-14-dev
           libcpp-httplib-dev chromium chromium-driver python3-selenium
-          libpng-dev libssl-dev)
+          libpng-dev libssl-dev libxxhash-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,12 +13,15 @@ extern const Command kEvalCommand;
 extern const Command kEverythingCommand;
 extern const Command kServeCommand;
 extern const Command kVideoCommand;
+extern const Command kLearnCommand;
+extern const Command kFindCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       kDemoCommand,    kConvertCommand,     kInspectCommand, kEmbedCommand,
       kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand, kServeCommand,
       kVideoCommand,
+      kLearnCommand,   kFindCommand,
   };
   return commands;
 }

@@ -1,0 +1,54 @@
+#include "concepts/embedding_cache.h"
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "engine/embedding_file.h"
+#include "persam/outputs.h"
+#include "weights/mapped_file.h"
+
+namespace persam {
+
+EmbeddingCache::EmbeddingCache(std::string dir, const ModelIdentity& model, const SamConfig& config)
+    : dir_(std::move(dir)), model_key_(model.architecture + "/" + model.weights_hash + "/" + model.precision),
+      config_(config) {
+  MakeOutputDirectory(dir_);
+}
+
+std::string EmbeddingCache::Key(const std::string& image_path) const {
+  const FileBytes bytes = MapFile(image_path);
+  Hash128 hash;
+  hash.Update(model_key_.data(), model_key_.size() + 1);
+  hash.Update(bytes.data, bytes.size);
+  return hash.Hex();
+}
+
+std::optional<ImageEmbedding> EmbeddingCache::Find(const std::string& key, int height, int width) const {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(Path(key), ec) || !std::filesystem::is_regular_file(Path(key) + ".json", ec)) {
+    return std::nullopt;
+  }
+  try {
+    return ReadEmbeddingFile(Path(key), config_, height, width);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+void EmbeddingCache::Store(const std::string& key, const ImageEmbedding& embedding) const {
+  // The side file first: an entry counts only once its .npy is in place.
+  const std::string path = Path(key);
+  const std::string temp = dir_ + "/." + key + ".tmp.npy";
+  try {
+    WriteEmbeddingFile(temp, embedding, config_);
+    std::filesystem::rename(temp + ".json", path + ".json");
+    std::filesystem::rename(temp, path);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    std::filesystem::remove(temp + ".json", ignored);
+    throw Error("cannot write embedding cache entry '" + path + "': " + e.what());
+  }
+}
+
+}  // namespace persam
