@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <exception>
@@ -112,6 +113,13 @@ Server::Server(const SamModel& model, ServerOptions options)
   State* s = state_.get();
   httplib::Server& http = s->http;
   http.set_payload_max_length(s->options.max_body_bytes);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+  // second server on the same port starts fine and takes half of the
+  // connections, whose ids the first one never issued.
+  http.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   const int pool = s->options.http_threads;
   http.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<size_t>(pool)); };
   // A request that throws answers with its status and {"error": message}:

@@ -326,6 +326,11 @@ class Lifecycle(unittest.TestCase):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("/nonexistent.pth", proc.stderr)
+        # A port in use: exit 1 naming the address.
+        proc = subprocess.run([su.EXE, "serve", "--model", su.MODEL, "--port", str(server.port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"cannot listen on 127.0.0.1:{server.port}", proc.stderr)
         proc = subprocess.run([su.EXE, "serve", "--model", su.MODEL, "--port", "70000"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(proc.returncode, 2)
