@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# libcurl4-openssl-dev, libssl-dev: `persam download` (HTTP with resume, SHA-256).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
-          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
+          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
+          libcurl4-openssl-dev libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

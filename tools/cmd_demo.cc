@@ -46,9 +46,10 @@ std::unique_ptr<SamModel> DemoModel(const Args& args) {
       "model: built-in SAM with a small ViT encoder (embed %d, depth %d, %d heads) and\n"
       "       the standard prompt encoder and mask decoder, deterministic RANDOM weights.\n"
       "       Random weights give meaningless masks: this shows the pipeline runs.\n"
-      "       For real results convert an official checkpoint and pass --model:\n"
-      "         persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
-      "         persam demo --model sam_vit_b.safetensors\n\n",
+      "       For real results download an official checkpoint (375 MB, SHA-256\n"
+      "       checked) as safetensors and pass --model:\n"
+      "         persam download vit_b --dir models --convert\n"
+      "         persam demo --model models/sam_vit_b_01ec64.safetensors\n\n",
       config.vit.embed_dim, config.vit.depth, config.vit.num_heads);
   return SamModel::FromTensors(MakeRandomSamTensors(config, kDemoSeed), "built-in demo model", options);
 }

@@ -11,11 +11,12 @@ extern const Command kSegmentCommand;
 extern const Command kPersonalizeCommand;
 extern const Command kEvalCommand;
 extern const Command kEverythingCommand;
+extern const Command kDownloadCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       kDemoCommand,    kConvertCommand,     kInspectCommand, kEmbedCommand,
-      kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand,
+      kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand, kDownloadCommand,
   };
   return commands;
 }
