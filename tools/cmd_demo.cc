@@ -14,6 +14,7 @@
 #include "tools/cli.h"
 #include "tools/demo_scene.h"
 #include "tools/precision_option.h"
+#include "tools/print_timings.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -22,9 +23,11 @@ namespace {
 
 constexpr uint64_t kDemoSeed = 20230410;
 
-void PrintTimings(const Args& args, const StageTimings& timings) {
+// Indented under its heading; the name column as wide as the longest name.
+void PrintStageTimes(const Args& args, const StageTimings& timings) {
+  const int width = StageNameWidth(timings, 28);
   for (const auto& [stage, seconds] : timings.entries()) {
-    Say(args, "    %-28s %8.1f ms\n", stage.c_str(), seconds * 1e3);
+    Say(args, "    %-*s %8.1f ms\n", width, stage.c_str(), seconds * 1e3);
   }
 }
 
@@ -81,7 +84,7 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
   }
   for (const std::string& warning : reference.warnings) Say(args, "  note: %s\n", warning.c_str());
   Say(args, "  reference stages:\n");
-  PrintTimings(args, reference.timings);
+  PrintStageTimes(args, reference.timings);
   const std::string out_dir = args.Value("out").value_or("");
   for (size_t i = 1; i < scenes.size(); ++i) {
     const ImageOutcome outcome = personalizer.Segment(scenes[i].image);
@@ -98,7 +101,7 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
       WriteMaskPng(stem + ".png", outcome.mask, outcome.height, outcome.width);
       SaveJpeg(stem + "_vis.jpg", RenderVisualization(scenes[i].image, outcome.mask, outcome.prior_points));
     }
-    PrintTimings(args, outcome.timings);
+    PrintStageTimes(args, outcome.timings);
   }
 }
 
@@ -122,7 +125,7 @@ int RunDemo(const Args& args) {
         static_cast<long long>(MaskArea(prediction, i)));
   }
   Say(args, "  stage timings:\n");
-  PrintTimings(args, predictor.timings());
+  PrintStageTimes(args, predictor.timings());
 
   // The object again, moved and at other image sizes and aspect ratios.
   const std::vector<DemoScene> scenes = {
