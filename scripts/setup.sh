@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
 # libcurl4-openssl-dev, libssl-dev: `persam download` (HTTP with resume, SHA-256).
+# libxxhash-dev: the encoder-weights hash an embedding file records.
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
-          libcurl4-openssl-dev libssl-dev)
+          libcurl4-openssl-dev libssl-dev libxxhash-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -193,7 +193,10 @@ int RunSegment(const Args& args) {
   Predictor predictor(*model);
   if (auto emb = args.Value("embedding")) {
     ScopedStage stage(&timings, "load_embedding");
-    predictor.SetEmbedding(ReadEmbeddingFile(*emb, model->config(), image.height, image.width));
+    std::string unchecked;
+    predictor.SetEmbedding(
+        ReadEmbeddingFile(*emb, model->config(), image.height, image.width, model->identity(), &unchecked));
+    if (!unchecked.empty()) std::fprintf(stderr, "warning: %s\n", unchecked.c_str());
   } else {
     predictor.SetImage(image);
   }
