@@ -197,6 +197,21 @@ TEST_CASE("overlay legend: one swatch per mask in its tint") {
   CHECK(cli::MaskTint(1) != cli::MaskTint(2));
 }
 
+TEST_CASE("convert --dtype int8 refuses MobileSAM, as its help says; --precision int8 runs it") {
+  Scratch s;
+  const std::string mobile = s.dir + "/mobile.safetensors";
+  WriteRandomSamCheckpoint(mobile, MobileSamConfig(), 3);
+  auto r = RunPersam("convert " + mobile + " " + s.dir + "/mobile_int8.safetensors --dtype int8", "");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(Contains(r.output, "only implemented for the ViT encoder (sam-vit); this is sam-tinyvit"), r.output);
+  CHECK(!PathExists(s.dir + "/mobile_int8.safetensors"));
+  CHECK(Contains(RunPersam("convert --help", "").output, "a MobileSAM\n                 (TinyViT) checkpoint is refused"));
+  r = RunPersam("segment --model " + mobile + " --precision int8 --verbose --image " + s.image +
+                " --point 70,60 --out " + s.dir + "/int8");
+  CHECK_MESSAGE(r.code == 0, r.output);
+  CHECK(Contains(r.output, "image encoder precision: int8"));
+}
+
 TEST_CASE("timing tables stay aligned with TinyViT's long stage names") {
   Scratch s;
   const std::string mobile = s.dir + "/mobile.safetensors";
