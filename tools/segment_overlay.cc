@@ -8,22 +8,15 @@ namespace {
 
 // 3 x 5 glyphs, one row per 3 bits (most significant bit on the left).
 int Glyph(char c) {
-  switch (c) {
-    case '0': return 0b111'101'101'101'111;
-    case '1': return 0b010'110'010'010'111;
-    case '2': return 0b111'001'111'100'111;
-    case '3': return 0b111'001'111'001'111;
-    case '4': return 0b101'101'111'001'001;
-    case '5': return 0b111'100'111'001'111;
-    case '6': return 0b111'100'111'101'111;
-    case '7': return 0b111'001'001'001'001;
-    case '8': return 0b111'101'111'101'111;
-    case '9': return 0b111'101'111'001'111;
-    case '.': return 0b000'000'000'000'010;
-    case '-': return 0b000'000'111'000'000;
-    case '/': return 0b001'001'010'100'100;
-    default: return 0;  // space and anything else
-  }
+  static const int kDigits[10] = {
+      0b111'101'101'101'111, 0b010'110'010'010'111, 0b111'001'111'100'111, 0b111'001'111'001'111,
+      0b101'101'111'001'001, 0b111'100'111'001'111, 0b111'100'111'101'111, 0b111'001'001'001'001,
+      0b111'101'111'101'111, 0b111'101'111'001'111};
+  if (c >= '0' && c <= '9') return kDigits[c - '0'];
+  if (c == '.') return 0b000'000'000'000'010;
+  if (c == '-') return 0b000'000'111'000'000;
+  if (c == '/') return 0b001'001'010'100'100;
+  return 0;  // space and anything else
 }
 
 // Font pixel size: the legend stays readable on a 4000 px photo and fits a
