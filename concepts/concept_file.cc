@@ -245,7 +245,7 @@ Concept ReadConceptFromBytes(const FileBytes& bytes) {
 
 Concept ReadConcept(const std::string& path) { return ReadConceptFromBytes(MapFile(path)); }
 
-void CheckConceptModel(const Concept& c, const std::string& concept_path, const ModelIdentity& model) {
+void CheckConceptModel(const Concept& c, const std::string& concept_path, const ConceptModelIdentity& model) {
   if (c.model.SameModel(model)) return;
   throw Error("concept '" + concept_path + "' was learned with model " + c.model.Describe() +
               ", but --model is " + model.Describe() + ": learn the concept again with this model");

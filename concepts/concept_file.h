@@ -43,7 +43,7 @@ struct ConceptReference {
 struct Concept {
   int format_version = kConceptFormatVersion;
   bool finetune = false;  // PerSAM-F
-  ModelIdentity model;
+  ConceptModelIdentity model;
   TargetFeatures target;
   std::array<float, 3> mask_weights{};  // PerSAM-F
   MaskWeightsOptions training;          // PerSAM-F: steps and lr are stored
@@ -69,7 +69,7 @@ Concept ReadConceptFromBytes(const FileBytes& bytes);
 
 // Throws persam::Error naming both models when `model` is not the one the
 // concept was learned with.
-void CheckConceptModel(const Concept& concept_, const std::string& concept_path, const ModelIdentity& model);
+void CheckConceptModel(const Concept& concept_, const std::string& concept_path, const ConceptModelIdentity& model);
 
 }  // namespace persam
 

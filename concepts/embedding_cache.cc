@@ -9,9 +9,10 @@
 
 namespace persam {
 
-EmbeddingCache::EmbeddingCache(std::string dir, const ModelIdentity& model, const SamConfig& config)
+EmbeddingCache::EmbeddingCache(std::string dir, const ConceptModelIdentity& model, const SamConfig& config,
+                               const ModelIdentity& encoder)
     : dir_(std::move(dir)), model_key_(model.architecture + "/" + model.weights_hash + "/" + model.precision),
-      config_(config) {
+      config_(config), encoder_(encoder) {
   MakeOutputDirectory(dir_);
 }
 
@@ -29,7 +30,8 @@ std::optional<ImageEmbedding> EmbeddingCache::Find(const std::string& key, int h
     return std::nullopt;
   }
   try {
-    return ReadEmbeddingFile(Path(key), config_, height, width);
+    std::string unchecked;
+    return ReadEmbeddingFile(Path(key), config_, height, width, encoder_, &unchecked);
   } catch (const Error&) {
     return std::nullopt;
   }
@@ -40,7 +42,7 @@ void EmbeddingCache::Store(const std::string& key, const ImageEmbedding& embeddi
   const std::string path = Path(key);
   const std::string temp = dir_ + "/." + key + ".tmp.npy";
   try {
-    WriteEmbeddingFile(temp, embedding, config_);
+    WriteEmbeddingFile(temp, embedding, config_, encoder_);
     std::filesystem::rename(temp + ".json", path + ".json");
     std::filesystem::rename(temp, path);
   } catch (const std::exception& e) {

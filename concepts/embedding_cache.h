@@ -16,7 +16,9 @@ namespace persam {
 class EmbeddingCache {
  public:
   // Creates `dir` when missing (persam::Error naming it when impossible).
-  EmbeddingCache(std::string dir, const ModelIdentity& model, const SamConfig& config);
+  // `encoder` is what the embedding files record (engine/embedding_file.h).
+  EmbeddingCache(std::string dir, const ConceptModelIdentity& model, const SamConfig& config,
+                 const ModelIdentity& encoder);
 
   // The entry's key for the image file's bytes.
   std::string Key(const std::string& image_path) const;
@@ -31,6 +33,7 @@ class EmbeddingCache {
   std::string dir_;
   std::string model_key_;
   const SamConfig& config_;
+  ModelIdentity encoder_;
 };
 
 }  // namespace persam

@@ -7,8 +7,8 @@
 
 namespace persam {
 
-ModelIdentity IdentifyModel(const std::string& model_path, const SamModel& model) {
-  ModelIdentity id;
+ConceptModelIdentity IdentifyModel(const std::string& model_path, const SamModel& model) {
+  ConceptModelIdentity id;
   id.architecture = ArchitectureName(model.config().encoder);
   id.weights_hash = WeightsHash(ReadCheckpoint(model_path).tensors);
   id.precision = PrecisionName(model.precision());

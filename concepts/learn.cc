@@ -64,7 +64,7 @@ std::array<float, 3> TrainOnSeveral(const std::vector<std::unique_ptr<MaskMixtur
 // taken with the fused feature; PerSAM-F trains one pair of weights on the
 // sum of the references' losses, each reference prompted at its own peak of
 // the fused feature's similarity.
-LearnResult LearnFromSeveral(const SamModel& model, const ModelIdentity& identity,
+LearnResult LearnFromSeveral(const SamModel& model, const ConceptModelIdentity& identity,
                              const std::vector<ReferenceInput>& references, const PersonalizeOptions& options) {
   struct Loaded {
     RgbImage mask128;
@@ -135,7 +135,7 @@ LearnResult LearnFromSeveral(const SamModel& model, const ModelIdentity& identit
 
 }  // namespace
 
-LearnResult LearnConcept(const SamModel& model, const ModelIdentity& identity,
+LearnResult LearnConcept(const SamModel& model, const ConceptModelIdentity& identity,
                          const std::vector<ReferenceInput>& references, const PersonalizeOptions& options) {
   if (references.empty()) throw Error("learn: no reference image given");
   if (references.size() > 1) return LearnFromSeveral(model, identity, references, options);

@@ -26,7 +26,7 @@ struct LearnResult {
 // fused (see LearnFromSeveral in learn.cc and the README).
 // Throws persam::Error naming the file for an unreadable image, a mask of
 // another size or an empty mask.
-LearnResult LearnConcept(const SamModel& model, const ModelIdentity& identity,
+LearnResult LearnConcept(const SamModel& model, const ConceptModelIdentity& identity,
                          const std::vector<ReferenceInput>& references, const PersonalizeOptions& options);
 
 }  // namespace persam

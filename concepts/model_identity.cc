@@ -8,7 +8,7 @@
 
 namespace persam {
 
-std::string ModelIdentity::Describe() const {
+std::string ConceptModelIdentity::Describe() const {
   return architecture + " " + precision + " weights " + weights_hash + (file.empty() ? "" : " (" + file + ")");
 }
 

@@ -14,13 +14,13 @@
 
 namespace persam {
 
-struct ModelIdentity {
+struct ConceptModelIdentity {
   std::string architecture;  // "sam-vit", "sam-tinyvit"
   std::string weights_hash;  // 32 hex digits, XXH3-128 (see WeightsHash)
   std::string precision;     // "f32", "bf16", "int8"
   std::string file;          // the checkpoint's file name, for messages only
 
-  bool SameModel(const ModelIdentity& other) const {
+  bool SameModel(const ConceptModelIdentity& other) const {
     return architecture == other.architecture && weights_hash == other.weights_hash && precision == other.precision;
   }
   // "sam-vit f32 weights 0123abcd... (sam_vit_b.safetensors)"
@@ -49,7 +49,7 @@ class Hash128 {
 std::string WeightsHash(const TensorMap& tensors);
 
 // Reads `model_path` again (memory-mapped; only hashed) for the weights hash.
-ModelIdentity IdentifyModel(const std::string& model_path, const SamModel& model);
+ConceptModelIdentity IdentifyModel(const std::string& model_path, const SamModel& model);
 
 }  // namespace persam
 

@@ -121,7 +121,7 @@ TEST_CASE("concept file: another format or version, and another model, refused n
   CHECK_THROWS_WITH_AS(ReadConcept(dir + "/missing.concept"), doctest::Contains("missing.concept"), Error);
 
   const Concept c = SyntheticConcept(false);
-  ModelIdentity other = c.model;
+  ConceptModelIdentity other = c.model;
   other.weights_hash = "ffffffffffffffffffffffffffffffff";
   other.file = "other.pth";
   CHECK_NOTHROW(CheckConceptModel(c, "dog.concept", c.model));
@@ -289,7 +289,7 @@ TEST_CASE("learn: several references fused; the same reference twice is the sing
   testing::WriteDiskReference({{60, 50}}, dir + "/a.png", dir + "/a_mask.png");
   testing::WriteDiskReference({{110, 70}, {30, 30}}, dir + "/b.png", dir + "/b_mask.png");
   const std::unique_ptr<SamModel> model = SamModel::FromTensors(MakeRandomSamTensors(SamVitTinyTestConfig(), 1), "random");
-  const ModelIdentity id{"sam-vit", "00000000000000000000000000000000", "f32", "random"};
+  const ConceptModelIdentity id{"sam-vit", "00000000000000000000000000000000", "f32", "random"};
   const ReferenceInput a{dir + "/a.png", dir + "/a_mask.png"}, b{dir + "/b.png", dir + "/b_mask.png"};
   PersonalizeOptions persam;
   const Concept one = LearnConcept(*model, id, {a}, persam).learned;

@@ -20,6 +20,10 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv,
   all_flags.insert({"quiet", "verbose", "help"});
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
+    if (arg == "-h") {  // as --help, like most programs
+      flags_.insert("help");
+      continue;
+    }
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
       positionals_.push_back(arg);
       continue;

@@ -38,7 +38,7 @@ int RunEmbed(const Args& args) {
   const ImageEmbedding embedding = model->EncodeImage(image, &timings);
   {
     ScopedStage stage(&timings, "write");
-    WriteEmbeddingFile(out_path, embedding, model->config());
+    WriteEmbeddingFile(out_path, embedding, model->config(), model->identity());
   }
   Say(args, "wrote %s (1 x %d x %d x %d) for a %d x %d image\n", out_path.c_str(), model->config().prompt_dim,
       model->config().embed_grid, model->config().embed_grid, image.width, image.height);

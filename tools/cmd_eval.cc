@@ -55,6 +55,7 @@ int RunEval(const Args& args) {
   const std::string text = args.Flag("json") ? FormatEvalJson(result) : FormatEvalText(result);
   // The scores are the command's output: printed even with --quiet.
   std::fputs(text.c_str(), stdout);
+  for (const std::string& warning : result.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   return 0;
 }
 

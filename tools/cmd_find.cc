@@ -56,13 +56,13 @@ int RunFind(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   Progress(args, "loading " + model_path);
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, ModelLoadOptions(args));
-  const ModelIdentity identity = IdentifyModel(model_path, *model);
+  const ConceptModelIdentity identity = IdentifyModel(model_path, *model);
   CheckConceptModel(learned, concept_path, identity);
   const Finder finder(*model, learned);
 
   MakeOutputDirectory(out_dir);
   std::optional<EmbeddingCache> cache;
-  if (const auto dir = args.Value("cache")) cache.emplace(*dir, identity, model->config());
+  if (const auto dir = args.Value("cache")) cache.emplace(*dir, identity, model->config(), model->identity());
   const std::string results_path = out_dir + "/results.jsonl";
   const bool keep_going = args.Flag("keep-going");
   const std::set<std::string> done =

@@ -74,9 +74,7 @@ int RunInspect(const Args& args) {
                                                      : JsonValue::Null());
     if (!problem.empty()) doc.emplace_back("error", JsonValue::String(problem));
     if (problem.empty()) {
-      std::vector<std::pair<std::string, JsonValue>> items;
-      for (const auto& kv : ConfigToMetadata(config)) items.emplace_back(kv.first, JsonValue::String(kv.second));
-      doc.emplace_back("config", JsonValue::Object(std::move(items)));
+      doc.emplace_back("config", ConfigToJson(config));
       doc.emplace_back("unused_tensors", JsonValue::Integer(static_cast<int64_t>(unused.size())));
     }
     doc.emplace_back("tensors", JsonValue::Integer(static_cast<int64_t>(checkpoint.tensors.size())));

@@ -27,7 +27,7 @@ int RunLearn(const Args& args) {
 
   Progress(args, "loading " + model_path);
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, ModelLoadOptions(args));
-  const ModelIdentity identity = IdentifyModel(model_path, *model);
+  const ConceptModelIdentity identity = IdentifyModel(model_path, *model);
   Progress(args, options.finetune ? "reference + fine-tuning" : "reference");
   LearnResult result;
   try {

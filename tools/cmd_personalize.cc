@@ -12,6 +12,7 @@
 #include "persam/run.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
+#include "tools/print_timings.h"
 #include "base/error.h"
 
 namespace persam::cli {
@@ -26,9 +27,10 @@ void PrintSummary(const Args& args, const RunReport& report, double load_seconds
   Say(args, "%s: %d image(s) in %zu object(s), %.2f s (model load %.2f s)\n",
       report.finetune ? "PerSAM-F" : "PerSAM", report.images, report.objects.size(), wall_seconds, load_seconds);
   const double per_image = report.images > 0 ? 1.0 / report.images : 0.0;
-  Say(args, "  %-12s %10s %12s\n", "stage", "total s", "per image ms");
+  const int width = StageNameWidth(report.totals, 12);
+  Say(args, "  %-*s %10s %12s\n", width, "stage", "total s", "per image ms");
   for (const auto& [stage, seconds] : report.totals.entries()) {
-    Say(args, "  %-12s %10.3f %12.1f\n", stage.c_str(), seconds, 1e3 * seconds * per_image);
+    Say(args, "  %-*s %10.3f %12.1f\n", width, stage.c_str(), seconds, 1e3 * seconds * per_image);
   }
   for (const ObjectResult& object : report.objects) {
     const std::string label = object.name.empty() ? object.ref_image : object.name;
@@ -63,6 +65,10 @@ int RunPersonalize(const Args& args) {
     } catch (const Error& e) {
       throw UsageError{e.what()};
     }
+  }
+  if (!out_dir && !args.Value("report")) {
+    // Otherwise every mask would be computed and thrown away.
+    throw UsageError{"give --out DIR (the masks) and/or --report FILE (the JSON report)"};
   }
   if (dataset) {
     if (args.Value("ref-image") || args.Value("ref-mask")) {
@@ -123,7 +129,8 @@ extern const Command kPersonalizeCommand = {
     "and all its images are segmented, the reference included.\n\n"
     "Outputs (as the reference code writes them): DIR/<object>/NN.png (dataset)\n"
     "or DIR/<target stem>.png, foreground RGB (128, 0, 0), and vis_mask_NN.jpg\n"
-    "(image, mask, prior points) next to it.\n\n"
+    "(image, mask, prior points) next to it. --out or --report is required.\n"
+    "docs/outputs.md describes every file and the report's fields.\n\n"
     "  --model M         SAM checkpoint (.pth / .safetensors)\n"
     "  --ref-image IMG   reference image\n"
     "  --ref-mask MASK   reference mask, same size as IMG\n"

@@ -15,6 +15,7 @@ extern const Command kServeCommand;
 extern const Command kVideoCommand;
 extern const Command kLearnCommand;
 extern const Command kFindCommand;
+extern const Command kDownloadCommand;
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
@@ -22,6 +23,7 @@ const std::vector<Command>& Commands() {
       kSegmentCommand, kPersonalizeCommand, kEvalCommand, kEverythingCommand, kServeCommand,
       kVideoCommand,
       kLearnCommand,   kFindCommand,
+      kDownloadCommand,
   };
   return commands;
 }

@@ -41,7 +41,7 @@ void PrintOverview() {
       "                (default 178956970, Pillow's bomb limit; 0: no limit)\n"
       "  --quiet       print nothing but errors\n"
       "  --verbose     per-stage timings and details\n"
-      "  --help        this command's help\n\n"
+      "  -h, --help    this command's help\n\n"
       "'persam help <command>' describes one command.\n",
       "help", "show help for a command");
 }
@@ -53,7 +53,7 @@ int Help(const std::vector<std::string>& rest) {
   }
   const Command* command = FindCommand(rest[0]);
   if (command == nullptr) {
-    std::fprintf(stderr, "persam: error: no command '%s' (see 'persam help')\n", rest[0].c_str());
+    std::fprintf(stderr, "persam: error: unknown command '%s' (see 'persam help')\n", rest[0].c_str());
     return 2;
   }
   std::printf("%s", command->help);
@@ -77,6 +77,13 @@ int Main(int argc, char** argv) {
   if (command == nullptr) {
     std::fprintf(stderr, "persam: error: unknown command '%s' (see 'persam help')\n", name.c_str());
     return 2;
+  }
+  // -h / --help anywhere wins over the other arguments, even malformed ones.
+  for (const std::string& arg : rest) {
+    if (arg == "-h" || arg == "--help") {
+      std::printf("%s", command->help);
+      return 0;
+    }
   }
   try {
     Args parsed(name, rest, command->value_options, command->flags);

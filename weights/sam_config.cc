@@ -5,7 +5,10 @@
 //      Attention, TinyViTBlock, TinyViT.neck)
 #include "weights/sam_config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -624,6 +627,45 @@ SamConfig MobileSamConfig() {
   c.tinyvit.num_heads = {0, 4, 5, 10};    // stage 0 is convolutional (MBConv)
   c.tinyvit.window_sizes = {0, 7, 14, 7};  // its window (7) is unused and not in any tensor
   return c;
+}
+
+JsonValue ConfigToJson(const SamConfig& config) {
+  // The keys ConfigToMetadata writes with JoinInts.
+  static const char* const kLists[] = {"vit.global_blocks", "tinyvit.embed_dims", "tinyvit.depths",
+                                       "tinyvit.num_heads", "tinyvit.window_sizes"};
+  auto number = [](const std::string& text, JsonValue* out) {
+    char* end = nullptr;
+    const long long i = std::strtoll(text.c_str(), &end, 10);
+    if (!text.empty() && *end == '\0') {
+      *out = JsonValue::Integer(i);
+      return true;
+    }
+    const double d = std::strtod(text.c_str(), &end);
+    if (!text.empty() && *end == '\0') {
+      *out = JsonValue::Number(d);
+      return true;
+    }
+    return false;
+  };
+  std::vector<std::pair<std::string, JsonValue>> members;
+  for (const auto& [key, text] : ConfigToMetadata(config)) {
+    JsonValue value;
+    if (std::find(std::begin(kLists), std::end(kLists), key) != std::end(kLists)) {
+      std::vector<JsonValue> items;
+      size_t start = 0;
+      while (start <= text.size() && !text.empty()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        JsonValue item;
+        if (number(text.substr(start, comma - start), &item)) items.push_back(item);
+        start = comma + 1;
+      }
+      value = JsonValue::Array(std::move(items));
+    } else if (!number(text, &value)) {
+      value = JsonValue::String(text);
+    }
+    members.emplace_back(key, std::move(value));
+  }
+  return JsonValue::Object(std::move(members));
 }
 
 }  // namespace persam

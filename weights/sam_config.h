@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "weights/json.h"
 #include "weights/tensor.h"
 
 namespace persam {
@@ -79,6 +80,10 @@ void ValidateTensors(const TensorMap& tensors, const SamConfig& config,
 
 // Key/value form stored in safetensors __metadata__, and back.
 std::map<std::string, std::string> ConfigToMetadata(const SamConfig& config);
+// ConfigToMetadata's values as typed JSON (safetensors metadata can only hold
+// strings): integers, numbers, lists of integers (even of one element), and
+// strings for the rest. For `persam inspect --json`.
+JsonValue ConfigToJson(const SamConfig& config);
 // Throws persam::Error naming `source` when a key is missing or malformed.
 SamConfig ConfigFromMetadata(const std::map<std::string, std::string>& metadata,
                              const std::string& source);

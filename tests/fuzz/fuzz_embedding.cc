@@ -27,10 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   config.prompt_dim = 4;
   config.embed_grid = 4;
   config.image_size = 64;
+  persam::ModelIdentity expected;
+  expected.architecture = "sam-vit (fuzz)";
+  expected.encoder_hash = "xxh3-64:0000000000000000";
+  std::string unchecked;
   try {
     const persam::ImageEmbedding e = persam::ReadEmbeddingBytes(persam::BytesFromMemory("fuzz.npy", data, size),
                                                                 has_side ? &side : nullptr, "fuzz.npy.json", config,
-                                                                height, width);
+                                                                height, width, expected, &unchecked);
     if (e.data.size() != 4u * 4 * 4) __builtin_trap();
   } catch (const persam::Error&) {
   }
