@@ -2,12 +2,14 @@
 # The doctest suites under AddressSanitizer + UndefinedBehaviorSanitizer
 # (build-asan/); any report fails (-fno-sanitize-recover=undefined, ASan
 # aborts by default). Ends with "sanitize: N passed, N failed" (doctest test
-# cases). SANITIZE_SUITES picks the meson suites (default: the readers,
-# kernels, AMG and PerSAM suites; the CLI suites run the same code as the
-# release build's and take too long at ASan speed for CI's budget).
+# cases). SANITIZE_SUITES picks the meson suites (default: the checkpoint
+# readers with the hostile-input tests, the kernels, and the image codecs
+# with their hostile files; the AMG, PerSAM and CLI suites run the same
+# code at full model size and take too long at ASan speed for CI's budget:
+# run them with SANITIZE_SUITES="amg persam cli" by hand).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-suites=${SANITIZE_SUITES:-"weights kernels amg persam"}
+suites=${SANITIZE_SUITES:-"weights kernels image"}
 # -DHWY_COMPILE_ONLY_STATIC=1: Highway kernels for the static -march target
 # only (one copy instead of one per CPU target), which cuts this build's
 # compile time; the dispatching release build tests the others.

@@ -382,9 +382,8 @@ namespace persam {
 namespace {
 
 // Peak RSS bound of the hostile-input runs below: the CLI's own footprint
-// (binary, OpenMP, a few MB of parsing) is far below it, the files'
-// requests (gigabytes) far above.
-constexpr long kSmallRssKb = 200 * 1024;
+// plus 150 MB, far below the files' requests (gigabytes).
+long SmallRssKb() { return testing::RssBoundKb(PERSAM_EXE, 150 * 1024); }
 
 TEST_CASE("hostile input: a 3 KB .pth of 16 broadcast [8192, 8192] views is refused in total") {
   std::vector<TensorPickle> views;
@@ -402,7 +401,7 @@ TEST_CASE("hostile input: a 3 KB .pth of 16 broadcast [8192, 8192] views is refu
   MESSAGE("broadcast .pth: inspect exit " << r.code << ", peak RSS " << r.max_rss_kb << " KiB, " << r.seconds << " s");
   CHECK(r.code == 1);
   CheckContains(r.output, {path, "broadcast.0", "64 MiB"});
-  CHECK(r.max_rss_kb < kSmallRssKb);
+  CHECK(r.max_rss_kb < SmallRssKb());
   CHECK(r.seconds < 20.0);
   std::remove(path.c_str());
 }
@@ -455,7 +454,7 @@ TEST_CASE("hostile input: --threads far above the cores is refused at once") {
   MESSAGE("--threads 100000: exit " << r.code << ", peak RSS " << r.max_rss_kb << " KiB, " << r.seconds << " s");
   CHECK(r.code == 2);
   CheckContains(r.output, {"--threads 100000", "4 per core"});
-  CHECK(r.max_rss_kb < kSmallRssKb);
+  CHECK(r.max_rss_kb < SmallRssKb());
   CHECK(r.seconds < 5.0);
 }
 

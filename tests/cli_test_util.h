@@ -85,6 +85,13 @@ inline MeasuredRun RunMeasured(const std::string& exe, const std::vector<std::st
   return r;
 }
 
+// The peak RSS a hostile-input run may reach: `exe --version`'s own (the
+// binary, its libraries, a sanitizer's shadow memory: ~45 MB in release,
+// ~330 MB under ASan) plus `extra_kb`.
+inline long RssBoundKb(const std::string& exe, long extra_kb) {
+  return RunMeasured(exe, {"--version"}).max_rss_kb + extra_kb;
+}
+
 // A fresh directory under /tmp whose name starts with `prefix`.
 inline std::string MakeTempDir(const std::string& prefix) {
   std::string templ = "/tmp/" + prefix + "_XXXXXX";

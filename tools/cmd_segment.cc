@@ -207,7 +207,7 @@ int RunSegment(const Args& args) {
         const float* h = pred.high_res.data() + m * plane;
         for (size_t i = 0; i < plane; ++i) mask[i] = h[i] > 0.0f ? 255 : 0;
         WriteAtomically(out_dir + "/mask_" + mask_label(b, m) + ".png", [&](const std::string& temp) {
-          SaveBinaryMaskPng(temp, pred.height, pred.width, mask.data());
+          SaveGrayPng(temp, pred.height, pred.width, mask.data());
         });
         legend.push_back({batch ? std::to_string(b) + "/" + std::to_string(m) : std::to_string(m), pred.scores[m]});
         box_scores.push_back(JsonValue::Number(pred.scores[m]));
