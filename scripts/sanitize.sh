@@ -26,6 +26,7 @@ if ! nice ninja -C build-asan $targets >build-asan/sanitize-build.log 2>&1; then
   exit 1
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan_suppressions.txt:print_suppressions=0
 # shellcheck disable=SC2086
 nice meson test -C build-asan --no-rebuild --print-errorlogs -t 3 $suites >/dev/null
 status=$?
