@@ -38,17 +38,13 @@ std::optional<ImageEmbedding> EmbeddingCache::Find(const std::string& key, int h
 }
 
 void EmbeddingCache::Store(const std::string& key, const ImageEmbedding& embedding) const {
-  // The side file first: an entry counts only once its .npy is in place.
+  // WriteEmbeddingFile writes each file through a temporary file and a
+  // rename, the .npy before its side file, and Find needs both: an
+  // interrupted Store leaves no entry that reads as complete.
   const std::string path = Path(key);
-  const std::string temp = dir_ + "/." + key + ".tmp.npy";
   try {
-    WriteEmbeddingFile(temp, embedding, config_, encoder_);
-    std::filesystem::rename(temp + ".json", path + ".json");
-    std::filesystem::rename(temp, path);
+    WriteEmbeddingFile(path, embedding, config_, encoder_);
   } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    std::filesystem::remove(temp + ".json", ignored);
     throw Error("cannot write embedding cache entry '" + path + "': " + e.what());
   }
 }
