@@ -360,7 +360,9 @@ void Write(const JsonValue& v, std::string* out) {
       } else {
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.17g", v.AsDouble());
-        *out += buf;
+        // "-0" would read back as the integer 0 and lose its sign: a
+        // fraction keeps the negative zero a double.
+        *out += std::strcmp(buf, "-0") == 0 ? "-0.0" : buf;
       }
       break;
     }
