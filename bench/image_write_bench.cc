@@ -1,19 +1,24 @@
 // Writing PNGs: the overlay of a 2048 x 1365 photo (issue 16: over a second
 // with stb_image_write; target <= 100 ms) and a 0/255 mask of that size, as
-// our libspng encoder writes them and as stb did (the "before"). Counter
-// `bytes` is the file size. The photo is the fixtures' 2048 x 1400 sneaker
+// our encoder (engine/image_png_encode.cc) writes them and as stb did (the
+// "before"); BM_SegmentOverlayFile is `persam segment`'s whole overlay step
+// (three masks drawn, legend, encoded, written to a file). Counter `bytes`
+// is the file size. The photo is the fixtures' 2048 x 1400 sneaker
 // (PERSAM_FIXTURES or ../shared/fixtures) cropped to 1365 rows, else a
 // synthetic gradient with noise (compresses differently: say which).
 #include <benchmark/benchmark.h>
 #include <stb_image_write.h>  // implemented in engine/stb_impl.cc (the "before")
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "engine/image.h"
+#include "tools/segment_overlay.h"
 
 namespace persam {
 namespace {
@@ -94,6 +99,36 @@ void BM_OverlayPngStb(benchmark::State& state) {
   Report(state, bytes);
 }
 BENCHMARK(BM_OverlayPngStb)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
+
+// The photo (untinted) with three nested elliptic masks as SAM's multimask
+// output, drawn and saved as cmd_segment.cc does.
+void BM_SegmentOverlayFile(benchmark::State& state) {
+  const RgbImage& photo = GetScene().overlay;
+  std::vector<Prediction> preds(1);
+  Prediction& pred = preds[0];
+  pred.num_masks = 3;
+  pred.height = kHeight;
+  pred.width = kWidth;
+  pred.scores = {0.91f, 0.87f, 0.62f};
+  const size_t plane = size_t(kHeight) * kWidth;
+  pred.high_res.resize(3 * plane);
+  for (int m = 0; m < 3; ++m) {
+    for (size_t i = 0; i < plane; ++i) {
+      const double dx = (double(i % kWidth) - 1000) / (300.0 + 150 * m), dy = (double(i / kWidth) - 700) / (200.0 + 100 * m);
+      pred.high_res[m * plane + i] = static_cast<float>(1.0 - dx * dx - dy * dy);
+    }
+  }
+  const std::vector<std::optional<BoxPrompt>> boxes = {std::nullopt};
+  const std::vector<cli::LegendRow> legend = {{"0", 0.91f}, {"1", 0.87f}, {"2", 0.62f}};
+  const std::string path = (std::filesystem::temp_directory_path() / "persam_bench_overlay.png").string();
+  for (auto _ : state) {
+    const RgbImage overlay = cli::RenderSegmentOverlay(photo, preds, boxes, {{1000, 700, 1}}, legend);
+    SavePng(path, overlay);
+  }
+  Report(state, std::filesystem::file_size(path));
+  std::filesystem::remove(path);
+}
+BENCHMARK(BM_SegmentOverlayFile)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
 void BM_MaskPngGrey8(benchmark::State& state) {
   size_t bytes = 0;

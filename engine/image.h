@@ -2,7 +2,8 @@
 // reads them (cv2.imread(IMREAD_COLOR) then BGR->RGB, EXIF orientation
 // applied to JPEGs). Decoders: libjpeg-turbo (JPEG), libspng (PNG), libwebp
 // and libheif when built in (meson options -Dwebp, -Dheif), stb_image behind
-// our own header checks (BMP, TGA). Encoders: libspng (PNG), libjpeg-turbo.
+// our own header checks (BMP, TGA). Encoders: libdeflate with our PNG
+// framing (engine/image_png_encode.cc), libjpeg-turbo.
 // Every decoder reads the dimensions from the header and checks them against
 // MaxImagePixels() before allocating the image.
 #ifndef PERSAM_ENGINE_IMAGE_H_

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 # python3-*: the Python package's tests (NumPy, Pillow) and its Dask example;
 # python3-opencv: our PNG/JPEG files read back as the reference reads them.
 # Image codecs: libjpeg-turbo, libspng (+ zlib, which the tests use too),
+# libdeflate (the PNG writer's compressor),
 # libwebp and libheif (both optional at build time: meson -Dwebp, -Dheif).
 # libxxhash-dev: weights hashes (model identity).
 # libcurl4-openssl-dev, libssl-dev: `persam download` (HTTP with resume, SHA-256).
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 # libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
 # python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
-          libjpeg62-turbo-dev libspng-dev zlib1g-dev libwebp-dev libheif-dev
+          libjpeg62-turbo-dev libspng-dev libdeflate-dev zlib1g-dev libwebp-dev libheif-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
           python3-opencv clang libclang-rt-14-dev
           libcpp-httplib-dev chromium chromium-driver python3-selenium

@@ -370,7 +370,19 @@ TEST_CASE("Binary masks: 1-bit grey and palette PNGs decode back; other values a
   Bytes mask(size_t(h) * w);
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = (i * 7) % 3 == 0 ? 255 : 0;
   const Bytes png = EncodeBinaryMaskPng(h, w, mask.data());
-  CHECK(png.size() < EncodeGrayPng(h, w, mask.data()).size());
+  {
+    // Smaller than 8-bit grey for a mask of a real size (a 5 x 11 file is all
+    // headers): a disc in 120 x 160.
+    Bytes disc(120 * 160);
+    for (size_t i = 0; i < disc.size(); ++i) {
+      const int y = static_cast<int>(i / 160) - 60, x = static_cast<int>(i % 160) - 80;
+      disc[i] = x * x + y * y < 50 * 50 ? 255 : 0;
+    }
+    const size_t one_bit = EncodeBinaryMaskPng(120, 160, disc.data()).size();
+    const size_t grey = EncodeGrayPng(120, 160, disc.data()).size();
+    MESSAGE("120 x 160 disc mask: 1-bit PNG " << one_bit << " bytes, 8-bit grey " << grey);
+    CHECK(one_bit < grey);
+  }
   CHECK(Channel(Decode(png), 0) == std::vector<int>(mask.begin(), mask.end()));
   const std::string path = std::filesystem::temp_directory_path() / "persam_image_test_red_mask.png";
   const uint8_t red[3] = {128, 0, 0};
