@@ -8,17 +8,6 @@
 
 namespace persam {
 
-RgbImage MaskToRgb128(const std::vector<uint8_t>& mask, int height, int width) {
-  RgbImage out;
-  out.height = height;
-  out.width = width;
-  out.pixels.assign(static_cast<size_t>(height) * width * 3, 0);
-  for (size_t i = 0; i < mask.size(); ++i) {
-    if (mask[i]) out.pixels[3 * i] = 128;
-  }
-  return out;
-}
-
 namespace {
 
 void DrawStar(RgbImage* image, double cx, double cy, double radius, const uint8_t color[3]) {
@@ -73,8 +62,14 @@ RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& 
 }
 
 void WriteMaskPng(const std::string& path, const std::vector<uint8_t>& mask, int height, int width) {
-  const RgbImage rgb = MaskToRgb128(mask, height, width);
-  WriteAtomically(path, [&](const std::string& temp) { SavePng(temp, rgb); });
+  if (mask.size() != static_cast<size_t>(height) * width) {
+    throw Error("mask '" + path + "': " + std::to_string(mask.size()) + " values for a " + std::to_string(height) +
+                " x " + std::to_string(width) + " image");
+  }
+  std::vector<uint8_t> binary(mask.size());
+  for (size_t i = 0; i < mask.size(); ++i) binary[i] = mask[i] ? 255 : 0;
+  static const uint8_t kForeground[3] = {128, 0, 0};
+  WriteAtomically(path, [&](const std::string& temp) { SaveBinaryMaskPng(temp, height, width, binary.data(), kForeground); });
 }
 
 void WriteVisualizationJpeg(const std::string& path, const RgbImage& image, const std::vector<uint8_t>& mask,

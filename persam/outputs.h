@@ -1,6 +1,10 @@
 // Writing PerSAM's results as the reference does: the mask PNG with the
 // foreground in (128, 0, 0) RGB, and a visualisation JPEG (image, mask
 // overlay, prior points), through base/output_file.h.
+// The mask PNG is a 1-bit palette image (black, (128, 0, 0)): cv2.imread,
+// which the reference's persam.py and eval_miou.py read masks with, and
+// Pillow's .convert('RGB') give exactly the RGB the reference's 8-bit RGB
+// file holds, in a fraction of its size (docs/outputs.md, "Mask images").
 // ref: Personalize-SAM/persam.py (mask_colors[final_mask] = [0, 0, 128] BGR,
 //      cv2.imwrite; show_mask / show_points for vis_mask_NN.jpg).
 #ifndef PERSAM_PERSAM_OUTPUTS_H_
@@ -17,13 +21,12 @@
 
 namespace persam {
 
-RgbImage MaskToRgb128(const std::vector<uint8_t>& mask, int height, int width);
-
 // The image with the mask blended in (0.6 x (30, 144, 255), matplotlib's
 // show_mask colour) and the points as stars (green positive, red negative).
 RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& mask,
                              const std::vector<PointPrompt>& points);
 
+// `mask`: height * width values, non-zero = foreground.
 void WriteMaskPng(const std::string& path, const std::vector<uint8_t>& mask, int height, int width);
 void WriteVisualizationJpeg(const std::string& path, const RgbImage& image, const std::vector<uint8_t>& mask,
                             const std::vector<PointPrompt>& points);

@@ -197,6 +197,103 @@ TEST_CASE("overlay legend: one swatch per mask in its tint") {
   CHECK(cli::MaskTint(1) != cli::MaskTint(2));
 }
 
+// What Pillow and OpenCV make of a mask file, as the reference's scripts read
+// masks: cv2.imread + BGR2GRAY > 0 (PerSAM's eval_miou.py), Pillow's
+// .convert('RGB'), and Pillow's raw array (mode, dtype, values).
+struct PythonView {
+  bool available = false;
+  long cv2_foreground = -1, pil_rgb_foreground = -1, pil_raw_foreground = -1;
+  std::string rgb_values, bgr_values, mode, raw_dtype, raw_values;
+};
+
+PythonView ReadWithPython(const std::string& dir, const std::string& png) {
+  PythonView view;
+  if (!PathExists("/usr/bin/python3") ||
+      std::system("/usr/bin/python3 -c 'import cv2, numpy, PIL' >/dev/null 2>&1") != 0) {
+    return view;
+  }
+  const std::string script = dir + "/read_mask.py", out = dir + "/read_mask.txt";
+  std::ofstream(script) << "import sys, cv2, numpy as np\n"
+                           "from PIL import Image\n"
+                           "p = sys.argv[1]\n"
+                           "bgr = cv2.imread(p)\n"
+                           "rgb = np.array(Image.open(p).convert('RGB'))\n"
+                           "raw = np.array(Image.open(p))\n"
+                           "vals = lambda a: ';'.join(sorted({','.join(map(str, v)) for v in a.reshape(-1, 3).tolist()}))\n"
+                           "print(int((cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) > 0).sum()), int(rgb.any(-1).sum()),\n"
+                           "      int((raw.reshape(raw.shape[0], raw.shape[1], -1) > 0).any(-1).sum()), vals(rgb), vals(bgr),\n"
+                           "      Image.open(p).mode, raw.dtype, ';'.join(map(str, np.unique(raw).tolist())))\n";
+  REQUIRE(std::system(("/usr/bin/python3 '" + script + "' '" + png + "' > '" + out + "'").c_str()) == 0);
+  std::ifstream in(out);
+  in >> view.cv2_foreground >> view.pil_rgb_foreground >> view.pil_raw_foreground >> view.rgb_values >>
+      view.bgr_values >> view.mode >> view.raw_dtype >> view.raw_values;
+  view.available = static_cast<bool>(in);
+  return view;
+}
+
+long ForegroundPixels(const RgbImage& image) {
+  long n = 0;
+  for (size_t i = 0; i < image.pixels.size(); i += 3) n += image.pixels[i] || image.pixels[i + 1] || image.pixels[i + 2];
+  return n;
+}
+
+TEST_CASE("mask files: personalize writes 1-bit palette (128, 0, 0), segment 8-bit grey 0/255; Pillow and OpenCV agree") {
+  Scratch s;
+  std::vector<uint8_t> ref(120 * 160, 0);
+  for (int y = 30; y < 90; ++y) {
+    for (int x = 40; x < 110; ++x) ref[y * 160 + x] = 255;
+  }
+  const std::string ref_mask = s.dir + "/ref_mask.png";
+  SaveGrayPng(ref_mask, 120, 160, ref.data());
+  const auto seg = RunPersam("segment --model " + s.model_a + " --image " + s.image + " --point 75,60 --out " + s.dir + "/seg");
+  REQUIRE(seg.code == 0);
+  const auto pers = RunPersam("personalize --model " + s.model_a + " --ref-image " + s.image + " --ref-mask " + ref_mask +
+                              " --no-vis --out " + s.dir + "/pers " + s.image);
+  REQUIRE(pers.code == 0);
+
+  const std::string pers_mask = s.dir + "/pers/img.png", seg_mask = s.dir + "/seg/mask_0.png";
+  const RgbImage ours = LoadImage(pers_mask);
+  const long foreground = ForegroundPixels(ours);
+  for (size_t i = 0; i < ours.pixels.size(); i += 3) {
+    const bool fg = ours.pixels[i] != 0;
+    REQUIRE(ours.pixels[i] == (fg ? 128 : 0));
+    REQUIRE(ours.pixels[i + 1] == 0);
+    REQUIRE(ours.pixels[i + 2] == 0);
+  }
+  // Smaller than the reference's 8-bit RGB layout of the same pixels.
+  std::ifstream file(pers_mask, std::ios::binary | std::ios::ate);
+  const auto bytes = static_cast<size_t>(file.tellg());
+  MESSAGE("personalize mask: " << foreground << " foreground pixels, " << bytes << " bytes, as 8-bit RGB "
+                                << EncodePng(ours).size());
+  CHECK(bytes < EncodePng(ours).size());
+
+  const PythonView p = ReadWithPython(s.dir, pers_mask);
+  if (!p.available) {
+    MESSAGE("skipped the Pillow / OpenCV read-back: /usr/bin/python3 with cv2 and PIL not found");
+    return;
+  }
+  CHECK(p.mode == "P");
+  CHECK(p.cv2_foreground == foreground);
+  CHECK(p.pil_rgb_foreground == foreground);
+  CHECK(p.pil_raw_foreground == foreground);  // palette indices: non-zero = foreground
+  if (foreground > 0 && foreground < 120 * 160) {
+    CHECK(p.rgb_values == "0,0,0;128,0,0");
+    CHECK(p.bgr_values == "0,0,0;0,0,128");  // BGR, as the reference's cv2.imwrite wrote it
+  }
+
+  const RgbImage seg_ours = LoadImage(seg_mask);
+  const PythonView g = ReadWithPython(s.dir, seg_mask);
+  CHECK(g.mode == "L");
+  CHECK(g.raw_dtype == "uint8");  // 0/255 as SAM's amg.py writes (a 1-bit PNG would be bool in Pillow)
+  CHECK(g.cv2_foreground == ForegroundPixels(seg_ours));
+  CHECK(g.pil_raw_foreground == ForegroundPixels(seg_ours));
+  const long seg_fg = ForegroundPixels(seg_ours);
+  if (seg_fg > 0 && seg_fg < 120 * 160) {
+    CHECK(g.raw_values == "0;255");
+    CHECK(g.rgb_values == "0,0,0;255,255,255");
+  }
+}
+
 TEST_CASE("convert --dtype int8 refuses MobileSAM, as its help says; --precision int8 runs it") {
   Scratch s;
   const std::string mobile = s.dir + "/mobile.safetensors";

@@ -96,8 +96,9 @@ def cli_personalize(obj="cat", ref="00", targets=("00", "01", "02")):
 
 
 def cli_mask_png(path):
-    """A `persam personalize` mask PNG: (128, 0, 0) object on black -> bool."""
-    rgb = read_png(path)
+    """A `persam personalize` mask PNG: (128, 0, 0) object on black -> bool.
+    The file is a 1-bit palette PNG: read as RGB, as the reference's readers do."""
+    rgb = load_rgb(path)
     assert rgb.ndim == 3 and rgb.shape[2] == 3, rgb.shape
     fg = np.all(rgb == [128, 0, 0], axis=2)
     bg = np.all(rgb == 0, axis=2)
