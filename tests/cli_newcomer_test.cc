@@ -197,6 +197,31 @@ TEST_CASE("overlay legend: one swatch per mask in its tint") {
   CHECK(cli::MaskTint(1) != cli::MaskTint(2));
 }
 
+TEST_CASE("everything's overlay legend: one swatch per mask in its colour, in masks.json's order") {
+  Scratch s;
+  const auto r = RunPersam("everything --model " + s.model_a + " --image " + s.image + " --out " + s.dir +
+                           "/all --points-per-side 3 --pred-iou-thresh -100 --stability-score-thresh 0"
+                           " --box-nms-thresh 1");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  std::ifstream in(s.dir + "/all/masks.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  const JsonValue records = ParseJson(text.str().data(), text.str().size(), "masks.json");
+  REQUIRE(records.Items().size() >= 2);
+  const RgbImage overlay = LoadImage(s.dir + "/all/overlay.png");
+  for (int row = 0; row < static_cast<int>(records.Items().size()); ++row) {
+    CAPTURE(row);
+    const cli::SwatchPlace p = cli::LegendSwatch(overlay.height, overlay.width, row);
+    if (p.y + p.size > overlay.height) break;  // rows below the image are left out
+    const auto tint = cli::MaskHue(row);
+    const uint8_t* px = &overlay.pixels[(static_cast<size_t>(p.y + p.size / 2) * overlay.width + p.x + p.size / 2) * 3];
+    CHECK(px[0] == tint[0]);
+    CHECK(px[1] == tint[1]);
+    CHECK(px[2] == tint[2]);
+  }
+  CHECK(cli::MaskHue(0) != cli::MaskHue(1));
+}
+
 // What Pillow and OpenCV make of a mask file, as the reference's scripts read
 // masks: cv2.imread + BGR2GRAY > 0 (PerSAM's eval_miou.py), Pillow's
 // .convert('RGB'), and Pillow's raw array (mode, dtype, values).

@@ -18,8 +18,9 @@
 #include "engine/timing.h"
 #include "persam/outputs.h"
 #include "tools/cli.h"
-#include "tools/print_timings.h"
 #include "tools/precision_option.h"
+#include "tools/print_timings.h"
+#include "tools/segment_overlay.h"
 #include "base/error.h"
 #include "weights/json.h"
 
@@ -88,18 +89,17 @@ JsonValue RecordJson(const amg::MaskRecord& r, amg::OutputMode mode, size_t inde
   });
 }
 
-// Every mask tinted in its own colour (hues spread by the golden angle),
-// largest first so that small masks stay visible on top.
+// Every mask tinted in its own colour, largest first so that small masks
+// stay visible on top, and the legend of segment's overlay: one row per mask
+// in file order (its number, as in NNN.png and masks.json, and its
+// predicted IoU) with its colour.
 RgbImage OverlayAll(const RgbImage& image, const std::vector<amg::MaskRecord>& records) {
   RgbImage out = image;
   std::vector<size_t> order(records.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return records[a].area > records[b].area; });
   for (size_t i : order) {
-    const double hue = std::fmod(i * 137.508, 360.0) / 60.0;
-    const double x = 1.0 - std::fabs(std::fmod(hue, 2.0) - 1.0);
-    const double rgb_table[6][3] = {{1, x, 0}, {x, 1, 0}, {0, 1, x}, {0, x, 1}, {x, 0, 1}, {1, 0, x}};
-    const double* rgb = rgb_table[static_cast<int>(hue) % 6];
+    const std::array<uint8_t, 3> tint = MaskHue(static_cast<int>(i));
     const amg::Rle& rle = records[i].rle;
     // Column-major runs: pixel index p -> (x = p / H, y = p % H).
     uint64_t p = 0;
@@ -109,12 +109,15 @@ RgbImage OverlayAll(const RgbImage& image, const std::vector<amg::MaskRecord>& r
         for (uint64_t q = p; q < end; ++q) {
           const size_t x = q / rle.height, y = q % rle.height;
           uint8_t* px = out.pixels.data() + (y * out.width + x) * 3;
-          for (int c = 0; c < 3; ++c) px[c] = static_cast<uint8_t>(0.45 * px[c] + 0.55 * 255.0 * rgb[c]);
+          for (int c = 0; c < 3; ++c) px[c] = static_cast<uint8_t>(0.45 * px[c] + 0.55 * tint[c]);
         }
       }
       p = end;
     }
   }
+  std::vector<LegendRow> legend;
+  for (size_t i = 0; i < records.size(); ++i) legend.push_back({std::to_string(i), records[i].predicted_iou});
+  DrawLegend(&out, legend, MaskHue);
   return out;
 }
 
@@ -220,7 +223,8 @@ extern const Command kEverythingCommand = {
     "(binary_mask: DIR/000.png, 001.png, ... 0/255), {size: [H, W], counts:\n"
     "[...]} (uncompressed_rle, column-major runs starting with background) or\n"
     "{size, counts: \"...\"} (coco_rle, COCO's compressed string). Also\n"
-    "DIR/overlay.png, every mask in its own colour.\n"
+    "DIR/overlay.png, every mask in its own colour, with a legend at the top\n"
+    "left: each mask's colour, number and predicted IoU.\n"
     PERSAM_PRECISION_HELP
     "  --timing       print 'timing: encoder S s' and 'timing: generate S s'\n"
     "  --verbose      per-stage timings\n",

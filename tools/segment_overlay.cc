@@ -1,6 +1,7 @@
 #include "tools/segment_overlay.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace persam::cli {
@@ -61,6 +62,15 @@ std::array<uint8_t, 3> MaskTint(int index) {
   return {t[0], t[1], t[2]};
 }
 
+std::array<uint8_t, 3> MaskHue(int index) {
+  const double hue = std::fmod(index * 137.508, 360.0) / 60.0;
+  const double x = 1.0 - std::fabs(std::fmod(hue, 2.0) - 1.0);
+  const double rgb_table[6][3] = {{1, x, 0}, {x, 1, 0}, {0, 1, x}, {0, x, 1}, {x, 0, 1}, {1, 0, x}};
+  const double* rgb = rgb_table[static_cast<int>(hue) % 6];
+  return {static_cast<uint8_t>(255.0 * rgb[0]), static_cast<uint8_t>(255.0 * rgb[1]),
+          static_cast<uint8_t>(255.0 * rgb[2])};
+}
+
 SwatchPlace LegendSwatch(int image_height, int image_width, int row) {
   const int scale = FontScale(image_height, image_width);
   const int line = 7 * scale;  // 5 rows of glyph + 2 of spacing
@@ -116,19 +126,26 @@ RgbImage RenderSegmentOverlay(const RgbImage& image, const std::vector<Predictio
       }
     }
   }
-  // The legend last, on a black band so it reads on any photo.
-  const int scale = FontScale(image.height, image.width);
+  DrawLegend(&out, legend, MaskTint);  // last: on top of everything
+  return out;
+}
+
+void DrawLegend(RgbImage* image, const std::vector<LegendRow>& legend,
+                const std::function<std::array<uint8_t, 3>(int)>& tint) {
+  const Canvas canvas{image};
+  const int scale = FontScale(image->height, image->width);
+  const std::array<uint8_t, 3> white = {255, 255, 255};
   for (size_t row = 0; row < legend.size(); ++row) {
-    const SwatchPlace s = LegendSwatch(image.height, image.width, static_cast<int>(row));
+    const SwatchPlace s = LegendSwatch(image->height, image->width, static_cast<int>(row));
+    if (s.y >= image->height) break;
     char score[32];
     std::snprintf(score, sizeof(score), "%.3f", legend[row].score);
     const std::string text = legend[row].label + " " + score;
     const int band_width = s.size + scale * (2 + 4 * static_cast<int>(text.size())) + 2 * scale;
     canvas.Fill(0, s.y - scale, band_width + s.x, 7 * scale, {0, 0, 0});
-    canvas.Fill(s.x, s.y, s.size, s.size, MaskTint(static_cast<int>(row)));
+    canvas.Fill(s.x, s.y, s.size, s.size, tint(static_cast<int>(row)));
     canvas.Text(s.x + s.size + 2 * scale, s.y, scale, text, white);
   }
-  return out;
 }
 
 }  // namespace persam::cli

@@ -1,11 +1,13 @@
 // overlay.png of `persam segment`: the image with every mask tinted, the
 // prompts drawn, and a legend in the top-left corner saying which colour is
-// which mask and its score (docs/outputs.md).
+// which mask and its score (docs/outputs.md). `persam everything` draws the
+// same legend on its overlay (DrawLegend).
 #ifndef PERSAM_TOOLS_SEGMENT_OVERLAY_H_
 #define PERSAM_TOOLS_SEGMENT_OVERLAY_H_
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,10 @@ namespace persam::cli {
 // The colour of the i-th mask drawn (in file order: mask_0, mask_1, ... or
 // mask_0_0, mask_0_1, ..., mask_1_0, ...), repeating after 8.
 std::array<uint8_t, 3> MaskTint(int index);
+
+// `persam everything`'s colour of mask i (of dozens): hues spread by the
+// golden angle, full saturation.
+std::array<uint8_t, 3> MaskHue(int index);
 
 // One legend row per mask: its tint as a swatch, then `label` and the score
 // ("0 0.934", "1/2 0.871": box 1, mask 2) in a 3 x 5 pixel digit font
@@ -33,6 +39,12 @@ struct LegendRow {
 RgbImage RenderSegmentOverlay(const RgbImage& image, const std::vector<Prediction>& predictions,
                               const std::vector<std::optional<BoxPrompt>>& boxes,
                               const std::vector<PointPrompt>& points, const std::vector<LegendRow>& legend);
+
+// Draws the legend: row i with a swatch of tint(i), on a black band so it
+// reads on any photo. Rows below the image's bottom edge are left out (the
+// masks' scores are in the command's JSON too).
+void DrawLegend(RgbImage* image, const std::vector<LegendRow>& legend,
+                const std::function<std::array<uint8_t, 3>(int)>& tint);
 
 // Where the legend's swatch for row `row` starts and its side, for tests.
 struct SwatchPlace {
