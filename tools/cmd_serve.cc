@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "concepts/model_identity.h"
 #include "engine/sam_model.h"
 #include "server/server.h"
 #include "tools/cli.h"
@@ -60,6 +61,8 @@ int RunServe(const Args& args) {
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, load_options);
   Say(args, "loaded %s in %.1f s\n", model_path.c_str(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  // Learned concepts name this model, and uploaded ones must match it.
+  options.identity = IdentifyModel(model_path, *model);
   server::Server server(*model, options);
   const int port = server.Bind();
   if (server::IsLoopbackHost(options.host)) {
