@@ -107,8 +107,8 @@ void Predict(Server::State* s, const httplib::Request& req, httplib::Response& r
 
   // The OpenMP thread count is per thread; this HTTP worker may be new.
   kernels::SetNumThreads(s->options.threads);
-  // Each worker keeps its Prediction: no fresh 12 MB high-res plane per click.
-  static thread_local Prediction pred;
+  const PredictionPool::Lease lease = s->predictions.Acquire();
+  Prediction& pred = *lease;
   const auto decode_start = std::chrono::steady_clock::now();
   s->model.PredictInto(embedding, prompt, &pred);
   const double decode_ms = Millis(decode_start);

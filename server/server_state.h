@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,37 @@ constexpr size_t kMaxQueuedImages = 32;
 // fixed cache beside --cache-mb keeps thousands.
 constexpr size_t kConceptCacheBytes = size_t{16} << 20;
 
+// Decoder outputs (a 1024 x 768 image's three high-res planes are 9 MB)
+// kept between requests and handed to whichever HTTP worker predicts next:
+// a fresh buffer per request, or one per worker thread (16 of them, most
+// cold because a client's requests land on any worker), costs page faults
+// and zero-filling on every click. At most one per concurrent predict.
+class PredictionPool {
+ public:
+  struct Return {
+    PredictionPool* pool;
+    void operator()(Prediction* p) const { pool->Release(p); }
+  };
+  using Lease = std::unique_ptr<Prediction, Return>;
+
+  Lease Acquire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) return Lease(new Prediction(), Return{this});
+    Prediction* p = free_.back().release();
+    free_.pop_back();
+    return Lease(p, Return{this});
+  }
+
+ private:
+  void Release(Prediction* p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace_back(p);
+  }
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Prediction>> free_;  // most recently used last
+};
+
 struct Server::State {
   State(const SamModel& m, ServerOptions o);
 
@@ -50,6 +82,7 @@ struct Server::State {
   LruCache<StoredImage> images;
   LruCache<StoredResult> results;
   LruCache<Concept> concepts;
+  PredictionPool predictions;
   httplib::Server http;
 
   std::shared_ptr<StoredImage> FindImage(const std::string& id);
