@@ -95,7 +95,11 @@ for (const tab of document.querySelectorAll('.tab')) {
     for (const p of document.querySelectorAll('.panel')) p.classList.toggle('active', p.id === tab.dataset.tab);
   });
 }
-api('/api/info').then((info) => { $('model-info').textContent = info.model; }).catch(() => {});
+// The checkpoint's file name; its full path as the tooltip.
+api('/api/info').then((info) => {
+  $('model-info').textContent = info.model.replace(/^.*[\\/]/, '');
+  $('model-info').title = info.model;
+}).catch(() => {});
 
 // ---- Segment ----------------------------------------------------------
 // Exposed for the browser test (tests/server/browser_test.py).

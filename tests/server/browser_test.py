@@ -154,7 +154,7 @@ class Page(unittest.TestCase):
         shown = canvas_pixels(d, "ref-preview")[int(y), int(x)]
         plain = np.asarray(Image.open(su.image_path("cat", "00.png")).convert("RGB"))[int(y), int(x)]
         self.assertGreater(int(shown[2]) - int(plain[2]), 20, (shown, plain))
-        self.save_screenshot("serve-screenshot-scribble.png", docs=False)
+        self.save_screenshot("serve-screenshot-scribble.png", docs=True)
 
         # Save the concept: the page's bytes are the API's for its request.
         d.find_element(By.ID, "save-concept").click()
