@@ -117,13 +117,16 @@ const seg = window.persamSegment = {
 
 function segStatus(text) { $('seg-status').textContent = text; }
 
-function stageCoords(event) {
-  const canvas = $('prompt-canvas');
+// A mouse event's position in the pixels of `canvas` (drawn scaled),
+// clamped into the image: the server refuses points outside it.
+function imageCoords(canvas, event) {
   const rect = canvas.getBoundingClientRect();
   const x = (event.clientX - rect.left) * canvas.width / rect.width;
   const y = (event.clientY - rect.top) * canvas.height / rect.height;
   return [Math.min(Math.max(x, 0), canvas.width - 0.5), Math.min(Math.max(y, 0), canvas.height - 0.5)];
 }
+
+function stageCoords(event) { return imageCoords($('prompt-canvas'), event); }
 
 function drawPrompts(dragBox) {
   const canvas = $('prompt-canvas');
@@ -467,14 +470,7 @@ function scribbleChanged() {
                                          : 'scribble over the object (the strokes are the mask)');
 }
 
-function scribbleCoords(event) {
-  const canvas = $('ref-preview');
-  const rect = canvas.getBoundingClientRect();
-  const x = (event.clientX - rect.left) * canvas.width / rect.width;
-  const y = (event.clientY - rect.top) * canvas.height / rect.height;
-  // The server refuses points outside the image: clamp to it.
-  return [Math.min(Math.max(x, 0), canvas.width - 0.5), Math.min(Math.max(y, 0), canvas.height - 0.5)];
-}
+function scribbleCoords(event) { return imageCoords($('ref-preview'), event); }
 
 $('ref-scribble-image').addEventListener('change', async (e) => {
   const file = e.target.files[0];
