@@ -135,6 +135,33 @@ LearnResult LearnFromSeveral(const SamModel& model, const ConceptModelIdentity& 
 
 }  // namespace
 
+namespace {
+
+// The concept of one reference whose step `personalizer` has run.
+LearnResult FromPersonalizer(const Personalizer& personalizer, const ConceptModelIdentity& identity,
+                             const ReferenceInput& names, const RgbImage& mask, const PersonalizeOptions& options) {
+  LearnResult result;
+  Concept& c = result.learned;
+  c.finetune = options.finetune;
+  c.model = identity;
+  c.target = personalizer.reference().target;
+  c.mask_weights = personalizer.mask_weights();
+  c.training = options.training;
+  ConceptReference ref;
+  ref.image = names.image;
+  ref.mask = names.mask;
+  ref.height = mask.height;
+  ref.width = mask.width;
+  const std::vector<float> sim = SimilarityMap(personalizer.reference_embedding(), c.target.feat);
+  InMaskSimilarity(sim, ForegroundPixels(NormalizeReferenceMask(mask, names.mask)), &ref);
+  CheckPeak(ref);
+  c.references.push_back(ref);
+  result.summaries.push_back(personalizer.reference());
+  return result;
+}
+
+}  // namespace
+
 LearnResult LearnConcept(const SamModel& model, const ConceptModelIdentity& identity,
                          const std::vector<ReferenceInput>& references, const PersonalizeOptions& options) {
   if (references.empty()) throw Error("learn: no reference image given");
@@ -144,25 +171,15 @@ LearnResult LearnConcept(const SamModel& model, const ConceptModelIdentity& iden
   const RgbImage mask = LoadImage(input.mask);
   Personalizer personalizer(model, options);
   personalizer.SetReference(image, mask, input.mask);
+  return FromPersonalizer(personalizer, identity, input, mask, options);
+}
 
-  LearnResult result;
-  Concept& c = result.learned;
-  c.finetune = options.finetune;
-  c.model = identity;
-  c.target = personalizer.reference().target;
-  c.mask_weights = personalizer.mask_weights();
-  c.training = options.training;
-  ConceptReference ref;
-  ref.image = input.image;
-  ref.mask = input.mask;
-  ref.height = image.height;
-  ref.width = image.width;
-  const std::vector<float> sim = SimilarityMap(personalizer.reference_embedding(), c.target.feat);
-  InMaskSimilarity(sim, ForegroundPixels(NormalizeReferenceMask(mask, input.mask)), &ref);
-  CheckPeak(ref);
-  c.references.push_back(ref);
-  result.summaries.push_back(personalizer.reference());
-  return result;
+LearnResult LearnConceptFromEmbedding(const SamModel& model, const ConceptModelIdentity& identity,
+                                      ImageEmbedding embedding, const RgbImage& mask, const ReferenceInput& names,
+                                      const PersonalizeOptions& options) {
+  Personalizer personalizer(model, options);
+  personalizer.SetReference(std::move(embedding), mask, names.mask);
+  return FromPersonalizer(personalizer, identity, names, mask, options);
 }
 
 }  // namespace persam

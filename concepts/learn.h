@@ -29,6 +29,13 @@ struct LearnResult {
 LearnResult LearnConcept(const SamModel& model, const ConceptModelIdentity& identity,
                          const std::vector<ReferenceInput>& references, const PersonalizeOptions& options);
 
+// One reference already encoded (`persam serve` keeps the embeddings): the
+// concept LearnConcept learns from that image and mask, with `names` (not
+// read) recorded as the reference's image and mask.
+LearnResult LearnConceptFromEmbedding(const SamModel& model, const ConceptModelIdentity& identity,
+                                      ImageEmbedding embedding, const RgbImage& mask, const ReferenceInput& names,
+                                      const PersonalizeOptions& options);
+
 }  // namespace persam
 
 #endif  // PERSAM_CONCEPTS_LEARN_H_

@@ -55,16 +55,8 @@ JsonValue ImageJson(Server::State* s, const StoredImage& image) {
 }
 
 void Upload(Server::State* s, const httplib::Request& req, httplib::Response& res) {
-  // Raw bytes (curl --data-binary @img.jpg) or a multipart form's first file
-  // (curl -F image=@img.jpg).
-  const std::string* bytes = &req.body;
   std::string name = "upload";
-  if (req.is_multipart_form_data()) {
-    if (req.files.empty()) throw RequestError(400, "multipart upload without a file part");
-    bytes = &req.files.begin()->second.content;
-    name = req.files.begin()->second.filename;
-  }
-  if (bytes->empty()) throw RequestError(400, "empty upload: send the image file as the request body");
+  const std::string* bytes = &UploadedFile(req, "image", &name);
   if (s->encoder.Queued() >= kMaxQueuedImages) {
     throw RequestError(503, std::to_string(kMaxQueuedImages) + " images are waiting for the encoder; try again later");
   }
@@ -115,8 +107,8 @@ void Predict(Server::State* s, const httplib::Request& req, httplib::Response& r
 
   // The OpenMP thread count is per thread; this HTTP worker may be new.
   kernels::SetNumThreads(s->options.threads);
-  // Each worker keeps its Prediction: no fresh 12 MB high-res plane per click.
-  static thread_local Prediction pred;
+  const PredictionPool::Lease lease = s->predictions.Acquire();
+  Prediction& pred = *lease;
   const auto decode_start = std::chrono::steady_clock::now();
   s->model.PredictInto(embedding, prompt, &pred);
   const double decode_ms = Millis(decode_start);

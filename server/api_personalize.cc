@@ -1,6 +1,7 @@
 // POST /api/personalize: PerSAM / PerSAM-F from a reference image and mask
 // to any number of target images, all uploaded before (their embeddings come
 // from the encoder queue and the cache, so a target is never encoded twice).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,49 +24,31 @@ JsonValue Strings(const std::vector<std::string>& strings) {
   return JsonValue::Array(std::move(items));
 }
 
-// The reference mask as Personalizer takes it: any non-zero pixel is foreground.
-RgbImage ReferenceMask(Server::State* s, const PersonalizeRequest& request, const StoredImage& reference) {
-  if (!request.reference_mask_png.empty()) {
-    return DecodeImage(request.reference_mask_png.data(), request.reference_mask_png.size(), "reference.mask_png");
-  }
-  const MaskInputRef& ref = *request.reference_result;
-  const std::shared_ptr<StoredResult> r = s->FindResult(ref.result);
-  if (static_cast<size_t>(ref.index) >= r->masks.size()) {
-    throw RequestError(400, "reference.index " + std::to_string(ref.index) + ": result '" + ref.result + "' has " +
-                                std::to_string(r->masks.size()) + " mask(s)");
-  }
-  const StoredMask& stored = r->masks[ref.index];
-  if (stored.image_id != reference.id) {
-    throw RequestError(400, "reference: mask " + std::to_string(ref.index) + " of result '" + ref.result +
-                                "' segments another image than reference.image");
-  }
-  RgbImage mask;
-  mask.height = stored.height;
-  mask.width = stored.width;
-  mask.pixels.resize(stored.pixels.size() * 3);
-  for (size_t i = 0; i < stored.pixels.size(); ++i) mask.pixels[3 * i] = stored.pixels[i] ? 255 : 0;
-  return mask;
-}
-
 void Personalize(Server::State* s, const httplib::Request& req, httplib::Response& res) {
   const PersonalizeRequest request = ParsePersonalizeRequest(req.body.data(), req.body.size());
-  const std::shared_ptr<StoredImage> reference = s->FindImage(request.reference_image);
+  std::optional<ResolvedReference> reference;
+  std::shared_ptr<const Concept> learned;
+  if (request.reference) {
+    reference = ResolveReference(s, *request.reference);
+  } else {
+    learned = s->FindConcept(request.concept_id);
+  }
   std::vector<std::shared_ptr<StoredImage>> targets;
   for (const std::string& id : request.targets) targets.push_back(s->FindImage(id));
-  const RgbImage mask = ReferenceMask(s, request, *reference);
-  if (mask.height != reference->image.height || mask.width != reference->image.width) {
-    throw RequestError(400, "reference mask is " + std::to_string(mask.width) + " x " + std::to_string(mask.height) +
-                                ", the reference image " + std::to_string(reference->image.width) + " x " +
-                                std::to_string(reference->image.height));
-  }
-  const ImageEmbedding& reference_embedding = s->WaitForEmbedding(*reference);
+  const ImageEmbedding* reference_embedding = reference ? &s->WaitForEmbedding(*reference->image) : nullptr;
   for (const auto& t : targets) s->WaitForEmbedding(*t);
 
   kernels::SetNumThreads(s->options.threads);
   PersonalizeOptions options;
-  options.finetune = request.finetune;
+  options.finetune = learned ? learned->finetune : request.finetune;
+  if (learned) options.training = learned->training;
   Personalizer personalizer(s->model, options);
-  personalizer.SetReference(reference_embedding, mask, "reference mask");
+  if (reference) {
+    personalizer.SetReference(*reference_embedding, reference->mask, "reference mask");
+  } else {
+    const ConceptReference& first = learned->references.at(0);
+    personalizer.SetLearned(learned->target, learned->mask_weights, first.height, first.width);
+  }
 
   auto result = std::make_shared<StoredResult>();
   std::vector<JsonValue> items;
@@ -87,19 +70,21 @@ void Personalize(Server::State* s, const httplib::Request& req, httplib::Respons
     result->masks.push_back(std::move(mask));
   }
   const ReferenceSummary& summary = personalizer.reference();
-  std::vector<std::pair<std::string, JsonValue>> ref = {
-      {"image", JsonValue::String(reference->id)},
-      {"selected_cells", JsonValue::Integer(summary.selected_cells)},
-      {"warnings", Strings(summary.warnings)},
-  };
-  if (summary.training) {
-    const auto& w = summary.training->weights;
+  std::vector<std::pair<std::string, JsonValue>> ref = {{"warnings", Strings(summary.warnings)}};
+  if (reference) {
+    ref.emplace_back("image", JsonValue::String(reference->image->id));
+    ref.emplace_back("selected_cells", JsonValue::Integer(summary.selected_cells));
+  } else {
+    ref.emplace_back("concept", JsonValue::String(request.concept_id));
+  }
+  if (options.finetune) {
+    const auto& w = personalizer.mask_weights();
     ref.emplace_back("mask_weights", JsonValue::Array({JsonValue::Number(w[0]), JsonValue::Number(w[1]),
                                                        JsonValue::Number(w[2])}));
   }
   const std::string id = s->StoreResult(std::move(result));
   SendJson(res, JsonValue::Object({{"result", JsonValue::String(id)},
-                                   {"method", JsonValue::String(request.finetune ? "persam_f" : "persam")},
+                                   {"method", JsonValue::String(options.finetune ? "persam_f" : "persam")},
                                    {"reference", JsonValue::Object(std::move(ref))},
                                    {"targets", JsonValue::Array(std::move(items))}}));
 }

@@ -1,5 +1,6 @@
 #include "server/request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -136,31 +137,97 @@ PredictRequest ParsePredictRequest(const char* body, size_t size, int height, in
   return r;
 }
 
-PersonalizeRequest ParsePersonalizeRequest(const char* body, size_t size) {
-  const JsonValue json = ParseBody(body, size);
-  CheckMembers(json, "personalize request", {"reference", "targets", "method", "format"});
-  PersonalizeRequest r;
-  const JsonValue* ref = json.Find("reference");
-  if (ref == nullptr || !ref->IsObject()) {
-    Bad("reference: expected {\"image\": ID, \"mask_png\": BASE64} or {\"image\": ID, \"result\": ID, \"index\": K}");
+namespace {
+
+Stroke ParseStroke(const JsonValue& v, const std::string& field, int* budget) {
+  if (!v.IsObject()) Bad(field + ": expected {\"width\": W, \"points\": [[x, y], ...]}");
+  CheckMembers(v, field, {"width", "points"});
+  const JsonValue* width = v.Find("width");
+  const JsonValue* points = v.Find("points");
+  if (width == nullptr || points == nullptr) Bad(field + ": needs \"width\" and \"points\"");
+  Stroke stroke;
+  stroke.width = FiniteNumber(*width, field + ".width");
+  if (stroke.width < 1 || stroke.width > kMaxStrokeWidth) {
+    Bad(field + ".width: expected 1 .. " + std::to_string(static_cast<int>(kMaxStrokeWidth)) + " pixels");
   }
-  CheckMembers(*ref, "reference", {"image", "mask_png", "result", "index"});
+  if (!points->IsArray() || points->size() == 0) Bad(field + ".points: expected a non-empty array of [x, y]");
+  *budget -= static_cast<int>(std::min<size_t>(points->size(), kMaxStrokePoints + 1));
+  if (*budget < 0) Bad("strokes: at most " + std::to_string(kMaxStrokePoints) + " points in all");
+  for (size_t i = 0; i < points->size(); ++i) {
+    const JsonValue& p = points->Items()[i];
+    const std::string where = field + ".points[" + std::to_string(i) + "]";
+    if (!p.IsArray() || p.size() != 2) Bad(where + ": expected [x, y]");
+    stroke.points.emplace_back(FiniteNumber(p.Items()[0], where + "[0]"), FiniteNumber(p.Items()[1], where + "[1]"));
+  }
+  return stroke;
+}
+
+ReferenceRequest ParseReference(const JsonValue* ref) {
+  if (ref == nullptr || !ref->IsObject()) {
+    Bad("reference: expected {\"image\": ID} with one of \"mask_png\": BASE64, \"result\": ID (and \"index\": K) "
+        "or \"strokes\": [...]");
+  }
+  CheckMembers(*ref, "reference", {"image", "mask_png", "result", "index", "strokes"});
+  ReferenceRequest r;
   const JsonValue* image = ref->Find("image");
   if (image == nullptr) Bad("reference: missing \"image\"");
-  r.reference_image = Id(*image, "reference.image");
+  r.image = Id(*image, "reference.image");
   const JsonValue* png = ref->Find("mask_png");
   const JsonValue* result = ref->Find("result");
-  if ((png == nullptr) == (result == nullptr)) Bad("reference: give exactly one of \"mask_png\" and \"result\"");
+  const JsonValue* strokes = ref->Find("strokes");
+  if ((png != nullptr) + (result != nullptr) + (strokes != nullptr) != 1) {
+    Bad("reference: give exactly one of \"mask_png\", \"result\" and \"strokes\"");
+  }
+  if (result == nullptr && ref->Find("index") != nullptr) Bad("reference.index goes with \"result\" only");
   if (png != nullptr) {
     if (!png->IsString()) Bad("reference.mask_png: expected a base64 string");
-    if (ref->Find("index") != nullptr) Bad("reference.index goes with \"result\", not \"mask_png\"");
-    r.reference_mask_png = Base64Decode(png->AsString(), "reference.mask_png");
-    if (r.reference_mask_png.empty()) Bad("reference.mask_png: empty");
-  } else {
+    r.mask_png = Base64Decode(png->AsString(), "reference.mask_png");
+    if (r.mask_png.empty()) Bad("reference.mask_png: empty");
+  } else if (result != nullptr) {
     MaskInputRef m;
     m.result = Id(*result, "reference.result");
     if (const JsonValue* index = ref->Find("index")) m.index = SmallInteger(*index, "reference.index", 0, 15);
-    r.reference_result = m;
+    r.result = m;
+  } else {
+    if (!strokes->IsArray() || strokes->size() == 0) {
+      Bad("reference.strokes: expected a non-empty array of {\"width\", \"points\"}");
+    }
+    int budget = kMaxStrokePoints;
+    for (size_t i = 0; i < strokes->size(); ++i) {
+      r.strokes.push_back(ParseStroke(strokes->Items()[i], "reference.strokes[" + std::to_string(i) + "]", &budget));
+    }
+  }
+  return r;
+}
+
+bool Method(const JsonValue& method) {
+  if (method.IsString() && method.AsString() == "persam") return false;
+  if (method.IsString() && method.AsString() == "persam_f") return true;
+  Bad("method: expected \"persam\" or \"persam_f\"");
+}
+
+std::string Name(const JsonValue& v, const std::string& field) {
+  if (!v.IsString() || v.AsString().empty() || v.AsString().size() > kMaxNameLength) {
+    Bad(field + ": expected a string of 1 .. " + std::to_string(kMaxNameLength) + " bytes");
+  }
+  return v.AsString();
+}
+
+}  // namespace
+
+PersonalizeRequest ParsePersonalizeRequest(const char* body, size_t size) {
+  const JsonValue json = ParseBody(body, size);
+  CheckMembers(json, "personalize request", {"reference", "concept", "targets", "method", "format"});
+  PersonalizeRequest r;
+  const JsonValue* concept_id = json.Find("concept");
+  if ((concept_id == nullptr) == (json.Find("reference") == nullptr)) {
+    Bad("personalize request: give exactly one of \"reference\" and \"concept\"");
+  }
+  if (concept_id != nullptr) {
+    r.concept_id = Id(*concept_id, "concept");
+    if (json.Find("method") != nullptr) Bad("method: a concept keeps the method it was learned with");
+  } else {
+    r.reference = ParseReference(json.Find("reference"));
   }
   const JsonValue* targets = json.Find("targets");
   if (targets == nullptr || !targets->IsArray() || targets->size() == 0) {
@@ -172,16 +239,21 @@ PersonalizeRequest ParsePersonalizeRequest(const char* body, size_t size) {
   for (size_t i = 0; i < targets->size(); ++i) {
     r.targets.push_back(Id(targets->Items()[i], "targets[" + std::to_string(i) + "]"));
   }
-  if (const JsonValue* method = json.Find("method")) {
-    if (method->IsString() && method->AsString() == "persam") {
-      r.finetune = false;
-    } else if (method->IsString() && method->AsString() == "persam_f") {
-      r.finetune = true;
-    } else {
-      Bad("method: expected \"persam\" or \"persam_f\"");
-    }
-  }
+  if (const JsonValue* method = json.Find("method")) r.finetune = Method(*method);
   if (const JsonValue* f = json.Find("format")) r.format = Format(*f, "format");
+  return r;
+}
+
+ConceptRequest ParseConceptRequest(const char* body, size_t size) {
+  const JsonValue json = ParseBody(body, size);
+  CheckMembers(json, "concept request", {"reference", "method", "image_name", "mask_name"});
+  ConceptRequest r;
+  r.reference = ParseReference(json.Find("reference"));
+  if (const JsonValue* method = json.Find("method")) r.finetune = Method(*method);
+  if (r.reference.result) r.mask_name = "mask " + std::to_string(r.reference.result->index) + " of a predict result";
+  if (!r.reference.strokes.empty()) r.mask_name = "scribbled strokes";
+  if (const JsonValue* name = json.Find("image_name")) r.image_name = Name(*name, "image_name");
+  if (const JsonValue* name = json.Find("mask_name")) r.mask_name = Name(*name, "mask_name");
   return r;
 }
 

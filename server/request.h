@@ -51,18 +51,45 @@ struct PredictRequest {
 // boxes inside [0, W] x [0, H] with x0 <= x1, y0 <= y1.
 PredictRequest ParsePredictRequest(const char* body, size_t size, int height, int width);
 
-// POST /api/personalize. The reference mask is an uploaded PNG (any
-// non-zero pixel is foreground) or a mask of a previous predict result.
+// A stroke scribbled on the reference image: a polyline painted with a
+// round brush `width` pixels wide (one point paints a disc).
+struct Stroke {
+  double width = 0;
+  std::vector<std::pair<double, double>> points;  // (x, y)
+};
+
+// The reference of /api/personalize and /api/concept: an uploaded image and
+// its mask, given as a PNG (any non-zero pixel is foreground), as a mask of a
+// previous predict result, or as strokes whose raster is the mask.
+struct ReferenceRequest {
+  std::string image;             // image id
+  std::vector<uint8_t> mask_png;  // decoded from base64, or empty
+  std::optional<MaskInputRef> result;
+  std::vector<Stroke> strokes;
+};
+
+// POST /api/personalize: from a reference or from a concept uploaded before
+// (POST /api/concepts), whose method it keeps.
 struct PersonalizeRequest {
-  std::string reference_image;             // image id
-  std::vector<uint8_t> reference_mask_png;  // decoded from base64, or empty
-  std::optional<MaskInputRef> reference_result;
-  std::vector<std::string> targets;         // image ids, in order
-  bool finetune = false;                    // "method": "persam" | "persam_f"
+  std::optional<ReferenceRequest> reference;
+  std::string concept_id;            // when there is no reference
+  std::vector<std::string> targets;  // image ids, in order
+  bool finetune = false;             // "method": "persam" | "persam_f"
   MaskFormat format = MaskFormat::kPng;
 };
 
 PersonalizeRequest ParsePersonalizeRequest(const char* body, size_t size);
+
+// POST /api/concept: learn a concept from a reference; `names` are written
+// into the concept file as its reference's image and mask (informational,
+// as `persam learn` records the paths it was given).
+struct ConceptRequest {
+  ReferenceRequest reference;
+  bool finetune = false;
+  std::string image_name = "uploaded image", mask_name = "uploaded mask";
+};
+
+ConceptRequest ParseConceptRequest(const char* body, size_t size);
 
 // Ids are 32 lowercase hex digits (128 random bits); anything else is
 // refused before a lookup.
@@ -72,6 +99,9 @@ bool IsWellFormedId(const std::string& id);
 // Limits that keep one request's work bounded.
 constexpr int kMaxPoints = 256;
 constexpr int kMaxTargets = 64;
+constexpr int kMaxStrokePoints = 100000;  // over all strokes of a request
+constexpr double kMaxStrokeWidth = 512;
+constexpr size_t kMaxNameLength = 256;
 
 std::string Base64Encode(const uint8_t* data, size_t size);
 // Throws RequestError(400) naming `field` on a character outside the

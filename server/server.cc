@@ -52,7 +52,8 @@ Server::State::State(const SamModel& m, ServerOptions o)
                const ImageState state = image.state;
                return state == ImageState::kQueued || state == ImageState::kEncoding;
              }),
-      results(options.cache_bytes / 4) {}
+      results(options.cache_bytes / 4),
+      concepts(kConceptCacheBytes) {}
 
 std::shared_ptr<StoredImage> Server::State::FindImage(const std::string& id) {
   std::shared_ptr<StoredImage> image = IsWellFormedId(id) ? images.Get(id) : nullptr;
@@ -77,6 +78,12 @@ const ImageEmbedding& Server::State::WaitForEmbedding(const StoredImage& image) 
   return image.embedding;
 }
 
+std::shared_ptr<Concept> Server::State::FindConcept(const std::string& id) {
+  std::shared_ptr<Concept> found = IsWellFormedId(id) ? concepts.Get(id) : nullptr;
+  if (!found) throw RequestError(404, "no concept '" + id + "' (never uploaded, or evicted from the cache)");
+  return found;
+}
+
 std::string Server::State::StoreResult(std::shared_ptr<StoredResult> result) {
   size_t bytes = sizeof(StoredResult) + result->low_res.size() * sizeof(float);
   for (const StoredMask& m : result->masks) bytes += sizeof(StoredMask) + m.pixels.size();
@@ -86,6 +93,17 @@ std::string Server::State::StoreResult(std::shared_ptr<StoredResult> result) {
                                 std::to_string(results.capacity() >> 20) + " MB; raise --cache-mb)");
   }
   return id;
+}
+
+const std::string& UploadedFile(const httplib::Request& req, const std::string& what, std::string* name) {
+  const std::string* bytes = &req.body;
+  if (req.is_multipart_form_data()) {
+    if (req.files.empty()) throw RequestError(400, "multipart upload without a file part");
+    bytes = &req.files.begin()->second.content;
+    *name = req.files.begin()->second.filename;
+  }
+  if (bytes->empty()) throw RequestError(400, "empty upload: send the " + what + " file as the request body");
+  return *bytes;
 }
 
 namespace {
@@ -177,6 +195,7 @@ Server::Server(const SamModel& model, ServerOptions options)
   });
   AddImageRoutes(s);
   AddPersonalizeRoutes(s);
+  AddConceptRoutes(s);
 }
 
 Server::~Server() {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "concepts/model_identity.h"
 #include "engine/sam_model.h"
 
 namespace persam::server {
@@ -23,6 +24,7 @@ struct ServerOptions {
   int http_threads = 16;                 // concurrent connections served
   int wait_seconds = 120;                // a request waits this long for an embedding
   std::string model_name;                // shown by GET /api/info
+  ConceptModelIdentity identity;         // written into learned concepts, checked on uploaded ones
 };
 
 class Server {

@@ -6,9 +6,11 @@
 #include <httplib.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "concepts/concept_file.h"
 #include "server/encoder_queue.h"
 #include "server/lru_cache.h"
 #include "server/request.h"
@@ -36,6 +38,41 @@ struct StoredResult {
 // cache until encoded, they would otherwise grow memory without bound.
 constexpr size_t kMaxQueuedImages = 32;
 
+// Uploaded concepts are a few KB each (two C-vectors and the metadata): a
+// fixed cache beside --cache-mb keeps thousands.
+constexpr size_t kConceptCacheBytes = size_t{16} << 20;
+
+// Decoder outputs (a 1024 x 768 image's three high-res planes are 9 MB)
+// kept between requests and handed to whichever HTTP worker predicts next:
+// a fresh buffer per request, or one per worker thread (16 of them, most
+// cold because a client's requests land on any worker), costs page faults
+// and zero-filling on every click. At most one per concurrent predict.
+class PredictionPool {
+ public:
+  struct Return {
+    PredictionPool* pool;
+    void operator()(Prediction* p) const { pool->Release(p); }
+  };
+  using Lease = std::unique_ptr<Prediction, Return>;
+
+  Lease Acquire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) return Lease(new Prediction(), Return{this});
+    Prediction* p = free_.back().release();
+    free_.pop_back();
+    return Lease(p, Return{this});
+  }
+
+ private:
+  void Release(Prediction* p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace_back(p);
+  }
+
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Prediction>> free_;  // most recently used last
+};
+
 struct Server::State {
   State(const SamModel& m, ServerOptions o);
 
@@ -44,10 +81,13 @@ struct Server::State {
   EncoderQueue encoder;
   LruCache<StoredImage> images;
   LruCache<StoredResult> results;
+  LruCache<Concept> concepts;
+  PredictionPool predictions;
   httplib::Server http;
 
   std::shared_ptr<StoredImage> FindImage(const std::string& id);
   std::shared_ptr<StoredResult> FindResult(const std::string& id);
+  std::shared_ptr<Concept> FindConcept(const std::string& id);
   // Waits for the image's embedding; RequestError 409 when encoding failed,
   // 503 when it is not ready within options.wait_seconds.
   const ImageEmbedding& WaitForEmbedding(const StoredImage& image);
@@ -61,9 +101,22 @@ void SendJson(httplib::Response& res, const JsonValue& value, int status = 200);
 // column-major uncompressed RLE).
 JsonValue MaskJson(const StoredMask& mask, MaskFormat format);
 std::vector<uint8_t> MaskPng(const StoredMask& mask);
+// An upload's bytes: the raw body (curl --data-binary @FILE) or a multipart
+// form's first file (curl -F file=@FILE), whose file name goes to *name.
+// RequestError 400 naming `what` ("image") when empty.
+const std::string& UploadedFile(const httplib::Request& req, const std::string& what, std::string* name);
+
+// A reference of /api/personalize or /api/concept: its image and its mask,
+// of the image's size (RequestError 400 otherwise).
+struct ResolvedReference {
+  std::shared_ptr<StoredImage> image;
+  RgbImage mask;
+};
+ResolvedReference ResolveReference(Server::State* state, const ReferenceRequest& request);
 
 void AddImageRoutes(Server::State* state);
 void AddPersonalizeRoutes(Server::State* state);
+void AddConceptRoutes(Server::State* state);
 
 }  // namespace persam::server
 

@@ -95,7 +95,11 @@ for (const tab of document.querySelectorAll('.tab')) {
     for (const p of document.querySelectorAll('.panel')) p.classList.toggle('active', p.id === tab.dataset.tab);
   });
 }
-api('/api/info').then((info) => { $('model-info').textContent = info.model; }).catch(() => {});
+// The checkpoint's file name; its full path as the tooltip.
+api('/api/info').then((info) => {
+  $('model-info').textContent = info.model.replace(/^.*[\\/]/, '');
+  $('model-info').title = info.model;
+}).catch(() => {});
 
 // ---- Segment ----------------------------------------------------------
 // Exposed for the browser test (tests/server/browser_test.py).
@@ -113,13 +117,16 @@ const seg = window.persamSegment = {
 
 function segStatus(text) { $('seg-status').textContent = text; }
 
-function stageCoords(event) {
-  const canvas = $('prompt-canvas');
+// A mouse event's position in the pixels of `canvas` (drawn scaled),
+// clamped into the image: the server refuses points outside it.
+function imageCoords(canvas, event) {
   const rect = canvas.getBoundingClientRect();
   const x = (event.clientX - rect.left) * canvas.width / rect.width;
   const y = (event.clientY - rect.top) * canvas.height / rect.height;
   return [Math.min(Math.max(x, 0), canvas.width - 0.5), Math.min(Math.max(y, 0), canvas.height - 0.5)];
 }
+
+function stageCoords(event) { return imageCoords($('prompt-canvas'), event); }
 
 function drawPrompts(dragBox) {
   const canvas = $('prompt-canvas');
@@ -289,7 +296,11 @@ $('seg-dl-prompts').addEventListener('click', () => {
 });
 
 // ---- Personalise ------------------------------------------------------
-const per = window.persamPersonalize = { reference: null, targets: [], result: null };
+// reference: the /api/personalize reference ({image, mask_png | result +
+// index | strokes}); concept: an uploaded concept's id instead.
+const per = window.persamPersonalize = {
+  reference: null, concept: null, names: null, targets: [], result: null, scribble: null, savedConcept: null,
+};
 
 function perStatus(id, text) { $(id).textContent = text; }
 
@@ -305,12 +316,27 @@ async function showReference(imageSource, mask, width, height) {
 }
 
 function updateRun() {
-  $('run-personalize').disabled = !(per.reference && per.targets.length);
+  $('run-personalize').disabled = !((per.reference || per.concept) && per.targets.length);
+  $('save-concept').disabled = !per.reference;
+}
+
+// One reference at a time: choosing one forgets the others (`scribbling`:
+// the strokes changed, the scribble stays).
+function setReference(reference, names, scribbling = false) {
+  per.reference = reference;
+  per.names = names;
+  per.concept = null;
+  if (!scribbling) {
+    per.scribble = null;
+    $('scribble-tools').hidden = true;
+    $('ref-preview').classList.remove('scribbling');
+  }
+  updateRun();
 }
 
 $('ref-from-segment').addEventListener('click', async () => {
   if (!seg.result) { perStatus('ref-status', 'segment an object in the Segment tab first'); return; }
-  per.reference = { image: seg.image.id, result: seg.result.result, index: seg.chosen };
+  setReference({ image: seg.image.id, result: seg.result.result, index: seg.chosen }, null);
   await showReference($('image-canvas').toDataURL(), seg.masks[seg.chosen], seg.image.width, seg.image.height);
   perStatus('ref-status', 'reference: the Segment tab\'s image and mask');
   updateRun();
@@ -335,7 +361,7 @@ async function uploadReference() {
     const data = c.getContext('2d').getImageData(0, 0, image.width, image.height).data;
     const mask = new Uint8Array(image.width * image.height);
     for (let i = 0; i < mask.length; ++i) mask[i] = data[4 * i] || data[4 * i + 1] || data[4 * i + 2] ? 1 : 0;
-    per.reference = { image: image.id, mask_png: btoa(binary) };
+    setReference({ image: image.id, mask_png: btoa(binary) }, { image_name: imageFile.name, mask_name: maskFile.name });
     await showReference(URL.createObjectURL(imageFile), mask, image.width, image.height);
     perStatus('ref-status', `reference: ${imageFile.name} with ${maskFile.name}`);
   } catch (e) {
@@ -365,11 +391,12 @@ $('targets').addEventListener('change', async (e) => {
 $('run-personalize').addEventListener('click', async () => {
   const method = document.querySelector('input[name=method]:checked').value;
   $('run-personalize').disabled = true;
-  perStatus('run-status', method === 'persam_f' ? 'fine-tuning and segmenting...' : 'segmenting...');
+  perStatus('run-status', method === 'persam_f' && !per.concept ? 'fine-tuning and segmenting...' : 'segmenting...');
   const start = performance.now();
   try {
-    const r = await postJson('/api/personalize',
-                             { reference: per.reference, targets: per.targets.map((t) => t.id), method });
+    const targets = per.targets.map((t) => t.id);
+    const r = await postJson('/api/personalize', per.concept ? { concept: per.concept, targets }
+                                                             : { reference: per.reference, targets, method });
     per.result = r;
     const results = $('results');
     results.textContent = '';
@@ -403,6 +430,150 @@ $('run-personalize').addEventListener('click', async () => {
     perStatus('run-status', `${r.method}: ${r.targets.length} image(s) in ${((performance.now() - start) / 1000).toFixed(1)} s`);
   } catch (e) {
     perStatus('run-status', 'error: ' + e.message);
+  }
+  updateRun();
+});
+
+// ---- Scribbled reference ---------------------------------------------
+// As in the official PerSAM demo's sketch tab, the painted strokes are the
+// reference mask itself (no SAM call): the server rasterises the strokes
+// (round brush, docs/serve.md), the preview paints the same with the
+// canvas's round line caps.
+function drawScribble() {
+  const s = per.scribble;
+  const canvas = $('ref-preview');
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(s.bitmap, 0, 0, s.width, s.height);
+  ctx.strokeStyle = ctx.fillStyle = `rgba(${MASK_RGBA.slice(0, 3).join(',')},0.6)`;
+  ctx.lineCap = ctx.lineJoin = 'round';
+  for (const stroke of s.strokes) {
+    ctx.lineWidth = stroke.width;
+    ctx.beginPath();
+    const [x0, y0] = stroke.points[0];
+    ctx.moveTo(x0, y0);
+    for (const [x, y] of stroke.points.slice(1)) ctx.lineTo(x, y);
+    if (stroke.points.length === 1) {
+      ctx.arc(x0, y0, stroke.width / 2, 0, 2 * Math.PI);
+      ctx.fill();
+    } else {
+      ctx.stroke();
+    }
+  }
+}
+
+function scribbleChanged() {
+  const s = per.scribble;
+  const strokes = s.strokes.map((st) => ({ width: st.width, points: st.points }));
+  setReference(strokes.length ? { image: s.image.id, strokes } : null,
+               strokes.length ? { image_name: s.name } : null, true);
+  perStatus('ref-status', strokes.length ? `reference: ${s.name} with ${strokes.length} stroke(s)`
+                                         : 'scribble over the object (the strokes are the mask)');
+}
+
+function scribbleCoords(event) { return imageCoords($('ref-preview'), event); }
+
+$('ref-scribble-image').addEventListener('change', async (e) => {
+  const file = e.target.files[0];
+  if (!file) return;
+  try {
+    const image = await uploadImage(file, (s) => perStatus('ref-status', s));
+    const bitmap = await loadBitmap(URL.createObjectURL(file));
+    const canvas = $('ref-preview');
+    canvas.width = image.width;
+    canvas.height = image.height;
+    setReference(null, null);
+    per.scribble = { image, name: file.name, bitmap, width: image.width, height: image.height, strokes: [], drawing: null };
+    canvas.classList.add('scribbling');
+    $('scribble-tools').hidden = false;
+    drawScribble();
+    scribbleChanged();
+  } catch (err) {
+    perStatus('ref-status', 'error: ' + err.message);
+  }
+});
+
+$('ref-preview').addEventListener('pointerdown', (e) => {
+  const s = per.scribble;
+  if (!s) return;
+  e.preventDefault();
+  $('ref-preview').setPointerCapture(e.pointerId);
+  // The brush is in screen pixels: its width in image pixels follows the zoom.
+  const rect = $('ref-preview').getBoundingClientRect();
+  const width = Math.min(512, Math.max(1, Number($('brush-width').value) * s.width / rect.width));
+  s.drawing = { width: Math.round(width * 10) / 10, points: [scribbleCoords(e)] };
+  s.strokes.push(s.drawing);
+  drawScribble();
+});
+$('ref-preview').addEventListener('pointermove', (e) => {
+  const s = per.scribble;
+  if (!s || !s.drawing) return;
+  const [x, y] = scribbleCoords(e);
+  const [px, py] = s.drawing.points[s.drawing.points.length - 1];
+  // Points closer than a pixel add nothing to the raster.
+  if (Math.hypot(x - px, y - py) < 1) return;
+  s.drawing.points.push([x, y]);
+  drawScribble();
+});
+for (const type of ['pointerup', 'pointercancel']) {
+  $('ref-preview').addEventListener(type, () => {
+    const s = per.scribble;
+    if (!s || !s.drawing) return;
+    s.drawing = null;
+    scribbleChanged();
+  });
+}
+$('scribble-undo').addEventListener('click', () => {
+  if (!per.scribble) return;
+  per.scribble.strokes.pop();
+  drawScribble();
+  scribbleChanged();
+});
+$('scribble-clear').addEventListener('click', () => {
+  if (!per.scribble) return;
+  per.scribble.strokes = [];
+  drawScribble();
+  scribbleChanged();
+});
+
+// ---- Concepts ---------------------------------------------------------
+$('save-concept').addEventListener('click', async () => {
+  const method = document.querySelector('input[name=method]:checked').value;
+  $('save-concept').disabled = true;
+  perStatus('run-status', method === 'persam_f' ? 'fine-tuning the concept...' : 'learning the concept...');
+  try {
+    const res = await fetch('/api/concept', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reference: per.reference, method, ...(per.names || {}) }),
+    });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+      throw new Error(body.error || `HTTP ${res.status}`);
+    }
+    const blob = await res.blob();
+    per.savedConcept = { method, request: { reference: per.reference, method, ...(per.names || {}) },
+                         bytes: new Uint8Array(await blob.arrayBuffer()) };
+    downloadBlob(blob, `${method}.concept`);
+    perStatus('run-status', `saved a ${method} concept (${blob.size} bytes)`);
+  } catch (e) {
+    perStatus('run-status', 'error: ' + e.message);
+  }
+  updateRun();
+});
+
+$('ref-concept').addEventListener('change', async (e) => {
+  const file = e.target.files[0];
+  if (!file) return;
+  try {
+    const c = await api('/api/concepts', {
+      method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: file,
+    });
+    setReference(null, null);
+    per.concept = c.concept;
+    const canvas = $('ref-preview');
+    canvas.width = canvas.height = 0;
+    perStatus('ref-status', `concept: ${file.name} (${c.method}, learned from ${c.references.map((r) => r.image).join(', ')})`);
+  } catch (err) {
+    perStatus('ref-status', 'error: ' + err.message);
   }
   updateRun();
 });

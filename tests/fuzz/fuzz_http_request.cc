@@ -1,13 +1,30 @@
 // libFuzzer: a request body for `persam serve` (server/request.h) must parse
 // into a checked request or throw RequestError with a 4xx status, never crash,
 // read out of bounds, or let a non-finite or out-of-image coordinate through.
-// The first byte picks the parser and the image size; the rest is the body.
+// The first byte picks the parser (low two bits: predict, personalize,
+// concept) and the image size; the rest is the body.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
 #include "server/request.h"
+
+namespace {
+
+// Exactly one kind of mask; strokes with finite points and a bounded width.
+void CheckReference(const persam::server::ReferenceRequest& r) {
+  if (!persam::server::IsWellFormedId(r.image)) std::abort();
+  if (!r.mask_png.empty() + r.result.has_value() + !r.strokes.empty() != 1) std::abort();
+  for (const auto& stroke : r.strokes) {
+    if (stroke.points.empty() || !(stroke.width >= 1 && stroke.width <= persam::server::kMaxStrokeWidth)) std::abort();
+    for (const auto& [x, y] : stroke.points) {
+      if (!std::isfinite(x) || !std::isfinite(y)) std::abort();
+    }
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -16,10 +33,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t length = size - 1;
   using persam::server::RequestError;
   try {
-    if (selector & 1) {
+    if ((selector & 3) == 3) {
+      const persam::server::ConceptRequest r = persam::server::ParseConceptRequest(body, length);
+      CheckReference(r.reference);
+      if (r.image_name.empty() || r.mask_name.empty() || r.image_name.size() > persam::server::kMaxNameLength) {
+        std::abort();
+      }
+    } else if (selector & 1) {
       const persam::server::PersonalizeRequest r = persam::server::ParsePersonalizeRequest(body, length);
-      if (r.targets.empty() || !persam::server::IsWellFormedId(r.reference_image)) std::abort();
-      if (r.reference_mask_png.empty() == !r.reference_result.has_value()) std::abort();
+      if (r.targets.empty()) std::abort();
+      if (r.reference) {
+        CheckReference(*r.reference);
+      } else if (!persam::server::IsWellFormedId(r.concept_id)) {
+        std::abort();
+      }
     } else {
       const int height = 1 + (selector >> 1) * 7, width = 1 + (selector >> 1) * 11;
       const persam::server::PredictRequest r = persam::server::ParsePredictRequest(body, length, height, width);

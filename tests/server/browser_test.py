@@ -9,6 +9,7 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import unittest
 
@@ -59,12 +60,16 @@ class Page(unittest.TestCase):
         for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-proxy-server", "--window-size=1500,1000"]:
             options.add_argument(arg)
+        # Downloads (the saved concept) go to a temporary folder.
+        cls.downloads = tempfile.TemporaryDirectory(prefix="persam-browser-")
+        options.add_experimental_option("prefs", {"download.default_directory": cls.downloads.name})
         cls.driver = webdriver.Chrome(service=Service(DRIVER), options=options)
 
     @classmethod
     def tearDownClass(cls):
         cls.driver.quit()
         code, _, err = cls.server.stop()
+        cls.downloads.cleanup()
         assert code == 0, err
 
     def test_segment_then_personalize(self):
@@ -113,6 +118,74 @@ class Page(unittest.TestCase):
         wait_for(d, "return document.querySelectorAll('#results figure').length === 2")
         self.assertIn("persam: 2 image(s)", d.find_element(By.ID, "run-status").text)
         self.save_screenshot("serve-screenshot-personalize.png", docs=False)
+
+    def test_scribble_and_concept(self):
+        """A scribbled reference: strokes drawn with the mouse become the
+        reference; the saved concept is the API's for the same request; the
+        concept file uploaded back personalises a target."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        d = self.driver
+        d.get(self.server.url + "/")
+        d.find_element(By.ID, "tab-personalize").click()
+        d.find_element(By.ID, "ref-scribble-image").send_keys(os.path.abspath(su.image_path("cat", "00.png")))
+        wait_for(d, "return window.persamPersonalize.scribble !== null")
+        canvas = d.find_element(By.ID, "ref-preview")
+        # Two strokes over the cat (offsets from the canvas centre), then a
+        # third undone.
+        for start, moves in [((-40, -20), [(30, 10), (30, 5)]), ((10, 40), [(-20, 15)]), ((-90, -90), [(5, 5)])]:
+            chain = ActionChains(d).move_to_element_with_offset(canvas, *start).click_and_hold()
+            for dx, dy in moves:
+                chain = chain.move_by_offset(dx, dy)
+            chain.release().perform()
+        wait_for(d, "const r = window.persamPersonalize.reference; return r && r.strokes && r.strokes.length === 3")
+        d.find_element(By.ID, "scribble-undo").click()
+        ref = d.execute_script("return window.persamPersonalize.reference")
+        self.assertEqual(len(ref["strokes"]), 2)
+        info = d.execute_script("const s = window.persamPersonalize.scribble; return [s.width, s.height]")
+        for stroke in ref["strokes"]:
+            self.assertGreaterEqual(len(stroke["points"]), 2)
+            self.assertGreaterEqual(stroke["width"], 1)
+            for x, y in stroke["points"]:
+                self.assertTrue(0 <= x < info[0] and 0 <= y < info[1], (x, y))
+        # The preview shows the strokes: the first stroke's first point is
+        # tinted with the mask colour.
+        x, y = ref["strokes"][0]["points"][0]
+        shown = canvas_pixels(d, "ref-preview")[int(y), int(x)]
+        plain = np.asarray(Image.open(su.image_path("cat", "00.png")).convert("RGB"))[int(y), int(x)]
+        self.assertGreater(int(shown[2]) - int(plain[2]), 20, (shown, plain))
+        self.save_screenshot("serve-screenshot-scribble.png", docs=True)
+
+        # Save the concept: the page's bytes are the API's for its request.
+        d.find_element(By.ID, "save-concept").click()
+        wait_for(d, "return window.persamPersonalize.savedConcept !== null")
+        saved = d.execute_script("""const c = window.persamPersonalize.savedConcept;
+            return {request: c.request, bytes: Array.from(c.bytes)};""")
+        status, data = self.server.request("POST", "/api/concept", saved["request"])
+        self.assertEqual(status, 200, data)
+        self.assertEqual(bytes(saved["bytes"]), data)
+        self.assertIn("saved a persam concept", d.find_element(By.ID, "run-status").text)
+
+        # Personalise from the strokes, then from the concept file uploaded back.
+        d.find_element(By.ID, "targets").send_keys(os.path.abspath(su.image_path("cat", "01.png")))
+        wait_for(d, "return window.persamPersonalize.targets.length === 1")
+        d.find_element(By.ID, "run-personalize").click()
+        wait_for(d, "return document.querySelectorAll('#results figure').length === 1 && "
+                    "document.getElementById('run-status').textContent.startsWith('persam:')")
+        by_strokes = d.execute_script("return window.persamPersonalize.result.targets[0].mask")
+        concept_path = os.path.join(self.downloads.name, "uploaded.concept")
+        with open(concept_path, "wb") as f:
+            f.write(data)
+        d.find_element(By.ID, "ref-concept").send_keys(concept_path)
+        wait_for(d, "return window.persamPersonalize.concept !== null")
+        self.assertIn("concept: uploaded.concept (persam", d.find_element(By.ID, "ref-status").text)
+        d.execute_script("window.persamPersonalize.result = null")
+        d.find_element(By.ID, "run-personalize").click()
+        wait_for(d, "return window.persamPersonalize.result !== null")
+        by_concept = d.execute_script("return window.persamPersonalize.result")
+        self.assertEqual(by_concept["reference"]["concept"], d.execute_script("return window.persamPersonalize.concept"))
+        # The concept segments the target as its strokes do.
+        self.assertTrue(np.array_equal(su.decode_png(by_concept["targets"][0]["mask"]), su.decode_png(by_strokes)))
 
     def check_mask_matches_api(self):
         d = self.driver

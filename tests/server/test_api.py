@@ -6,6 +6,7 @@ import io
 import json
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -151,6 +152,187 @@ class PersonalizeParity(unittest.TestCase):
             "reference": {"image": ref_id, "result": pred["result"], "index": 1}, "targets": [target_id]})
         self.assertEqual(status, 200, body)
         self.assertEqual(body["targets"][0]["image"], target_id)
+
+
+def rasterize_strokes(strokes, height, width):
+    """The documented stroke raster (docs/serve.md): a pixel is painted when
+    its centre lies within width / 2 of a stroke's polyline."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    cx, cy = xs + 0.5, ys + 0.5
+    mask = np.zeros((height, width), dtype=bool)
+    for stroke in strokes:
+        pts = stroke["points"]
+        r2 = (stroke["width"] / 2) ** 2
+        for (ax, ay), (bx, by) in zip(pts, pts[1:] or pts):
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
+            t = np.clip(((cx - ax) * dx + (cy - ay) * dy) / length2, 0, 1) if length2 > 0 else 0
+            mask |= (ax + t * dx - cx) ** 2 + (ay + t * dy - cy) ** 2 <= r2
+    return mask.astype(np.uint8) * 255
+
+
+class Concepts(unittest.TestCase):
+    """POST /api/concept answers the file `persam learn` writes for the same
+    reference (byte for byte when given the same names); POST /api/concepts
+    takes such a file back for /api/personalize."""
+    REF, REF_MASK = su.image_path("cat", "00.png"), su.mask_path("cat", "00.png")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ref_id = server.upload(cls.REF)
+        cls.target_id = server.upload(su.image_path("cat", "01.png"))
+        with open(cls.REF_MASK, "rb") as f:
+            cls.mask_b64 = base64.b64encode(f.read()).decode()
+
+    def learn_cli(self, name, mask, *extra):
+        """(path, bytes) of `persam learn`'s concept (made once per name)."""
+        out = os.path.join(tmp.name, name)
+        if not os.path.exists(out):
+            su.run_cli("learn", "--model", su.MODEL, "--ref-image", self.REF, "--ref-mask", mask, "--out", out, *extra)
+        with open(out, "rb") as f:
+            return out, f.read()
+
+    def learn_served(self, reference, method):
+        status, data = server.request("POST", "/api/concept", {
+            "reference": reference, "method": method, "image_name": self.REF, "mask_name": self.REF_MASK})
+        self.assertEqual(status, 200, data)
+        self.assertIsInstance(data, bytes)
+        return data
+
+    def check_learn(self, method, extra):
+        _, cli = self.learn_cli(method + ".concept", self.REF_MASK, *extra)
+        served = self.learn_served({"image": self.ref_id, "mask_png": self.mask_b64}, method)
+        self.assertEqual(served, cli, f"{method}: the served concept differs from persam learn's")
+
+    def test_learn_persam(self):
+        self.check_learn("persam", [])
+
+    def test_learn_persam_f(self):
+        self.check_learn("persam_f", ["--finetune"])
+
+    def test_learn_from_strokes(self):
+        # Strokes are rasterised as documented: the concept equals persam
+        # learn's from that raster saved as a PNG.
+        strokes = [{"width": 40, "points": [[300, 260], [420, 300], [520, 330]]},
+                   {"width": 25, "points": [[380, 420]]}]
+        height, width = np.asarray(Image.open(self.REF)).shape[:2]
+        raster = os.path.join(tmp.name, "strokes.png")
+        Image.fromarray(rasterize_strokes(strokes, height, width)).save(raster)
+        _, cli = self.learn_cli("strokes.concept", raster)
+        status, data = server.request("POST", "/api/concept", {
+            "reference": {"image": self.ref_id, "strokes": strokes}, "image_name": self.REF, "mask_name": raster})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(data, cli)
+        # Personalise straight from strokes.
+        status, body = server.request("POST", "/api/personalize", {
+            "reference": {"image": self.ref_id, "strokes": strokes}, "targets": [self.target_id]})
+        self.assertEqual(status, 200, body)
+        self.assertGreater(body["targets"][0]["mask_area"], 0)
+
+    def test_upload_and_personalize(self):
+        # A concept from persam learn segments a target exactly as `persam
+        # find` does with that file (its first instance: PerSAM's mask).
+        target = su.image_path("cat", "01.png")
+        for method, extra in (("persam", []), ("persam_f", ["--finetune"])):
+            path, data = self.learn_cli(method + ".concept", self.REF_MASK, *extra)
+            status, up = server.request("POST", "/api/concepts", data, "application/octet-stream")
+            self.assertEqual(status, 201, up)
+            self.assertEqual(up["method"], method)
+            self.assertEqual(up["references"][0]["image"], self.REF)
+            status, body = server.request("POST", "/api/personalize", {"concept": up["concept"],
+                                                                      "targets": [self.target_id]})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["method"], method)
+            self.assertEqual(body["reference"]["concept"], up["concept"])
+            out = os.path.join(tmp.name, "find_" + method)
+            su.run_cli("find", "--model", su.MODEL, "--concept", path, "--out", out, target)
+            with open(os.path.join(out, "results.jsonl")) as f:
+                found = json.loads(f.readline())
+            self.assertTrue(found["present"], found)
+            served = body["targets"][0]
+            cli_mask = su.read_png(os.path.join(out, found["instances"][0]["mask"])) > 0
+            self.assertTrue(np.array_equal(su.decode_png(served["mask"]) > 0, cli_mask), method)
+            positive = [p for p in served["prior_points"] if p["label"] == 1][0]
+            self.assertEqual([positive["x"], positive["y"]], found["instances"][0]["point"])
+
+    def test_other_model_refused(self):
+        # The same checkpoint at bf16 is another model for a concept, as
+        # `persam find` says; the server refuses the file the same way.
+        path, data = self.learn_cli("bf16.concept", self.REF_MASK, "--precision", "bf16")
+        cmd = [su.EXE, "find", "--model", su.MODEL, "--concept", path, "--out", os.path.join(tmp.name, "find_bf16"),
+               "--quiet", su.image_path("cat", "01.png")]
+        cli = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertNotEqual(cli.returncode, 0)
+        self.assertIn("was learned with model", cli.stderr)
+        status, reply = server.request("POST", "/api/concepts", data, "application/octet-stream")
+        self.assertEqual(status, 409, reply)
+        self.assertIn("was learned with model", reply["error"])
+        self.assertIn("bf16", reply["error"])
+
+    def test_bad_concepts(self):
+        _, data = self.learn_cli("persam.concept", self.REF_MASK)
+
+        def upload(body, status, message):
+            got, reply = server.request("POST", "/api/concepts", body, "application/octet-stream")
+            self.assertEqual(got, status, reply)
+            self.assertIsInstance(reply, dict)
+            self.assertIn(message, reply["error"])
+
+        upload(b"", 400, "empty upload")
+        upload(b"not a concept", 400, "not a readable concept file")
+        upload(data[:len(data) // 2], 400, "not a readable concept file")
+        flipped = bytearray(data)
+        flipped[-3] ^= 0x40  # a tensor byte: the content hash catches it
+        upload(bytes(flipped), 400, "content hash")
+        with open(su.MODEL, "rb") as f:  # a checkpoint is no concept
+            upload(f.read(1 << 20), 400, "")
+        fake = "0123456789abcdef0123456789abcdef"
+
+        def per(body, status, message):
+            got, reply = server.request("POST", "/api/personalize", body)
+            self.assertEqual(got, status, reply)
+            self.assertIn(message, reply["error"])
+
+        per({"concept": fake, "targets": [self.target_id]}, 404, "no concept")
+        per({"concept": "x", "targets": [self.target_id]}, 400, "concept: expected an id")
+        per({"concept": fake, "targets": [self.target_id], "method": "persam"}, 400, "keeps the method")
+        per({"concept": fake, "reference": {"image": self.ref_id, "mask_png": self.mask_b64},
+             "targets": [self.target_id]}, 400, "exactly one")
+
+    def test_bad_concept_requests(self):
+        def learn(body, status, message):
+            got, reply = server.request("POST", "/api/concept", body)
+            self.assertEqual(got, status, reply)
+            self.assertIsInstance(reply, dict)
+            self.assertIn(message, reply["error"])
+
+        ref = {"image": self.ref_id, "mask_png": self.mask_b64}
+        learn({}, 400, "reference")
+        learn({"reference": ref, "method": "sam"}, 400, "method")
+        learn({"reference": ref, "targets": []}, 400, "unknown member 'targets'")
+        learn({"reference": ref, "image_name": 5}, 400, "image_name")
+        learn({"reference": ref, "mask_name": "x" * 300}, 400, "mask_name")
+        empty = base64.b64encode(png_bytes(np.zeros((10, 10), dtype=np.uint8))).decode()
+        learn({"reference": {"image": self.ref_id, "mask_png": empty}}, 400, "reference mask is 10 x 10")
+
+        def strokes(value, message, status=400):
+            learn({"reference": {"image": self.ref_id, "strokes": value}}, status, message)
+
+        strokes([], "non-empty array")
+        strokes("abc", "non-empty array")
+        strokes([{"width": 0, "points": [[1, 1]]}], "strokes[0].width")
+        strokes([{"width": 600, "points": [[1, 1]]}], "strokes[0].width")
+        strokes([{"width": 5, "points": []}], "strokes[0].points")
+        strokes([{"width": 5, "points": [[1, 2, 3]]}], "strokes[0].points[0]: expected [x, y]")
+        strokes([{"width": 5, "points": [[1, "2"]]}], "strokes[0].points[0][1]")
+        strokes([{"width": 5}], "needs")
+        strokes([{"width": 5, "points": [[1, 1]], "colour": 1}], "unknown member 'colour'")
+        strokes([{"width": 5, "points": [[10, 10], [5000, 10]]}], "strokes[0].points[1] (5000")
+        strokes([{"width": 5, "points": [[10, 10]]}] * 2 + [{"width": 5, "points": [[1, 1]] * 100000}], "at most")
+        # Wide strokes painted over and over: refused before the work.
+        strokes([{"width": 512, "points": [[300, 300], [301, 300]] * 2000}], "too many wide")
+        learn('{"reference": {"image": "%s", "strokes": [{"width": 5, "points": [[1e999, 1]]}]}}' % self.ref_id,
+              400, "")
 
 
 def png_bytes(array):
