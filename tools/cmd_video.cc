@@ -155,7 +155,7 @@ extern const Command kVideoCommand = {
     "                    spec, each one that fired printed and in the report\n"
     "  --overlay         also DIR/<seq>/overlay/<frame>.jpg (colours, points, boxes)\n"
     "  --report F.json   per frame and object: points, boxes, scores, choices,\n"
-    "                    PerSAM-F weights and loss log\n"
+    "                    PerSAM-F weights and loss log (docs/outputs.md)\n"
     PERSAM_PRECISION_HELP,
     {"model", "davis", "set", "sequences", "frames", "video", "first-mask", "out", "mode", "topk", "epochs", "report",
      kPrecisionOptionName},
