@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 # libxxhash-dev: weights hashes (model identity).
 # libcurl4-openssl-dev, libssl-dev: `persam download` (HTTP with resume, SHA-256).
 # libpng-dev: DAVIS label PNGs (video/); libssl-dev: SHA-256 (download, tests).
+# libavformat-dev, libavcodec-dev, libswscale-dev, libavutil-dev: video files
+# in `persam video --video` (optional at build time: meson -Dffmpeg).
 # libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
 # python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
@@ -21,7 +23,8 @@ packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
           python3-opencv clang libclang-rt-14-dev
           libcpp-httplib-dev chromium chromium-driver python3-selenium
-          libpng-dev libssl-dev libxxhash-dev libcurl4-openssl-dev)
+          libpng-dev libssl-dev libxxhash-dev libcurl4-openssl-dev
+          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

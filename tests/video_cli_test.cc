@@ -129,7 +129,7 @@ TEST_CASE("cli video: bad input is reported naming the file") {
     CHECK(RunPersam("video " + Model() + " --out x").code != 0);
     const testing::CliRun r = RunPersam("video " + Model() + " --frames a --davis b --out x");
     CHECK(r.code != 0);
-    CHECK(r.output.find("either --davis ROOT or --frames DIR") != std::string::npos);
+    CHECK(r.output.find("one of --davis ROOT, --frames DIR or --video FILE") != std::string::npos);
     CHECK(RunPersam("video " + Model() + " --frames a --first-mask b --mode fixed --out x").output.find("--mode expects") !=
           std::string::npos);
   }

@@ -34,8 +34,12 @@ int RunVideo(const Args& args) {
   const std::string out_dir = args.Required("out");
   const auto davis = args.Value("davis");
   const auto frames = args.Value("frames");
-  if (davis.has_value() == frames.has_value()) throw UsageError{"give either --davis ROOT or --frames DIR"};
+  const auto video = args.Value("video");
+  if (int{davis.has_value()} + int{frames.has_value()} + int{video.has_value()} != 1) {
+    throw UsageError{"give one of --davis ROOT, --frames DIR or --video FILE"};
+  }
   if (frames && !args.Value("first-mask")) throw UsageError{"--frames needs --first-mask MASK.png"};
+  if (video && !args.Value("first-mask")) throw UsageError{"--video needs --first-mask MASK.png"};
   if (davis && args.Value("first-mask")) throw UsageError{"--first-mask goes with --frames (DAVIS reads Annotations/)"};
   if (!davis && (args.Value("set") || args.Value("sequences"))) throw UsageError{"--set / --sequences need --davis"};
   if (args.Value("set") && args.Value("sequences")) throw UsageError{"give --set or --sequences, not both"};
@@ -77,6 +81,7 @@ int RunVideo(const Args& args) {
   }
   std::unique_ptr<VideoSequenceInput> folder;
   if (frames) folder = std::make_unique<VideoSequenceInput>(FrameFolderSequence(*frames, *args.Value("first-mask")));
+  if (video) folder = std::make_unique<VideoSequenceInput>(VideoFileSequence(*video, *args.Value("first-mask")));
 
   Progress(args, "loading " + model_path);
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, ModelLoadOptions(args));
@@ -124,7 +129,8 @@ extern const Command kVideoCommand = {
     "PerSAM / PerSAM-F through video sequences (as persam_video*.py)",
     "usage: persam video --model M --davis ROOT [--set 2017/val.txt | --sequences a,b]\n"
     "                    [--finetune] [--mode reference|corrected] --out DIR\n"
-    "       persam video --model M --frames DIR --first-mask MASK.png [...] --out DIR\n\n"
+    "       persam video --model M --frames DIR --first-mask MASK.png [...] --out DIR\n"
+    "       persam video --model M --video FILE --first-mask MASK.png [...] --out DIR\n\n"
     "Segments the objects of the first frame's label map in every later frame:\n"
     "target feature per object from frame 0, then per frame the location prior\n"
     "(top-k points), the box of the object in the previous frame grown by 10 px\n"
@@ -136,7 +142,10 @@ extern const Command kVideoCommand = {
     "  --set F           image set under ROOT/ImageSets (default 2017/val.txt)\n"
     "  --sequences a,b   these sequences instead of the set\n"
     "  --frames DIR      any folder of frames (JPEG/PNG, sorted by name)\n"
-    "  --first-mask P    its first frame's mask: indexed PNG of ids, or a binary mask\n"
+    "  --video FILE      a video file (MP4/MOV, Matroska/WebM, AVI, MPEG-TS, Ogg; needs a\n"
+    "                    build with FFmpeg, meson -Dffmpeg), decoded frame by frame;\n"
+    "                    writes DIR/<file stem>/00001.png ... (frame 0 carries the mask)\n"
+    "  --first-mask P    the first frame's mask: indexed PNG of ids, or a binary mask\n"
     "  --finetune        PerSAM-F: 800 steps per object on frame 0 (lr 4e-4), top-1 point\n"
     "  --epochs N        PerSAM-F training steps (default 800)\n"
     "  --topk K          prior points per object (default 2; PerSAM-F 1)\n"
@@ -146,9 +155,9 @@ extern const Command kVideoCommand = {
     "                    spec, each one that fired printed and in the report\n"
     "  --overlay         also DIR/<seq>/overlay/<frame>.jpg (colours, points, boxes)\n"
     "  --report F.json   per frame and object: points, boxes, scores, choices,\n"
-    "                    PerSAM-F weights and loss log\n"
+    "                    PerSAM-F weights and loss log (docs/outputs.md)\n"
     PERSAM_PRECISION_HELP,
-    {"model", "davis", "set", "sequences", "frames", "first-mask", "out", "mode", "topk", "epochs", "report",
+    {"model", "davis", "set", "sequences", "frames", "video", "first-mask", "out", "mode", "topk", "epochs", "report",
      kPrecisionOptionName},
     {"finetune", "overlay"},
     RunVideo,

@@ -6,9 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
+#include <optional>
 
 #include "base/error.h"
 #include "engine/image.h"
+#include "video/video_file.h"
 #include "weights/json.h"
 
 namespace persam {
@@ -76,6 +79,33 @@ void WriteOverlay(const std::string& path, const RgbImage& frame, const VideoFra
   }
   SaveJpeg(path, out, 90);
 }
+
+// The sequence's frames in order: its image files, or its video file
+// decoded one frame at a time (never all of it in memory).
+class FrameStream {
+ public:
+  explicit FrameStream(const VideoSequenceInput& input) : input_(input) {
+    if (!input.video_file.empty()) reader_ = std::make_unique<VideoFileReader>(input.video_file);
+  }
+  // Frame t, read for t = 0, 1, ... in turn; false after the last.
+  bool Read(size_t t, RgbImage* frame) {
+    if (reader_) return reader_->Next(frame);
+    if (t >= input_.frames.size()) return false;
+    *frame = LoadImage(input_.frames[t]);
+    return true;
+  }
+  // Frame t for messages.
+  std::string Where(size_t t) const {
+    return reader_ ? "frame " + std::to_string(t) + " of video '" + input_.video_file + "'" : "frame '" + input_.frames[t] + "'";
+  }
+  std::string OutName(size_t t) const { return reader_ ? Frame5(static_cast<int>(t)) + ".png" : input_.out_names[t]; }
+  // " of N" where the number of frames is known before they are read.
+  std::string OfCount() const { return reader_ ? "" : "/" + std::to_string(input_.frames.size() - 1); }
+
+ private:
+  const VideoSequenceInput& input_;
+  std::unique_ptr<VideoFileReader> reader_;
+};
 
 JsonValue PointsJson(const std::vector<PointPrompt>& points) {
   std::vector<JsonValue> items;
@@ -176,6 +206,22 @@ VideoSequenceInput FrameFolderSequence(const std::string& frames_dir, const std:
   return in;
 }
 
+VideoSequenceInput VideoFileSequence(const std::string& video_file, const std::string& first_mask) {
+  VideoSequenceInput in;
+  in.name = fs::path(video_file).stem().string();
+  if (in.name.empty()) in.name = "video";
+  in.video_file = video_file;
+  in.first_map_path = first_mask;
+  in.first = ReadFirstMask(first_mask);
+  // Opened now so that a wrong file is reported before the model loads.
+  const VideoFileReader reader(video_file);
+  if (reader.width() != in.first.width || reader.height() != in.first.height) {
+    throw Error("first mask '" + first_mask + "' is " + std::to_string(in.first.width) + "x" + std::to_string(in.first.height) +
+                " but video '" + video_file + "' is " + std::to_string(reader.width()) + "x" + std::to_string(reader.height()));
+  }
+  return in;
+}
+
 std::vector<PaletteEntry> DavisOutputPalette(const std::string& root, std::string* source) {
   const fs::path p = fs::path(root) / "Annotations" / "480p" / "bike-packing" / "00000.png";
   std::error_code ec;
@@ -216,10 +262,12 @@ VideoSequenceOutcome RunVideoSequence(const SamModel& model, const VideoSequence
     if (std::none_of(input.first.ids.begin(), input.first.ids.end(), [](uint8_t v) { return v != 0; })) {
       throw Error("first mask '" + input.first_map_path + "' is empty (no object: every pixel is 0)");
     }
-    const RgbImage frame0 = LoadImage(input.frames[0]);
+    FrameStream stream(input);
+    RgbImage frame0;
+    if (!stream.Read(0, &frame0)) throw Error("sequence '" + input.name + "' has no frames");
     if (input.first.height != frame0.height || input.first.width != frame0.width) {
       throw Error("first mask '" + input.first_map_path + "' is " + std::to_string(input.first.width) + "x" +
-                  std::to_string(input.first.height) + " but frame '" + input.frames[0] + "' is " +
+                  std::to_string(input.first.height) + " but " + stream.Where(0) + " is " +
                   std::to_string(frame0.width) + "x" + std::to_string(frame0.height));
     }
     try {
@@ -232,26 +280,37 @@ VideoSequenceOutcome RunVideoSequence(const SamModel& model, const VideoSequence
     if (options.overlay) fs::create_directories(dir / "overlay");
     // The next frame is decoded on its own thread while this one is encoded
     // and segmented (decoding is single-threaded; the encoder's OpenMP
-    // threads leave it a core now and then).
-    auto decode = [&](size_t t) { return std::async(std::launch::async, [&input, t] { return LoadImage(input.frames[t]); }); };
-    std::future<RgbImage> next = decode(1);
-    for (size_t t = 1; t < input.frames.size(); ++t) {
-      progress(input.name + ": frame " + std::to_string(t) + "/" + std::to_string(input.frames.size() - 1));
-      const RgbImage frame = next.get();
-      if (t + 1 < input.frames.size()) next = decode(t + 1);
-      if (frame.height != frame0.height || frame.width != frame0.width) {
-        throw Error("frame '" + input.frames[t] + "' is " + std::to_string(frame.width) + "x" + std::to_string(frame.height) +
+    // threads leave it a core now and then). At most two frames are held.
+    auto decode = [&stream](size_t t) {
+      return std::async(std::launch::async, [&stream, t] {
+        std::optional<RgbImage> frame(std::in_place);
+        if (!stream.Read(t, &*frame)) frame.reset();
+        return frame;
+      });
+    };
+    std::future<std::optional<RgbImage>> next = decode(1);
+    for (size_t t = 1;; ++t) {
+      progress(input.name + ": frame " + std::to_string(t) + stream.OfCount());
+      const std::optional<RgbImage> frame = next.get();
+      if (!frame) break;
+      next = decode(t + 1);
+      if (frame->height != frame0.height || frame->width != frame0.width) {
+        throw Error(stream.Where(t) + " is " + std::to_string(frame->width) + "x" + std::to_string(frame->height) +
                     " but the sequence's first frame is " + std::to_string(frame0.width) + "x" + std::to_string(frame0.height));
       }
-      VideoFrameResult r = segmenter.Segment(encode(frame), static_cast<int>(t));
+      VideoFrameResult r = segmenter.Segment(encode(*frame), static_cast<int>(t));
       r.labels.palette = palette;
-      WriteLabelPng((dir / input.out_names[t]).string(), r.labels);
+      const std::string out_name = stream.OutName(t);
+      WriteLabelPng((dir / out_name).string(), r.labels);
       if (options.overlay) {
-        WriteOverlay((dir / "overlay" / (fs::path(input.out_names[t]).stem().string() + ".jpg")).string(), frame, r, palette);
+        WriteOverlay((dir / "overlay" / (fs::path(out_name).stem().string() + ".jpg")).string(), *frame, r, palette);
       }
       ++out.frames_written;
       r.labels = LabelMap();
       out.frames.push_back(std::move(r));
+    }
+    if (out.frames_written == 0) {
+      throw Error("sequence '" + input.name + "' has only its first frame; at least 2 are needed (frame 0 carries the mask)");
     }
   } catch (const VideoCrash& e) {
     out.error = std::string("stopped where the reference crashes: ") + e.what();

@@ -20,6 +20,7 @@ struct VideoSequenceInput {
   std::string name;
   std::vector<std::string> frames;       // frame files in order; frame 0 carries the first map
   std::vector<std::string> out_names;    // output PNG per frame (index 0 unused)
+  std::string video_file;                // instead of `frames`: decoded frame by frame, written as 00001.png ...
   std::string first_map_path;            // for messages
   LabelMap first;                        // ids of frame 0
 };
@@ -37,6 +38,10 @@ VideoSequenceInput DavisSequence(const std::string& root, const std::string& nam
 // error naming it) and the first frame's mask: an indexed / greyscale PNG of
 // ids, or any image whose non-zero pixels are one object.
 VideoSequenceInput FrameFolderSequence(const std::string& frames_dir, const std::string& first_mask);
+// A video file (video/video_file.h) and its first frame's mask (as above);
+// the sequence is named after the file's stem. Checks that the file opens
+// and has a video stream of the mask's size.
+VideoSequenceInput VideoFileSequence(const std::string& video_file, const std::string& first_mask);
 // The palette the reference writes with: Annotations/480p/bike-packing/
 // 00000.png's when present, else the DAVIS palette (sets *source).
 std::vector<PaletteEntry> DavisOutputPalette(const std::string& root, std::string* source);

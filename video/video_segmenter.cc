@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <set>
 
 #include "engine/preprocess.h"
@@ -29,7 +28,10 @@ std::optional<IntBox> LogitBox(const float* logits, int height, int width) {
   return IntBox{static_cast<int>(b->x0), static_cast<int>(b->y0), static_cast<int>(b->x1), static_cast<int>(b->y1)};
 }
 
-struct Call {
+}  // namespace
+
+// One decoder call's outputs (the segmenter keeps one per cascade step).
+struct VideoDecoderCall {
   Prediction prediction;
   VideoStep step;
   int best = 0;                      // np.argmax(scores)
@@ -43,35 +45,41 @@ struct Call {
   }
 };
 
-// One SamPredictor.predict call, multimask. Every output is upsampled to
-// the frame size, or with `only_best` just the best-scoring one (calls 2 and
-// 3 read nothing else; the other areas are then reported as -1).
-Call Predict(const SamModel& model, const ImageEmbedding& e, const std::vector<PointPrompt>& points,
+namespace {
+using Call = VideoDecoderCall;
+
+// One SamPredictor.predict call, multimask, into `c` (whose buffers are
+// reused from call to call: a fresh full-size map each time is mostly page
+// faults). Every output is upsampled to the frame size, or with `only_best`
+// just the best-scoring one (calls 2 and 3 read nothing else; the other
+// areas are then reported as -1).
+void Predict(const SamModel& model, const ImageEmbedding& e, const std::vector<PointPrompt>& points,
              const std::optional<IntBox>& box, const float* mask_input, bool return_logits, bool keep_low_res,
-             bool only_best = false) {
+             bool only_best, Call* c) {
   Prompt prompt;
   prompt.points = points;
   if (box) prompt.box = ToBoxPrompt(*box);
   prompt.mask_input = mask_input;
   prompt.multimask = true;
   prompt.compute_high_res = !only_best;
-  Call c;
-  c.prediction = model.Predict(e, prompt, nullptr);
-  c.best = ArgMax(c.prediction.scores);
-  const Prediction& p = c.prediction;
+  model.PredictInto(e, prompt, &c->prediction, nullptr);
+  c->best = ArgMax(c->prediction.scores);
+  const Prediction& p = c->prediction;
   if (only_best) {
     const int side = model.config().embed_grid * 4;
-    c.best_high = PostprocessMaps(c.low(c.best), 1, side, side, p.height, p.width, model.config().image_size);
+    PostprocessMapsInto(c->low(c->best), 1, side, side, p.height, p.width, &c->best_high, model.config().image_size);
+  } else {
+    c->best_high.clear();
   }
-  c.step.points = points;
-  c.step.box = box;
-  c.step.has_mask_input = mask_input != nullptr;
-  c.step.return_logits = return_logits;
-  c.step.scores = p.scores;
+  c->step = VideoStep();
+  c->step.points = points;
+  c->step.box = box;
+  c->step.has_mask_input = mask_input != nullptr;
+  c->step.return_logits = return_logits;
+  c->step.scores = p.scores;
   const int64_t plane = static_cast<int64_t>(p.height) * p.width;
-  for (int k = 0; k < p.num_masks; ++k) c.step.mask_area.push_back(c.high(k) ? MaskArea(c.high(k), plane) : -1);
-  if (keep_low_res) c.step.low_res = p.low_res;
-  return c;
+  for (int k = 0; k < p.num_masks; ++k) c->step.mask_area.push_back(c->high(k) ? MaskArea(c->high(k), plane) : -1);
+  if (keep_low_res) c->step.low_res = p.low_res;
 }
 
 std::string Where(int t, int slot, int step) {
@@ -81,22 +89,42 @@ std::string Where(int t, int slot, int step) {
 
 }  // namespace
 
-std::optional<BoxAndCenter> GrownBox(const std::vector<uint8_t>& map, int height, int width, int threshold) {
-  int rmin = height, rmax = -1, cmin = width, cmax = -1;
-  int64_t area = 0;
+MapBounds BoundsOf(const std::vector<uint8_t>& map, int height, int width) {
+  MapBounds b{{width, height, -1, -1}, 0};
   for (int y = 0; y < height; ++y) {
     const uint8_t* row = map.data() + static_cast<size_t>(y) * width;
     for (int x = 0; x < width; ++x) {
       if (!row[x]) continue;
-      ++area;
-      rmin = std::min(rmin, y), rmax = std::max(rmax, y);
-      cmin = std::min(cmin, x), cmax = std::max(cmax, x);
+      ++b.area;
+      b.bbox.y0 = std::min(b.bbox.y0, y), b.bbox.y1 = std::max(b.bbox.y1, y);
+      b.bbox.x0 = std::min(b.bbox.x0, x), b.bbox.x1 = std::max(b.bbox.x1, x);
     }
   }
-  if (area == 0) return std::nullopt;
+  return b;
+}
+
+IdBounds BoundsById(const LabelMap& map) {
+  IdBounds b;
+  b.fill(MapBounds{{map.width, map.height, -1, -1}, 0});
+  for (int y = 0; y < map.height; ++y) {
+    const uint8_t* row = map.ids.data() + static_cast<size_t>(y) * map.width;
+    for (int x = 0; x < map.width; ++x) {
+      if (row[x] == 0) continue;  // the background's bounds are never read
+      MapBounds& m = b[row[x]];
+      ++m.area;
+      m.bbox.y0 = std::min(m.bbox.y0, y), m.bbox.y1 = std::max(m.bbox.y1, y);
+      m.bbox.x0 = std::min(m.bbox.x0, x), m.bbox.x1 = std::max(m.bbox.x1, x);
+    }
+  }
+  return b;
+}
+
+std::optional<BoxAndCenter> GrowBox(const MapBounds& bounds, int height, int width, int threshold) {
+  if (bounds.area == 0) return std::nullopt;
+  const int cmin = bounds.bbox.x0, rmin = bounds.bbox.y0, cmax = bounds.bbox.x1, rmax = bounds.bbox.y1;
   BoxAndCenter b;
-  b.bbox = {cmin, rmin, cmax, rmax};
-  b.area = area;
+  b.bbox = bounds.bbox;
+  b.area = bounds.area;
   // ref: get_box_prompt: clamped to W and H (not W - 1, H - 1).
   b.box.x0 = cmin - threshold <= 0 ? 0 : cmin - threshold;
   b.box.y0 = rmin - threshold <= 0 ? 0 : rmin - threshold;
@@ -107,12 +135,15 @@ std::optional<BoxAndCenter> GrownBox(const std::vector<uint8_t>& map, int height
   return b;
 }
 
+std::optional<BoxAndCenter> GrownBox(const std::vector<uint8_t>& map, int height, int width, int threshold) {
+  return GrowBox(BoundsOf(map, height, width), height, width, threshold);
+}
+
 std::vector<PointPrompt> TopKPoints(const std::vector<float>& sim, int width, int k) {
   const size_t n = sim.size();
   k = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(k, 0)), n));
-  std::vector<size_t> idx(n);
-  std::iota(idx.begin(), idx.end(), size_t{0});
-  // torch.topk puts NaN above every number.
+  // torch.topk puts NaN above every number; ties: the lower index first (a
+  // strict total order, so the k best and their order are unique).
   auto above = [&](size_t a, size_t b) {
     const float va = sim[a], vb = sim[b];
     const bool na = std::isnan(va), nb = std::isnan(vb);
@@ -120,21 +151,32 @@ std::vector<PointPrompt> TopKPoints(const std::vector<float>& sim, int width, in
     if (!na && va != vb) return va > vb;
     return a < b;
   };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), above);
+  // One pass keeping the k best in order (k is a handful; a full index
+  // array and partial_sort over a frame's 400k positions cost more).
+  std::vector<size_t> best;
+  best.reserve(static_cast<size_t>(k) + 1);
+  for (size_t i = 0; i < n && k > 0; ++i) {
+    if (best.size() == static_cast<size_t>(k) && !above(i, best.back())) continue;
+    best.insert(std::upper_bound(best.begin(), best.end(), i, above), i);
+    if (best.size() > static_cast<size_t>(k)) best.pop_back();
+  }
   std::vector<PointPrompt> points;
-  for (int i = 0; i < k; ++i) {
-    points.push_back(PointPrompt{static_cast<double>(idx[i] % width), static_cast<double>(idx[i] / width), 1});
+  for (size_t i : best) {
+    points.push_back(PointPrompt{static_cast<double>(i % width), static_cast<double>(i / width), 1});
   }
   return points;
 }
 
 VideoSegmenter::VideoSegmenter(const SamModel& model, VideoOptions options) : model_(model), options_(options) {
+  for (auto& c : calls_) c = std::make_unique<Call>();
   if (options_.topk == 0) options_.topk = options_.finetune ? 1 : 2;
   if (options_.topk < 1) throw Error("video: --topk must be at least 1");
   // ref: msk * exp stays uint8 only up to 255 (the reference's resize rejects more).
   if (options_.exp < 1 || options_.exp > 255) throw Error("video: the mask value (exp) must be in 1..255");
   if (options_.threshold < 0) throw Error("video: the box threshold must be >= 0");
 }
+
+VideoSegmenter::~VideoSegmenter() = default;
 
 void VideoSegmenter::Deviate(const std::string& what) { deviations_.push_back(what); }
 
@@ -191,7 +233,8 @@ void VideoSegmenter::Start(const ImageEmbedding& frame0, const LabelMap& first) 
       const BoxAndCenter b = *GrownBox(gt, height_, width_, options_.threshold);
       o.training_points.push_back(b.center);
       o.training_box = b.box;
-      const Call c = Predict(model_, frame0, o.training_points, b.box, nullptr, false, false);
+      Call& c = *calls_[0];
+      Predict(model_, frame0, o.training_points, b.box, nullptr, false, false, false, &c);
       if (c.prediction.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(c.prediction.num_masks) + " masks, expected 3");
       const MaskWeightsResult trained =
           TrainMaskWeights(c.prediction.high_res.data(), gt.data(), static_cast<int64_t>(plane), options_.training);
@@ -199,23 +242,18 @@ void VideoSegmenter::Start(const ImageEmbedding& frame0, const LabelMap& first) 
       o.log = trained.log;
     }
     objects_.push_back(std::move(o));
-    boxes_.push_back(std::move(gt));
+    boxes_.push_back(BoundsOf(gt, height_, width_));
   }
 }
 
-void VideoSegmenter::SetBoxesFrom(const LabelMap& map) { UpdateBoxes(map, -1); }
+void VideoSegmenter::SetBoxesFrom(const LabelMap& map) { UpdateBoxes(BoundsById(map), -1); }
 
-void VideoSegmenter::UpdateBoxes(const LabelMap& map, int t) {
-  std::set<int> present(map.ids.begin(), map.ids.end());
-  present.erase(0);
-  const size_t plane = map.ids.size();
+void VideoSegmenter::UpdateBoxes(const IdBounds& bounds, int t) {
   if (options_.mode == VideoMode::kReference) {
     // ref: all_to_onehot(label, present ids): positional (BUG 2.2.12).
     boxes_.clear();
-    for (int p : present) {
-      std::vector<uint8_t> b(plane);
-      for (size_t i = 0; i < plane; ++i) b[i] = map.ids[i] == p;
-      boxes_.push_back(std::move(b));
+    for (int id = 1; id < 256; ++id) {
+      if (bounds[id].area > 0) boxes_.push_back(bounds[id]);
     }
     return;
   }
@@ -223,13 +261,12 @@ void VideoSegmenter::UpdateBoxes(const LabelMap& map, int t) {
   boxes_.resize(objects_.size());
   for (size_t j = 0; j < objects_.size(); ++j) {
     const int id = static_cast<int>(j + 1);
-    if (!present.count(id)) {
+    if (id >= 256 || bounds[id].area == 0) {
       Deviate((t >= 0 ? "frame " + std::to_string(t) + ": " : std::string()) + "object " + std::to_string(id) +
               " vanished; it keeps its previous box (the reference drops or renumbers objects)");
       continue;
     }
-    boxes_[j].assign(plane, 0);
-    for (size_t i = 0; i < plane; ++i) boxes_[j][i] = map.ids[i] == id;
+    boxes_[j] = bounds[id];
   }
 }
 
@@ -237,7 +274,8 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
                                    const std::optional<IntBox>& box, const float* mask_input, const float* fallback,
                                    int t, int j, VideoObjectStep* os, std::vector<float>* out) {
   const int64_t plane = static_cast<int64_t>(height_) * width_;
-  Call c2 = Predict(model_, frame, points, box, mask_input, false, keep_low_res, true);
+  Call& c2 = *calls_[1];
+  Predict(model_, frame, points, box, mask_input, false, keep_low_res, true, &c2);
   const int i2 = c2.best;
   c2.step.chosen = i2;
   os->steps.push_back(c2.step);
@@ -250,11 +288,14 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
     out->assign(fallback, fallback + plane);
     return;
   }
-  Call c3 = Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res, true);
+  Call& c3 = *calls_[2];
+  Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res, true, &c3);
   const int i3 = c3.best;
   c3.step.chosen = i3;
   os->steps.push_back(c3.step);
-  out->assign(c3.high(i3), c3.high(i3) + plane);
+  // The best map itself (best_high holds nothing else); `out`'s old buffer
+  // is reused by the next call 3.
+  out->swap(c3.best_high);
 }
 
 VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
@@ -268,13 +309,14 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
   VideoFrameResult result;
   result.t = t;
   const int count = static_cast<int>(std::min(objects_.size(), boxes_.size()));
-  std::vector<std::vector<float>> logits(count);
+  std::vector<std::vector<float>>& logits = logits_;
+  logits.resize(count);
   for (int j = 0; j < count; ++j) {
     const VideoObjectInit& obj = objects_[j];
     VideoObjectStep os;
     os.slot = j;
     os.prior_points = TopPoints(frame, obj.target_feat, options_.topk);
-    const std::optional<BoxAndCenter> grown = GrownBox(boxes_[j], height_, width_, options_.threshold);
+    const std::optional<BoxAndCenter> grown = GrowBox(boxes_[j], height_, width_, options_.threshold);
     if (!grown) throw VideoCrash(Where(t, j, 1) + ": the object's box map is empty (no box prompt)");
     os.input_bbox = grown->bbox;
     os.input_area = grown->area;
@@ -285,7 +327,8 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
     std::vector<float>& out = logits[j];
     if (!options_.finetune) {
       // ref: persam_video.py: call 1 with the box; the "large" choice.
-      Call c1 = Predict(model_, frame, points, os.box, nullptr, false, keep_low_res);
+      Call& c1 = *calls_[0];
+      Predict(model_, frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
       int i1 = 0;
       if (reference) {
         // BUG: the areas go through np.uint8 (modulo 256) before the arg-max.
@@ -309,7 +352,8 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
     } else {
       // ref: persam_video_f.py: the learned mix of call 1's three outputs.
       const std::array<float, 3>& m = obj.weights;
-      Call c1 = Predict(model_, frame, points, os.box, nullptr, false, keep_low_res);
+      Call& c1 = *calls_[0];
+      Predict(model_, frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
       std::vector<float> mixed(plane);
       for (int64_t i = 0; i < plane; ++i) {
         mixed[i] = (c1.high(0)[i] * m[0] + c1.high(1)[i] * m[1]) + c1.high(2)[i] * m[2];
@@ -359,10 +403,11 @@ VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
     }
     result.labels.ids[i] = id;
   }
-  std::set<int> present(result.labels.ids.begin(), result.labels.ids.end());
-  present.erase(0);
-  result.present.assign(present.begin(), present.end());
-  UpdateBoxes(result.labels, t);
+  const IdBounds bounds = BoundsById(result.labels);
+  for (int id = 1; id < 256; ++id) {
+    if (bounds[id].area > 0) result.present.push_back(id);
+  }
+  UpdateBoxes(bounds, t);
   return result;
 }
 

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,9 +88,25 @@ struct VideoObjectInit {
   std::vector<MaskWeightsLogEntry> log;
 };
 
+struct VideoDecoderCall;
+
+// The bounding box (inclusive) and pixel count of a 0/1 map or of one id
+// of a label map; area 0: absent.
+struct MapBounds {
+  IntBox bbox;
+  int64_t area = 0;
+};
+using IdBounds = std::array<MapBounds, 256>;
+MapBounds BoundsOf(const std::vector<uint8_t>& map, int height, int width);
+// Every object id's bounds in one pass over the map (id 0 left empty).
+IdBounds BoundsById(const LabelMap& map);
+
 class VideoSegmenter {
  public:
   VideoSegmenter(const SamModel& model, VideoOptions options);
+  ~VideoSegmenter();
+  VideoSegmenter(const VideoSegmenter&) = delete;
+  VideoSegmenter& operator=(const VideoSegmenter&) = delete;
 
   // frame0: the first frame's embedding; first: its label map (object ids;
   // 255 counts as an object in reference mode, as the reference's does).
@@ -111,7 +128,7 @@ class VideoSegmenter {
 
  private:
   void Deviate(const std::string& what);
-  void UpdateBoxes(const LabelMap& map, int t);
+  void UpdateBoxes(const IdBounds& bounds, int t);
   // Calls 2 and 3 of both cascades: call 2 (box, mask input), its best mask's
   // box and low-res logits into call 3, whose best logits are the object's.
   // An empty call-2 mask: VideoCrash (reference) or `fallback` (corrected).
@@ -124,10 +141,15 @@ class VideoSegmenter {
   VideoOptions options_;
   int height_ = 0, width_ = 0;
   std::vector<VideoObjectInit> objects_;
-  // Box source per loop slot: 0/1 maps (reference: positional over the
-  // present ids; corrected: by object id, the last map an object had).
-  std::vector<std::vector<uint8_t>> boxes_;
+  // Box source per loop slot: the bounds of a map (reference: positional
+  // over the present ids; corrected: by object id, the last map an object
+  // had).
+  std::vector<MapBounds> boxes_;
   std::vector<std::string> deviations_;
+  // Per frame, reused: decoder calls 1, 2, 3 (their full-size maps) and
+  // each object's final logits.
+  std::array<std::unique_ptr<VideoDecoderCall>, 3> calls_;
+  std::vector<std::vector<float>> logits_;
 };
 
 // The box prompt of a 0/1 map (get_box_prompt): bbox grown by `threshold`,
@@ -140,6 +162,7 @@ struct BoxAndCenter {
   PointPrompt center;
 };
 std::optional<BoxAndCenter> GrownBox(const std::vector<uint8_t>& map, int height, int width, int threshold);
+std::optional<BoxAndCenter> GrowBox(const MapBounds& bounds, int height, int width, int threshold);
 
 // The first k positions of `sim` in descending order (ties: lower index
 // first), as (x, y) = (column, row) points with label 1.
