@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 ninja -C build || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C build --print-errorlogs "$@"
 status=$?
-# The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: ~N
-# minutes; PERSAM_SKIP_ARM64=1 skips it). Its "arm64: N passed, N failed"
+# The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: build +
+# a 9-minute test budget; PERSAM_SKIP_ARM64=1 skips it). Its "arm64: N passed, N failed"
 # line is printed and its counts join the totals below.
 arm_passed=0 arm_failed=0
 if [ "${PERSAM_SKIP_ARM64:-0}" != 1 ]; then
