@@ -22,6 +22,7 @@ struct persam_image {
 struct persam_embedding {
   persam::ImageEmbedding embedding;
   persam::SamConfig config;  // of the model that computed it (for saving)
+  persam::ModelIdentity identity;  // likewise
 };
 
 struct persam_prediction {

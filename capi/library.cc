@@ -44,12 +44,10 @@ const char* persam_status_name(persam_status status) {
 
 persam_status persam_set_num_threads(int threads) {
   return persam::capi::Guard("persam_set_num_threads", [&] {
-    // More threads than 4 per core only costs memory and scheduling (and
-    // OpenMP falls over long before INT_MAX).
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    if (threads > 4 * cores) {
-      throw persam::capi::InvalidArgument{"threads " + std::to_string(threads) + " is more than 4 per core (" +
-                                          std::to_string(cores) + " cores)"};
+    const int max = persam::kernels::MaxThreads();
+    if (threads > max) {
+      throw persam::capi::InvalidArgument{"threads " + std::to_string(threads) + " is more than 4 per core (at most " +
+                                          std::to_string(max) + " here)"};
     }
     persam::kernels::SetNumThreads(threads);
   });

@@ -142,6 +142,7 @@ persam_status persam_embedding_compute(const persam_model* model, const persam_i
     auto handle = std::make_unique<persam_embedding>();
     handle->embedding = model->model->EncodeImage(image->image);
     handle->config = model->model->config();
+    handle->identity = model->model->identity();
     *out_embedding = handle.release();
   });
 }
@@ -150,7 +151,7 @@ persam_status persam_embedding_save(const persam_embedding* embedding, const cha
   PERSAM_CAPI_REQUIRE(embedding, "persam_embedding_save");
   PERSAM_CAPI_REQUIRE(path, "persam_embedding_save");
   return Guard("persam_embedding_save",
-               [&] { persam::WriteEmbeddingFile(path, embedding->embedding, embedding->config); });
+               [&] { persam::WriteEmbeddingFile(path, embedding->embedding, embedding->config, embedding->identity); });
 }
 
 persam_status persam_embedding_load(const persam_model* model, const char* path, int image_width, int image_height,
@@ -166,7 +167,11 @@ persam_status persam_embedding_load(const persam_model* model, const char* path,
     }
     auto handle = std::make_unique<persam_embedding>();
     handle->config = model->model->config();
-    handle->embedding = persam::ReadEmbeddingFile(path, handle->config, image_height, image_width);
+    handle->identity = model->model->identity();
+    // Files without a recorded model are accepted, as before the record existed.
+    std::string unchecked;
+    handle->embedding = persam::ReadEmbeddingFile(path, handle->config, image_height, image_width,
+                                                  handle->identity, &unchecked);
     *out_embedding = handle.release();
   });
 }

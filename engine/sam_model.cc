@@ -23,6 +23,7 @@ namespace persam {
 struct SamModel::Impl {
   SamConfig config;
   Precision precision = Precision::kF32;
+  ModelIdentity identity;
   std::unique_ptr<ImageEncoder> encoder;
   std::unique_ptr<PromptEncoder> prompt_encoder;
   std::unique_ptr<MaskDecoder> mask_decoder;
@@ -33,6 +34,7 @@ SamModel::~SamModel() = default;
 
 const SamConfig& SamModel::config() const { return impl_->config; }
 Precision SamModel::precision() const { return impl_->precision; }
+const ModelIdentity& SamModel::identity() const { return impl_->identity; }
 
 std::unique_ptr<SamModel> SamModel::Load(const std::string& path) { return Load(path, LoadOptions()); }
 
@@ -49,9 +51,11 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
                                                 const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->config = InferSamConfig(tensors, source);
+  if (!options.allow_unusual_architecture) CheckSamArchitecture(impl->config, source);
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));
+  impl->identity = MakeModelIdentity(tensors, impl->config, impl->precision);
   // The ViT encoder reads int8 weights itself; every other part (TinyViT,
   // prompt encoder, mask decoder) gets them as float32.
   const bool quantised = CountQuantizedInt8(tensors) > 0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/image.h"
+#include "engine/model_identity.h"
 #include "engine/precision.h"
 #include "engine/timing.h"
 #include "weights/sam_config.h"
@@ -58,6 +59,10 @@ struct LoadOptions {
   // Linears at that precision, its convolutions in float32; the prompt
   // encoder and mask decoder always run float32.
   std::optional<Precision> precision;
+  // Accept a config outside the architectures SAM defines
+  // (CheckSamArchitecture); off, such a file is refused before any weight
+  // is packed.
+  bool allow_unusual_architecture = false;
 };
 
 class SamModel {
@@ -74,6 +79,9 @@ class SamModel {
   const SamConfig& config() const;
   // The precision the image encoder actually runs at.
   Precision precision() const;
+  // Architecture, encoder weights hash and precision: what an embedding file
+  // records so that it is not used with another model.
+  const ModelIdentity& identity() const;
 
   ImageEmbedding EncodeImage(const RgbImage& image, StageTimings* timings = nullptr) const;
   // Prompt encoder + mask decoder (+ postprocessing). Throws persam::Error on

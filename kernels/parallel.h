@@ -6,7 +6,11 @@
 
 namespace persam::kernels {
 
-void SetNumThreads(int threads);  // <= 0: all cores
+void SetNumThreads(int threads);  // <= 0: all cores; callers check MaxThreads()
+// The most threads a caller may ask for: 4 per core. More only costs memory
+// and scheduling, and OpenMP runtimes fail (libgomp crashes near 100000)
+// long before INT_MAX; the CLI, the C API and Python refuse more.
+int MaxThreads();
 int NumThreads();  // 1 inside a parallel region
 bool InParallel();  // inside an active OpenMP parallel region
 

@@ -60,13 +60,42 @@ std::string JoinParts(const std::vector<std::string>& parts) {
   return s;
 }
 
+bool HasPngs(const fs::path& dir) { return !SortedPngs(dir).empty(); }
+
+// The mistakes that would otherwise score every object 0.00 with exit
+// status 0: --gt at the dataset root (or at Images/), --pred at a folder
+// without one sub-folder per object.
+void CheckLayout(const std::string& pred_dir, const std::string& gt_dir, const std::vector<std::string>& names) {
+  std::error_code ec;
+  if (fs::is_directory(fs::path(gt_dir) / "Annotations", ec)) {
+    throw Error("--gt '" + gt_dir + "' is a dataset root (it holds Annotations/): pass --gt " +
+                (fs::path(gt_dir) / "Annotations").string());
+  }
+  bool any_gt = false, any_pred = false;
+  std::string missing;
+  for (const std::string& name : names) {
+    any_gt = any_gt || HasPngs(fs::path(gt_dir) / name);
+    const bool here = fs::is_directory(fs::path(pred_dir) / name, ec);
+    any_pred = any_pred || here;
+    if (!here && missing.size() < 200) missing += (missing.empty() ? "" : ", ") + name;
+  }
+  if (!any_gt) {
+    throw Error("--gt '" + gt_dir + "' has object folders but no .png masks in them: it should be the dataset's "
+                "Annotations folder (DATA/Annotations/<object>/NN.png)");
+  }
+  if (!any_pred) {
+    throw Error("--pred '" + pred_dir + "' has none of the object folders of --gt '" + gt_dir + "' (" + missing +
+                "): it should be the --out folder of 'persam personalize --dataset' (DIR/<object>/NN.png)");
+  }
+}
+
 }  // namespace
 
 EvalResult EvaluatePredictions(const std::string& pred_dir, const std::string& gt_dir,
                                const std::string& ref_idx) {
   std::error_code ec;
-  if (!fs::is_directory(gt_dir, ec)) throw Error("persam eval: ground-truth directory '" + gt_dir + "' not found");
-  if (!fs::is_directory(pred_dir, ec)) throw Error("persam eval: prediction directory '" + pred_dir + "' not found");
+  if (!fs::is_directory(gt_dir, ec)) throw Error("ground-truth directory '" + gt_dir + "' not found");
+  if (!fs::is_directory(pred_dir, ec)) throw Error("prediction directory '" + pred_dir + "' not found");
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(gt_dir)) {
     const std::string name = entry.path().filename().string();
@@ -74,7 +103,8 @@ EvalResult EvaluatePredictions(const std::string& pred_dir, const std::string& g
     names.push_back(name);
   }
   std::sort(names.begin(), names.end());
-  if (names.empty()) throw Error("persam eval: no object directories in '" + gt_dir + "'");
+  if (names.empty()) throw Error("no object directories in '" + gt_dir + "'");
+  CheckLayout(pred_dir, gt_dir, names);
 
   EvalResult result;
   for (const std::string& name : names) {
@@ -84,6 +114,10 @@ EvalResult EvaluatePredictions(const std::string& pred_dir, const std::string& g
     const fs::path pred_class = fs::path(pred_dir) / name;
     const auto gts = SortedPngs(gt_class);
     const auto preds = SortedPngs(pred_class);
+    if (preds.empty()) {
+      result.warnings.push_back("no predictions for object '" + name + "' in '" + pred_class.string() +
+                                "': scored 0, as eval_miou.py does");
+    }
     for (size_t i = 0; i < std::min(gts.size(), preds.size()); ++i) {
       const std::string gt_rel = name + "/" + JoinParts(gts[i]);
       if (gt_rel.find(ref_idx) != std::string::npos) continue;  // ref: `if args.ref_idx in gt_img`
@@ -92,7 +126,7 @@ EvalResult EvaluatePredictions(const std::string& pred_dir, const std::string& g
       const RgbImage gt = LoadImage(gt_path);
       const RgbImage pred = LoadImage(pred_path);
       if (gt.height != pred.height || gt.width != pred.width) {
-        throw Error("persam eval: prediction '" + pred_path + "' is " + std::to_string(pred.width) + "x" +
+        throw Error("prediction '" + pred_path + "' is " + std::to_string(pred.width) + "x" +
                     std::to_string(pred.height) + " but ground truth '" + gt_path + "' is " +
                     std::to_string(gt.width) + "x" + std::to_string(gt.height));
       }

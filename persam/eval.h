@@ -32,6 +32,7 @@ struct ObjectScore {
 
 struct EvalResult {
   std::vector<ObjectScore> objects;
+  std::vector<std::string> warnings;  // objects without predictions (scored 0)
   double mean_iou = 0, mean_accuracy = 0;
 };
 
@@ -40,7 +41,10 @@ struct EvalResult {
 // ".DS" skipped); each side's PNGs sorted by path and paired in that order
 // (zip: the shorter list wins); a pair is skipped when ref_idx occurs in the
 // ground-truth path below gt_dir ("<object>/<file>"). Throws persam::Error on
-// a missing directory, an unreadable image or two masks of different sizes.
+// a missing directory, an unreadable image or two masks of different sizes,
+// and on the layouts that would score every object 0: gt_dir at a dataset
+// root (holding Annotations/) or without any PNG below its object folders,
+// pred_dir without any of gt_dir's object folders.
 EvalResult EvaluatePredictions(const std::string& pred_dir, const std::string& gt_dir,
                                const std::string& ref_idx = "00");
 

@@ -31,20 +31,31 @@ int Channels(const ImageEmbedding& e, int* grid) {
 
 TargetFeatures ComputeTargetFeatures(const ImageEmbedding& embedding, const std::vector<uint8_t>& cells,
                                      TargetPooling pooling) {
+  return ComputeTargetFeatures(std::vector<const ImageEmbedding*>{&embedding},
+                               std::vector<const std::vector<uint8_t>*>{&cells}, pooling);
+}
+
+TargetFeatures ComputeTargetFeatures(const std::vector<const ImageEmbedding*>& embeddings,
+                                     const std::vector<const std::vector<uint8_t>*>& cells, TargetPooling pooling) {
+  if (embeddings.empty() || embeddings.size() != cells.size()) throw Error("PerSAM: no reference to pool");
   int grid = 0;
-  const int channels = Channels(embedding, &grid);
+  const int channels = Channels(*embeddings[0], &grid);
   const size_t positions = static_cast<size_t>(grid) * grid;
-  if (cells.size() != positions) throw Error("PerSAM: reference cell map is not 64 x 64");
   std::vector<double> sum(channels, 0.0);
   std::vector<float> max(channels, -INFINITY);
   int count = 0;
-  for (size_t p = 0; p < positions; ++p) {
-    if (!cells[p]) continue;
-    ++count;
-    for (int c = 0; c < channels; ++c) {
-      const float v = embedding.data[c * positions + p];
-      sum[c] += v;
-      max[c] = std::max(max[c], v);
+  for (size_t r = 0; r < embeddings.size(); ++r) {
+    const ImageEmbedding& embedding = *embeddings[r];
+    if (Channels(embedding, &grid) != channels) throw Error("PerSAM: reference embeddings differ in channels");
+    if (cells[r]->size() != positions) throw Error("PerSAM: reference cell map is not 64 x 64");
+    for (size_t p = 0; p < positions; ++p) {
+      if (!(*cells[r])[p]) continue;
+      ++count;
+      for (int c = 0; c < channels; ++c) {
+        const float v = embedding.data[c * positions + p];
+        sum[c] += v;
+        max[c] = std::max(max[c], v);
+      }
     }
   }
   if (count == 0) throw Error("PerSAM: no reference cell selected");

@@ -26,6 +26,10 @@ enum class TargetPooling {
 // embedding: [C, grid, grid]; cells: [grid * grid] 0/1 with at least one set.
 TargetFeatures ComputeTargetFeatures(const ImageEmbedding& embedding, const std::vector<uint8_t>& cells,
                                      TargetPooling pooling);
+// Several references (concepts/): mean and max over the selected cells of
+// all of them, in order; one reference gives exactly the call above.
+TargetFeatures ComputeTargetFeatures(const std::vector<const ImageEmbedding*>& embeddings,
+                                     const std::vector<const std::vector<uint8_t>*>& cells, TargetPooling pooling);
 
 // Cosine similarity of every embedding position with `feat`, upsampled x4
 // (bilinear) and postprocessed like a mask to the original image size:

@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <system_error>
-
-#include <unistd.h>
 
 #include "base/error.h"
 
@@ -74,34 +70,6 @@ RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& 
   const uint8_t green[3] = {0, 200, 0}, red[3] = {220, 0, 0};
   for (const PointPrompt& p : points) DrawStar(&out, p.x, p.y, radius, p.label == 1 ? green : red);
   return out;
-}
-
-void MakeOutputDirectory(const std::string& dir) {
-  std::error_code ec;
-  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
-    throw Error("output directory '" + dir + "' exists and is not a directory");
-  }
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw Error("cannot create output directory '" + dir + "': " + ec.message());
-}
-
-void WriteAtomically(const std::string& path, const std::function<void(const std::string&)>& write) {
-  const std::filesystem::path target(path);
-  // Same directory (rename must not cross file systems), same extension
-  // (encoders may look at it), a name no other process uses.
-  const std::string temp = (target.parent_path() / ("." + target.stem().string() + ".tmp" +
-                                                    std::to_string(::getpid()) + target.extension().string()))
-                               .string();
-  try {
-    write(temp);
-    std::error_code ec;
-    std::filesystem::rename(temp, target, ec);
-    if (ec) throw Error("cannot rename '" + temp + "' to '" + path + "': " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    throw;
-  }
 }
 
 void WriteMaskPng(const std::string& path, const std::vector<uint8_t>& mask, int height, int width) {

@@ -1,7 +1,6 @@
 // Writing PerSAM's results as the reference does: the mask PNG with the
 // foreground in (128, 0, 0) RGB, and a visualisation JPEG (image, mask
-// overlay, prior points). Files are written under a temporary name and
-// renamed, so a failure never leaves a half-written file.
+// overlay, prior points), through base/output_file.h.
 // ref: Personalize-SAM/persam.py (mask_colors[final_mask] = [0, 0, 128] BGR,
 //      cv2.imwrite; show_mask / show_points for vis_mask_NN.jpg).
 #ifndef PERSAM_PERSAM_OUTPUTS_H_
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/output_file.h"
 #include "engine/image.h"
 #include "engine/sam_model.h"
 
@@ -23,13 +23,6 @@ RgbImage MaskToRgb128(const std::vector<uint8_t>& mask, int height, int width);
 // show_mask colour) and the points as stars (green positive, red negative).
 RgbImage RenderVisualization(const RgbImage& image, const std::vector<uint8_t>& mask,
                              const std::vector<PointPrompt>& points);
-
-// Calls write(temp_path), then renames temp_path to path; removes the
-// temporary file and rethrows if anything fails.
-void WriteAtomically(const std::string& path, const std::function<void(const std::string&)>& write);
-// Creates `dir` and its parents; an existing directory is fine, an existing
-// file of that name is an error naming it.
-void MakeOutputDirectory(const std::string& dir);
 
 void WriteMaskPng(const std::string& path, const std::vector<uint8_t>& mask, int height, int width);
 void WriteVisualizationJpeg(const std::string& path, const RgbImage& image, const std::vector<uint8_t>& mask,

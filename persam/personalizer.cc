@@ -165,6 +165,20 @@ void Personalizer::SetReference(ImageEmbedding embedding, const RgbImage& mask, 
   reference_ = std::move(ref);
 }
 
+void Personalizer::SetLearned(TargetFeatures target, const std::array<float, 3>& mask_weights, int ref_height,
+                              int ref_width) {
+  if (target.feat.empty() || target.embedding.size() != target.feat.size() || ref_height <= 0 || ref_width <= 0) {
+    throw Error("PerSAM: learned target features are empty or inconsistent");
+  }
+  ReferenceSummary ref;
+  ref.height = ref_height;
+  ref.width = ref_width;
+  ref.target = std::move(target);
+  reference_ = std::move(ref);
+  reference_embedding_ = ImageEmbedding();
+  weights_ = options_.finetune ? mask_weights : std::array<float, 3>{};
+}
+
 ImageOutcome Personalizer::Segment(const RgbImage& image) const {
   StageTimings encode;
   ImageEmbedding embedding;

@@ -70,7 +70,15 @@ class Personalizer {
   void SetReference(const RgbImage& image, const RgbImage& mask, const std::string& mask_source);
   // The same with the reference image already encoded.
   void SetReference(ImageEmbedding embedding, const RgbImage& mask, const std::string& mask_source);
+  // A concept learned earlier (concepts/ keeps it in a file): the target
+  // features and, with finetune, the mask weights, in place of a reference
+  // image; Segment then computes exactly what it computes after SetReference.
+  // reference_embedding() stays empty. Throws persam::Error when the features
+  // are empty or the size is not positive.
+  void SetLearned(TargetFeatures target, const std::array<float, 3>& mask_weights, int ref_height, int ref_width);
   const ReferenceSummary& reference() const { return reference_; }
+  // The mask weights in use (PerSAM-F; zero for PerSAM).
+  const std::array<float, 3>& mask_weights() const { return weights_; }
   // The reference image's embedding (reuse it when it is also a target).
   const ImageEmbedding& reference_embedding() const { return reference_embedding_; }
 

@@ -23,6 +23,13 @@ struct Target {
   std::string name, path;
 };
 
+// Every image a run reads, decoded once before anything is written: a bad
+// target must not leave the outputs of the images before it behind. (The
+// pixels are dropped; decoding twice is cheap next to the encoder.)
+void CheckImagesReadable(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) (void)LoadImage(path);
+}
+
 ObjectResult RunObject(const SamModel& model, const std::string& object, const std::string& ref_image_path,
                        const std::string& ref_mask_path, const std::vector<Target>& targets,
                        const RunOptions& options, const std::string& out_dir, const ProgressCallback& progress,
@@ -105,11 +112,22 @@ RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root
   RunReport report;
   report.finetune = options.personalize.finetune;
   size_t position = 0;
+  std::vector<std::vector<Target>> shares;
+  std::vector<std::string> inputs;
   for (const DatasetObject& object : objects) {
-    std::vector<Target> targets;
+    std::vector<Target>& targets = shares.emplace_back();
     for (const DatasetImage& image : object.images) {
       if (InShard(options, position++)) targets.push_back({image.name, image.path});
     }
+    if (targets.empty()) continue;
+    inputs.push_back(object.ref_image);
+    inputs.push_back(object.ref_mask);
+    for (const Target& t : targets) inputs.push_back(t.path);
+  }
+  if (!options.out_dir.empty()) CheckImagesReadable(inputs);
+  for (size_t k = 0; k < objects.size(); ++k) {
+    const DatasetObject& object = objects[k];
+    const std::vector<Target>& targets = shares[k];
     if (targets.empty()) continue;
     const std::string out = options.out_dir.empty() ? "" : (fs::path(options.out_dir) / object.name).string();
     report.objects.push_back(
@@ -139,6 +157,11 @@ RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image,
     if (InShard(options, i)) share.push_back(list[i]);
   }
   list.swap(share);
+  if (!options.out_dir.empty()) {
+    std::vector<std::string> inputs = {ref_image, ref_mask};
+    for (const Target& t : list) inputs.push_back(t.path);
+    CheckImagesReadable(inputs);
+  }
   RunReport report;
   report.finetune = options.personalize.finetune;
   report.objects.push_back(RunObject(model, "", ref_image, ref_mask, list, options, options.out_dir, progress, &report));

@@ -5,9 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example.
+# clang, libclang-rt-14-dev: libFuzzer for scripts/fuzz.sh.
+# python3-*: the Python package's tests (NumPy, Pillow) and its Dask example;
+# python3-opencv: our PNG/JPEG files read back as the reference reads them.
+# Image codecs: libjpeg-turbo, libspng (+ zlib, which the tests use too),
+# libwebp and libheif (both optional at build time: meson -Dwebp, -Dheif).
+# libxxhash-dev: weights hashes (model identity).
+# libcurl4-openssl-dev, libssl-dev: `persam download` (HTTP with resume, SHA-256).
+# libpng-dev: DAVIS label PNGs (video/); libssl-dev: SHA-256 (download, tests).
+# libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
+# python3-selenium: its browser test (tests/server/).
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
-          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed)
+          libjpeg62-turbo-dev libspng-dev zlib1g-dev libwebp-dev libheif-dev
+          doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
+          python3-opencv clang libclang-rt-14-dev
+          libcpp-httplib-dev chromium chromium-driver python3-selenium
+          libpng-dev libssl-dev libxxhash-dev libcurl4-openssl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,13 +7,19 @@ cd "$(dirname "$0")/.."
 ninja -C build || { echo "0 passed, 1 failed"; exit 1; }
 meson test -C build --print-errorlogs "$@"
 status=$?
+# Hostile input: every reader fuzzed (clang, libFuzzer), the suites under
+# ASan + UBSan; each prints its own summary, a failure counts once here.
+extra_failed=0
+bash scripts/fuzz.sh || extra_failed=$((extra_failed + 1))
+bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: build +
-# a 9-minute test budget; PERSAM_SKIP_ARM64=1 skips it). Its "arm64: N passed, N failed"
-# line is printed and its counts join the totals below.
+# a test budget, PERSAM_ARM64_BUDGET; PERSAM_SKIP_ARM64=1 skips it). Its
+# "arm64: N passed, N failed" line is printed and its counts join the totals
+# below; a failing or unparsable run fails CI.
 arm_passed=0 arm_failed=0
 if [ "${PERSAM_SKIP_ARM64:-0}" != 1 ]; then
-  arm_line=$(scripts/cross-arm64.sh 2>&1 | tee /dev/stderr | tail -n 1)
-  if [[ $arm_line =~ ^arm64:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  arm_line=$(bash scripts/cross-arm64.sh 2>&1 | tee /dev/stderr | tail -n 1)
+  if [[ $arm_line =~ ^arm64:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
     arm_passed=${BASH_REMATCH[1]} arm_failed=${BASH_REMATCH[2]}
   else
     arm_failed=1
@@ -39,9 +45,9 @@ print_summary() {
   died=$(grep -c -E '^ *[0-9]+/[0-9]+ .*(TIMEOUT|SIGSEGV|SIGABRT|killed by signal)' "$log" || true)
   failed=$((failed + died))
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=${suites_failed:-1}; fi
-  passed=$((passed + arm_passed)); failed=$((failed + arm_failed))
+  passed=$((passed + arm_passed)); failed=$((failed + extra_failed + arm_failed))
   echo "$passed passed, $failed failed, $skipped skipped"
 }
 print_summary
-[ "$arm_failed" -eq 0 ] || status=1
+[ "$extra_failed" -eq 0 ] && [ "$arm_failed" -eq 0 ] || status=1
 exit $status

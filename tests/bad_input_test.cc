@@ -12,7 +12,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
+#include "weights/npy.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
 #include "weights/random_checkpoint.h"
@@ -258,7 +260,7 @@ TEST_CASE("bad input: tensor bytes running past the storage") {
   CheckContains(ReadError(MakePth({t})), {"'long.weight'", "overflows"});
   t.shape = {int64_t{1} << 40};
   t.stride = {0};
-  CheckContains(ReadError(MakePth({t})), {"'long.weight'", "larger than its storage"});
+  CheckContains(ReadError(MakePth({t})), {"'long.weight'", "bad.pth", "broadcast", "64 MiB"});
 }
 
 TEST_CASE("bad input: checkpoint of another model") {
@@ -366,6 +368,110 @@ TEST_CASE("bad input: random byte corruption of a .pth never crashes") {
       } catch (const Error&) {
       }
     }
+  }
+}
+
+}  // namespace
+}  // namespace persam
+
+#ifndef PERSAM_EXE
+#define PERSAM_EXE "persam"
+#endif
+
+namespace persam {
+namespace {
+
+// Peak RSS bound of the hostile-input runs below: the CLI's own footprint
+// plus 150 MB, far below the files' requests (gigabytes).
+long SmallRssKb() { return testing::RssBoundKb(PERSAM_EXE, 150 * 1024); }
+
+TEST_CASE("hostile input: a 3 KB .pth of 16 broadcast [8192, 8192] views is refused in total") {
+  std::vector<TensorPickle> views;
+  for (int i = 0; i < 16; ++i) {
+    TensorPickle t;
+    t.name = "broadcast." + std::to_string(i);
+    t.storage_numel = 1;
+    t.shape = {8192, 8192};  // 256 MiB each as float32, from one element
+    t.stride = {0, 0};
+    views.push_back(t);
+  }
+  const std::string path = TempPath("broadcast.pth");
+  WriteFile(path, MakePth(views, Floats(1)));
+  const testing::MeasuredRun r = testing::RunMeasured(PERSAM_EXE, {"inspect", path, "--threads", "1"});
+  MESSAGE("broadcast .pth: inspect exit " << r.code << ", peak RSS " << r.max_rss_kb << " KiB, " << r.seconds << " s");
+  CHECK(r.code == 1);
+  CheckContains(r.output, {path, "broadcast.0", "64 MiB"});
+  CHECK(r.max_rss_kb < SmallRssKb());
+  CHECK(r.seconds < 20.0);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("hostile input: .npy of shape (2^46 + 1, 256, 256) with 256 KiB of data") {
+  const std::string header_text =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (70368744177665, 256, 256), }";
+  std::string header = header_text;
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xFF);
+  bytes += static_cast<char>(header.size() >> 8);
+  bytes += header + std::string(256 * 1024, '\0');
+  const std::string path = TempPath("huge.npy");
+  WriteFile(path, bytes);
+  // (2^46 + 1) * 2^16 * 4 bytes wraps to exactly 2^18: the data size the
+  // unchecked product matched.
+  CHECK_THROWS_WITH_AS(ReadNpy(path), doctest::Contains((path + ": .npy shape").c_str()), Error);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("hostile input: a safetensors tensor name that is not UTF-8 is refused naming the file") {
+  const std::string name = "bad\xff\xfename";
+  std::string header = "{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  while (header.size() % 8 != 0) header += ' ';
+  std::string bytes(8, '\0');
+  const uint64_t length = header.size();
+  std::memcpy(&bytes[0], &length, 8);
+  bytes += header + std::string(4, '\0');
+  const std::string path = TempPath("not_utf8.safetensors");
+  WriteFile(path, bytes);
+  CHECK_THROWS_WITH_AS(ReadCheckpoint(path), doctest::Contains("invalid UTF-8"), Error);
+  CHECK_THROWS_WITH_AS(ReadCheckpoint(path), doctest::Contains(path.c_str()), Error);
+  // Escaped surrogates are refused too; a valid multi-byte name is kept.
+  std::string good = "{\"caf\xc3\xa9\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  while (good.size() % 8 != 0) good += ' ';
+  std::string good_bytes(8, '\0');
+  const uint64_t good_length = good.size();
+  std::memcpy(&good_bytes[0], &good_length, 8);
+  good_bytes += good + std::string(4, '\0');
+  WriteFile(path, good_bytes);
+  CHECK(ReadCheckpoint(path).tensors.count("caf\xc3\xa9") == 1);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("hostile input: --threads far above the cores is refused at once") {
+  const testing::MeasuredRun r =
+      testing::RunMeasured(PERSAM_EXE, {"inspect", "/nonexistent.pth", "--threads", "100000"});
+  MESSAGE("--threads 100000: exit " << r.code << ", peak RSS " << r.max_rss_kb << " KiB, " << r.seconds << " s");
+  CHECK(r.code == 2);
+  CheckContains(r.output, {"--threads 100000", "4 per core"});
+  CHECK(r.max_rss_kb < SmallRssKb());
+  CHECK(r.seconds < 5.0);
+}
+
+TEST_CASE("hostile input: inferred configs outside SAM's architectures are refused") {
+  SamConfig grid256 = SamVitTinyTestConfig();
+  grid256.vit.grid = 256;
+  grid256.embed_grid = 256;
+  grid256.image_size = 4096;
+  CHECK_THROWS_WITH_AS(CheckSamArchitecture(grid256, "m.safetensors"),
+                       doctest::Contains("m.safetensors: image size 4096"), Error);
+  SamConfig wide = SamVitHConfig();
+  wide.vit.embed_dim = 4096;
+  CHECK_THROWS_WITH_AS(CheckSamArchitecture(wide, "w.pth"), doctest::Contains("ViT embed dim 4096"), Error);
+  // Every configuration SAM (and the tests) define passes.
+  for (const SamConfig& c : {SamVitBConfig(), SamVitLConfig(), SamVitHConfig(), SamVitTinyTestConfig(),
+                             MobileSamConfig()}) {
+    CHECK_NOTHROW(CheckSamArchitecture(c, "ok"));
   }
 }
 

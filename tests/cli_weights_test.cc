@@ -92,7 +92,12 @@ TEST_CASE("cli: inspect text and json") {
   CHECK(run.code == 0);
   const JsonValue doc = ParseJson(run.output.data(), run.output.size(), "inspect --json");
   CHECK(doc.At("architecture").AsString() == "sam-vit");
-  CHECK(doc.At("config").At("vit.embed_dim").AsString() == "96");
+  // Typed config values: numbers as numbers, lists as lists.
+  CHECK(doc.At("config").At("vit.embed_dim").AsInt64() == 96);
+  const JsonValue& global_blocks = doc.At("config").At("vit.global_blocks");
+  REQUIRE(global_blocks.Items().size() == 2);
+  CHECK(global_blocks.Items()[0].AsInt64() == 1);
+  CHECK(global_blocks.Items()[1].AsInt64() == 3);
   CHECK(doc.At("tensors").AsInt64() == 202);
   int64_t elements = 0;
   for (const auto& entry : ReadCheckpoint(in).tensors) elements += entry.second.NumElements();

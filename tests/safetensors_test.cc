@@ -312,5 +312,18 @@ TEST_CASE("json: strict parsing") {
   CHECK_THROWS_AS(ParseJson(deep.data(), deep.size(), "t"), Error);
 }
 
+TEST_CASE("json: a negative zero double survives writing and reading back as a double") {
+  // -1e-999 underflows to -0.0; written as "-0" it read back as the integer 0
+  // and the second writing differed from the first (found by fuzz_json).
+  const std::string text = "[-1e-999, -0, 50.0]";
+  const std::string once = WriteJson(ParseJson(text.data(), text.size(), "t"));
+  const JsonValue again = ParseJson(once.data(), once.size(), "t");
+  CHECK(!again.Items()[0].IsInteger());
+  CHECK(std::signbit(again.Items()[0].AsDouble()));
+  CHECK(again.Items()[1].IsInteger());
+  CHECK(again.Items()[1].AsInt64() == 0);
+  CHECK(WriteJson(again) == once);
+}
+
 }  // namespace
 }  // namespace persam

@@ -15,11 +15,15 @@ Args::Args(const std::string& command, const std::vector<std::string>& argv,
     : command_(command) {
   // Options every subcommand accepts.
   std::set<std::string> all_values = value_options;
-  all_values.insert("threads");
+  all_values.insert({"threads", "max-image-pixels"});
   std::set<std::string> all_flags = flags;
   all_flags.insert({"quiet", "verbose", "help"});
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
+    if (arg == "-h") {  // as --help, like most programs
+      flags_.insert("help");
+      continue;
+    }
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
       positionals_.push_back(arg);
       continue;

@@ -14,6 +14,7 @@
 #include "tools/cli.h"
 #include "tools/demo_scene.h"
 #include "tools/precision_option.h"
+#include "tools/print_timings.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -22,9 +23,11 @@ namespace {
 
 constexpr uint64_t kDemoSeed = 20230410;
 
-void PrintTimings(const Args& args, const StageTimings& timings) {
+// Indented under its heading; the name column as wide as the longest name.
+void PrintStageTimes(const Args& args, const StageTimings& timings) {
+  const int width = StageNameWidth(timings, 28);
   for (const auto& [stage, seconds] : timings.entries()) {
-    Say(args, "    %-28s %8.1f ms\n", stage.c_str(), seconds * 1e3);
+    Say(args, "    %-*s %8.1f ms\n", width, stage.c_str(), seconds * 1e3);
   }
 }
 
@@ -37,6 +40,7 @@ int64_t MaskArea(const Prediction& prediction, int index) {
 
 std::unique_ptr<SamModel> DemoModel(const Args& args) {
   const LoadOptions options = ModelLoadOptions(args);  // usage errors first
+  if (const auto out = args.Value("out")) CheckOutputDirectory(*out, "--out");
   if (auto path = args.Value("model")) {
     Say(args, "model: %s\n", path->c_str());
     return SamModel::Load(*path, options);
@@ -46,9 +50,10 @@ std::unique_ptr<SamModel> DemoModel(const Args& args) {
       "model: built-in SAM with a small ViT encoder (embed %d, depth %d, %d heads) and\n"
       "       the standard prompt encoder and mask decoder, deterministic RANDOM weights.\n"
       "       Random weights give meaningless masks: this shows the pipeline runs.\n"
-      "       For real results convert an official checkpoint and pass --model:\n"
-      "         persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
-      "         persam demo --model sam_vit_b.safetensors\n\n",
+      "       For real results download an official checkpoint (375 MB, SHA-256\n"
+      "       checked) as safetensors and pass --model:\n"
+      "         persam download vit_b --dir models --convert\n"
+      "         persam demo --model models/sam_vit_b_01ec64.safetensors\n\n",
       config.vit.embed_dim, config.vit.depth, config.vit.num_heads);
   return SamModel::FromTensors(MakeRandomSamTensors(config, kDemoSeed), "built-in demo model", options);
 }
@@ -80,7 +85,7 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
   }
   for (const std::string& warning : reference.warnings) Say(args, "  note: %s\n", warning.c_str());
   Say(args, "  reference stages:\n");
-  PrintTimings(args, reference.timings);
+  PrintStageTimes(args, reference.timings);
   const std::string out_dir = args.Value("out").value_or("");
   for (size_t i = 1; i < scenes.size(); ++i) {
     const ImageOutcome outcome = personalizer.Segment(scenes[i].image);
@@ -95,9 +100,10 @@ void RunPersonalization(const Args& args, const SamModel& model, bool finetune,
     if (!out_dir.empty()) {
       const std::string stem = out_dir + "/" + (finetune ? "persam_f_" : "persam_") + std::to_string(i);
       WriteMaskPng(stem + ".png", outcome.mask, outcome.height, outcome.width);
-      SaveJpeg(stem + "_vis.jpg", RenderVisualization(scenes[i].image, outcome.mask, outcome.prior_points));
+      const RgbImage vis = RenderVisualization(scenes[i].image, outcome.mask, outcome.prior_points);
+      WriteAtomically(stem + "_vis.jpg", [&](const std::string& temp) { SaveJpeg(temp, vis); });
     }
-    PrintTimings(args, outcome.timings);
+    PrintStageTimes(args, outcome.timings);
   }
 }
 
@@ -121,7 +127,7 @@ int RunDemo(const Args& args) {
         static_cast<long long>(MaskArea(prediction, i)));
   }
   Say(args, "  stage timings:\n");
-  PrintTimings(args, predictor.timings());
+  PrintStageTimes(args, predictor.timings());
 
   // The object again, moved and at other image sizes and aspect ratios.
   const std::vector<DemoScene> scenes = {
@@ -151,7 +157,7 @@ extern const Command kDemoCommand = {
     "\n"
     PERSAM_PRECISION_HELP,
     {"model", "out", kPrecisionOptionName},
-    {},
+    {kUnusualModelFlag},
     RunDemo,
 };
 

@@ -11,6 +11,7 @@
 #include "tools/print_timings.h"
 #include "tools/precision_option.h"
 #include "base/error.h"
+#include "base/output_file.h"
 #include "weights/npy.h"
 
 namespace persam::cli {
@@ -21,6 +22,8 @@ int RunEmbed(const Args& args) {
   const std::string image_path = args.Required("image");
   const std::string out_path = args.Required("out");
   const LoadOptions load_options = ModelLoadOptions(args);
+  CheckOutputFile(out_path, "--out");
+  CheckOutputFile(out_path + ".json", "--out");
   StageTimings timings;
   std::unique_ptr<SamModel> model;
   {
@@ -35,7 +38,7 @@ int RunEmbed(const Args& args) {
   const ImageEmbedding embedding = model->EncodeImage(image, &timings);
   {
     ScopedStage stage(&timings, "write");
-    WriteEmbeddingFile(out_path, embedding, model->config());
+    WriteEmbeddingFile(out_path, embedding, model->config(), model->identity());
   }
   Say(args, "wrote %s (1 x %d x %d x %d) for a %d x %d image\n", out_path.c_str(), model->config().prompt_dim,
       model->config().embed_grid, model->config().embed_grid, image.width, image.height);
@@ -63,7 +66,7 @@ extern const Command kEmbedCommand = {
     PERSAM_PRECISION_HELP
     "  --verbose      per-stage timings\n",
     {"model", "image", "out", kPrecisionOptionName},
-    {},
+    {kUnusualModelFlag},
     RunEmbed,
 };
 

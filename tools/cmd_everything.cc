@@ -130,7 +130,7 @@ int RunEverything(const Args& args) {
     ScopedStage stage(&timings, "load_image");
     image = LoadImage(image_path);
   }
-  MakeOutputDirectory(out_dir);
+  CheckOutputDirectory(out_dir, "--out");
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
@@ -145,6 +145,14 @@ int RunEverything(const Args& args) {
   timings.Add("everything", generator_seconds);
   {
     ScopedStage stage(&timings, "write");
+    // The folder holds this run's outputs only: NNN.png beyond this run's
+    // count (or any, when this run writes RLE) would read as this run's.
+    const size_t written = options.output_mode == amg::OutputMode::kBinaryMask ? records.size() : 0;
+    RemoveStaleOutputs(out_dir, [&](const std::string& name) {
+      return name.size() >= 7 && name.size() <= 13 && name.compare(name.size() - 4, 4, ".png") == 0 &&
+             name.find_first_not_of("0123456789") == name.size() - 4 &&
+             std::stoul(name.substr(0, name.size() - 4)) >= written;
+    });
     std::vector<JsonValue> json;
     json.reserve(records.size());
     for (size_t i = 0; i < records.size(); ++i) {
@@ -157,11 +165,7 @@ int RunEverything(const Args& args) {
         });
       }
     }
-    WriteAtomically(out_dir + "/masks.json", [&](const std::string& tmp) {
-      std::ofstream file(tmp);
-      file << WriteJson(JsonValue::Array(std::move(json))) << "\n";
-      if (!file) throw Error("cannot write '" + out_dir + "/masks.json'");
-    });
+    WriteFileAtomically(out_dir + "/masks.json", WriteJson(JsonValue::Array(std::move(json))) + "\n");
     WriteAtomically(out_dir + "/overlay.png",
                     [&](const std::string& tmp) { SavePng(tmp, OverlayAll(image, records)); });
   }
@@ -223,7 +227,7 @@ extern const Command kEverythingCommand = {
     {"model", "image", "out", kPrecisionOptionName, "points-per-side", "points-per-batch", "pred-iou-thresh",
      "stability-score-thresh", "stability-score-offset", "box-nms-thresh", "crop-n-layers", "crop-nms-thresh",
      "crop-overlap-ratio", "crop-n-points-downscale-factor", "min-mask-region-area", "output-mode"},
-    {"timing"},
+    {"timing", kUnusualModelFlag},
     RunEverything,
 };
 

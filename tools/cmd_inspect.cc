@@ -3,7 +3,9 @@
 #include <string>
 
 #include "engine/precision.h"
+#include "concepts/concept_file.h"
 #include "tools/cli.h"
+#include "tools/inspect_concept.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
 #include "weights/json.h"
@@ -26,6 +28,7 @@ int RunInspect(const Args& args) {
   if (args.positionals().size() != 1) throw UsageError{"expected one FILE"};
   const std::string& path = args.positionals()[0];
   const Checkpoint checkpoint = ReadCheckpoint(path);
+  if (IsConceptMetadata(checkpoint.metadata)) return InspectConcept(args, path);
   int64_t elements = 0;
   uint64_t bytes = 0;
   std::map<std::string, int> dtypes;
@@ -71,9 +74,7 @@ int RunInspect(const Args& args) {
                                                      : JsonValue::Null());
     if (!problem.empty()) doc.emplace_back("error", JsonValue::String(problem));
     if (problem.empty()) {
-      std::vector<std::pair<std::string, JsonValue>> items;
-      for (const auto& kv : ConfigToMetadata(config)) items.emplace_back(kv.first, JsonValue::String(kv.second));
-      doc.emplace_back("config", JsonValue::Object(std::move(items)));
+      doc.emplace_back("config", ConfigToJson(config));
       doc.emplace_back("unused_tensors", JsonValue::Integer(static_cast<int64_t>(unused.size())));
     }
     doc.emplace_back("tensors", JsonValue::Integer(static_cast<int64_t>(checkpoint.tensors.size())));
@@ -147,7 +148,8 @@ extern const Command kInspectCommand = {
     "count and bytes per dtype, the precision the image encoder runs at by\n"
     "default (bf16 / int8 for files from 'persam convert --dtype bf16|int8'; int8\n"
     "tensors NAME come with float32 per-output-channel scales NAME.scale), and\n"
-    "any safetensors metadata.\n"
+    "any safetensors metadata. A concept file from 'persam learn' is described\n"
+    "instead: method, model identity, references, similarity statistics.\n"
     "\n"
     "options:\n"
     "  --json     one JSON object instead of text\n"

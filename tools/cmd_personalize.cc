@@ -12,6 +12,7 @@
 #include "persam/run.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
+#include "tools/print_timings.h"
 #include "base/error.h"
 
 namespace persam::cli {
@@ -19,21 +20,17 @@ namespace {
 
 void WriteReport(const std::string& path, const RunReport& report) {
   const std::string json = ReportToJson(report);
-  WriteAtomically(path, [&](const std::string& temp) {
-    std::ofstream out(temp, std::ios::binary);
-    out << json;
-    out.close();
-    if (!out) throw Error("cannot write report '" + path + "'");
-  });
+  WriteFileAtomically(path, json);
 }
 
 void PrintSummary(const Args& args, const RunReport& report, double load_seconds, double wall_seconds) {
   Say(args, "%s: %d image(s) in %zu object(s), %.2f s (model load %.2f s)\n",
       report.finetune ? "PerSAM-F" : "PerSAM", report.images, report.objects.size(), wall_seconds, load_seconds);
   const double per_image = report.images > 0 ? 1.0 / report.images : 0.0;
-  Say(args, "  %-12s %10s %12s\n", "stage", "total s", "per image ms");
+  const int width = StageNameWidth(report.totals, 12);
+  Say(args, "  %-*s %10s %12s\n", width, "stage", "total s", "per image ms");
   for (const auto& [stage, seconds] : report.totals.entries()) {
-    Say(args, "  %-12s %10.3f %12.1f\n", stage.c_str(), seconds, 1e3 * seconds * per_image);
+    Say(args, "  %-*s %10.3f %12.1f\n", width, stage.c_str(), seconds, 1e3 * seconds * per_image);
   }
   for (const ObjectResult& object : report.objects) {
     const std::string label = object.name.empty() ? object.ref_image : object.name;
@@ -69,6 +66,10 @@ int RunPersonalize(const Args& args) {
       throw UsageError{e.what()};
     }
   }
+  if (!out_dir && !args.Value("report")) {
+    // Otherwise every mask would be computed and thrown away.
+    throw UsageError{"give --out DIR (the masks) and/or --report FILE (the JSON report)"};
+  }
   if (dataset) {
     if (args.Value("ref-image") || args.Value("ref-mask")) {
       throw UsageError{"--dataset and --ref-image/--ref-mask are exclusive"};
@@ -84,6 +85,8 @@ int RunPersonalize(const Args& args) {
   }
 
   const LoadOptions load_options = ModelLoadOptions(args);
+  if (out_dir) CheckOutputDirectory(*out_dir, "--out");
+  if (const auto report_path = args.Value("report")) CheckOutputFile(*report_path, "--report");
   const auto start = std::chrono::steady_clock::now();
   const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -126,7 +129,8 @@ extern const Command kPersonalizeCommand = {
     "and all its images are segmented, the reference included.\n\n"
     "Outputs (as the reference code writes them): DIR/<object>/NN.png (dataset)\n"
     "or DIR/<target stem>.png, foreground RGB (128, 0, 0), and vis_mask_NN.jpg\n"
-    "(image, mask, prior points) next to it.\n\n"
+    "(image, mask, prior points) next to it. --out or --report is required.\n"
+    "docs/outputs.md describes every file and the report's fields.\n\n"
     "  --model M         SAM checkpoint (.pth / .safetensors)\n"
     "  --ref-image IMG   reference image\n"
     "  --ref-mask MASK   reference mask, same size as IMG\n"
@@ -142,7 +146,7 @@ extern const Command kPersonalizeCommand = {
     "                    scan order): N runs with I = 0 .. N-1 split the work\n"
     PERSAM_PRECISION_HELP,
     {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", kPrecisionOptionName},
-    {"finetune", "no-vis"},
+    {"finetune", "no-vis", kUnusualModelFlag},
     RunPersonalize,
 };
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "engine/embedding_file.h"
 #include "tools/print_timings.h"
 #include "tools/precision_option.h"
+#include "tools/segment_overlay.h"
 #include "base/error.h"
 #include "weights/json.h"
 #include "weights/npy.h"
@@ -104,58 +106,12 @@ std::vector<float> ReadMaskInput(const std::string& spec, int size) {
   return std::vector<float>(all.begin() + index * plane, all.begin() + (index + 1) * plane);
 }
 
-// The image with each mask tinted, the prompt points (green foreground, red
-// background, white rim) and the box (blue).
-RgbImage Overlay(const RgbImage& image, const Prediction& pred, const Prompt& prompt) {
-  static const uint8_t kTint[][3] = {{30, 144, 255}, {255, 165, 0}, {186, 85, 211}, {0, 206, 209}};
-  RgbImage out = image;
-  const size_t plane = static_cast<size_t>(image.height) * image.width;
-  for (int m = 0; m < pred.num_masks; ++m) {
-    const uint8_t* tint = kTint[m % 4];
-    const float* logits = pred.high_res.data() + m * plane;
-    for (size_t i = 0; i < plane; ++i) {
-      if (logits[i] <= 0.0f) continue;
-      for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = static_cast<uint8_t>((out.pixels[i * 3 + c] + tint[c]) / 2);
-    }
-  }
-  auto put = [&](int x, int y, uint8_t r, uint8_t g, uint8_t b) {
-    if (x < 0 || y < 0 || x >= out.width || y >= out.height) return;
-    uint8_t* p = out.pixels.data() + (static_cast<size_t>(y) * out.width + x) * 3;
-    p[0] = r;
-    p[1] = g;
-    p[2] = b;
-  };
-  const int thick = std::max(1, std::min(image.height, image.width) / 300);
-  if (prompt.box) {
-    const auto& b = *prompt.box;
-    const int x0 = static_cast<int>(b.x0), y0 = static_cast<int>(b.y0);
-    const int x1 = static_cast<int>(b.x1), y1 = static_cast<int>(b.y1);
-    for (int k = 0; k < thick; ++k) {
-      for (int x = x0; x <= x1; ++x) {
-        put(x, y0 + k, 0, 0, 255);
-        put(x, y1 - k, 0, 0, 255);
-      }
-      for (int y = y0; y <= y1; ++y) {
-        put(x0 + k, y, 0, 0, 255);
-        put(x1 - k, y, 0, 0, 255);
-      }
-    }
-  }
-  const int radius = std::max(3, std::min(image.height, image.width) / 80);
-  for (const PointPrompt& p : prompt.points) {
-    const int cx = static_cast<int>(p.x), cy = static_cast<int>(p.y);
-    for (int dy = -radius - thick; dy <= radius + thick; ++dy) {
-      for (int dx = -radius - thick; dx <= radius + thick; ++dx) {
-        const int r2 = dx * dx + dy * dy;
-        if (r2 <= radius * radius) {
-          put(cx + dx, cy + dy, p.label ? 0 : 255, p.label ? 255 : 0, 0);
-        } else if (r2 <= (radius + thick) * (radius + thick)) {
-          put(cx + dx, cy + dy, 255, 255, 255);
-        }
-      }
-    }
-  }
-  return out;
+// "mask_*.png" that this run does not write: a mask file of an earlier run
+// (another prompt count, or a box batch of another size).
+bool IsMaskFileOfEarlierRun(const std::string& name, const std::set<std::string>& written) {
+  const std::string prefix = "mask_", suffix = ".png";
+  return name.size() > prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 && written.count(name) == 0;
 }
 
 int RunSegment(const Args& args) {
@@ -172,14 +128,20 @@ int RunSegment(const Args& args) {
   // Validate the prompt before the (slow) model load.
   Prompt prompt;
   for (const std::string& p : args.Values("point")) prompt.points.push_back(ParsePoint(p, image.height, image.width));
-  if (auto box = args.Value("box")) prompt.box = ParseBox(*box, image.height, image.width);
+  // Several --box are a batch, as SamPredictor.predict_torch with B boxes:
+  // one prediction per box, each with the same points and mask input.
+  std::vector<BoxPrompt> boxes;
+  for (const std::string& b : args.Values("box")) boxes.push_back(ParseBox(b, image.height, image.width));
+  const bool batch = boxes.size() > 1;
+  if (boxes.size() == 1) prompt.box = boxes[0];
   prompt.multimask = args.Flag("multimask");
   std::vector<float> mask_input;
   const auto mask_spec = args.Value("mask-input");
-  if (prompt.points.empty() && !prompt.box && !mask_spec) {
+  if (prompt.points.empty() && boxes.empty() && !mask_spec) {
     throw UsageError{"give at least one --point, a --box or a --mask-input"};
   }
 
+  CheckOutputDirectory(out_dir, "--out");
   std::unique_ptr<SamModel> model;
   {
     ScopedStage stage(&timings, "load_model");
@@ -193,43 +155,106 @@ int RunSegment(const Args& args) {
   Predictor predictor(*model);
   if (auto emb = args.Value("embedding")) {
     ScopedStage stage(&timings, "load_embedding");
-    predictor.SetEmbedding(ReadEmbeddingFile(*emb, model->config(), image.height, image.width));
+    std::string unchecked;
+    predictor.SetEmbedding(
+        ReadEmbeddingFile(*emb, model->config(), image.height, image.width, model->identity(), &unchecked));
+    if (!unchecked.empty()) std::fprintf(stderr, "warning: %s\n", unchecked.c_str());
   } else {
     predictor.SetImage(image);
   }
-  const Prediction pred = predictor.Predict(prompt);
+  std::vector<Prediction> preds;
+  std::vector<std::optional<BoxPrompt>> pred_boxes;
+  if (batch) {
+    for (const BoxPrompt& box : boxes) {
+      Prompt one = prompt;
+      one.box = box;
+      preds.push_back(predictor.Predict(one));
+      pred_boxes.push_back(box);
+    }
+  } else {
+    preds.push_back(predictor.Predict(prompt));
+    pred_boxes.push_back(prompt.box);
+  }
   for (const auto& [stage, seconds] : predictor.timings().entries()) timings.Add(stage, seconds);
+  const int num_masks = preds[0].num_masks;
+  const size_t plane = static_cast<size_t>(preds[0].height) * preds[0].width;
+  // File names and legend labels: mask_K (one prompt) or mask_B_K (box B of a batch).
+  auto mask_label = [&](size_t b, int m) {
+    return batch ? std::to_string(b) + "_" + std::to_string(m) : std::to_string(m);
+  };
 
   const bool save_logits = args.Flag("save-logits");
   {
     ScopedStage stage(&timings, "write");
     MakeOutputDirectory(out_dir);
-    const size_t plane = static_cast<size_t>(pred.height) * pred.width;
+    std::set<std::string> mask_names;
+    for (size_t b = 0; b < preds.size(); ++b) {
+      for (int m = 0; m < preds[b].num_masks; ++m) mask_names.insert("mask_" + mask_label(b, m) + ".png");
+    }
+    // The folder holds this run's outputs only: masks of an earlier run, or
+    // logits this run did not save, would read as this run's.
+    RemoveStaleOutputs(out_dir, [&](const std::string& name) {
+      return (name == "high_res.npy" && !save_logits) || IsMaskFileOfEarlierRun(name, mask_names);
+    });
     std::vector<uint8_t> mask(plane);
-    for (int m = 0; m < pred.num_masks; ++m) {
-      const float* h = pred.high_res.data() + m * plane;
-      for (size_t i = 0; i < plane; ++i) mask[i] = h[i] > 0.0f ? 255 : 0;
-      SaveGrayPng(out_dir + "/mask_" + std::to_string(m) + ".png", pred.height, pred.width, mask.data());
-    }
-    WriteNpyFloat32(out_dir + "/low_res.npy", {pred.num_masks, low, low}, pred.low_res.data());
-    if (save_logits) {
-      WriteNpyFloat32(out_dir + "/high_res.npy", {pred.num_masks, pred.height, pred.width}, pred.high_res.data());
-    }
+    std::vector<LegendRow> legend;
+    std::vector<float> low_all, high_all;
     std::vector<JsonValue> scores;
-    for (float s : pred.scores) scores.push_back(JsonValue::Number(s));
-    std::ofstream json(out_dir + "/scores.json");
-    json << WriteJson(JsonValue::Object({{"scores", JsonValue::Array(scores)}})) << "\n";
-    if (!json) throw Error("cannot write '" + out_dir + "/scores.json'");
-    SavePng(out_dir + "/overlay.png", Overlay(image, pred, prompt));
+    for (size_t b = 0; b < preds.size(); ++b) {
+      const Prediction& pred = preds[b];
+      std::vector<JsonValue> box_scores;
+      for (int m = 0; m < pred.num_masks; ++m) {
+        const float* h = pred.high_res.data() + m * plane;
+        for (size_t i = 0; i < plane; ++i) mask[i] = h[i] > 0.0f ? 255 : 0;
+        WriteAtomically(out_dir + "/mask_" + mask_label(b, m) + ".png", [&](const std::string& temp) {
+          SaveGrayPng(temp, pred.height, pred.width, mask.data());
+        });
+        legend.push_back({batch ? std::to_string(b) + "/" + std::to_string(m) : std::to_string(m), pred.scores[m]});
+        box_scores.push_back(JsonValue::Number(pred.scores[m]));
+      }
+      if (batch) {
+        scores.push_back(JsonValue::Array(std::move(box_scores)));
+      } else {
+        scores = std::move(box_scores);
+      }
+      low_all.insert(low_all.end(), pred.low_res.begin(), pred.low_res.end());
+      if (save_logits) high_all.insert(high_all.end(), pred.high_res.begin(), pred.high_res.end());
+    }
+    // (C, ...) for one prompt as SamPredictor.predict, (B, C, ...) for a box
+    // batch as predict_torch.
+    std::vector<int64_t> lead = {num_masks};
+    if (batch) lead.insert(lead.begin(), static_cast<int64_t>(preds.size()));
+    auto shape = [&](int64_t h, int64_t w) {
+      std::vector<int64_t> s = lead;
+      s.push_back(h);
+      s.push_back(w);
+      return s;
+    };
+    WriteNpyFloat32(out_dir + "/low_res.npy", shape(low, low), low_all.data());
+    if (save_logits) WriteNpyFloat32(out_dir + "/high_res.npy", shape(preds[0].height, preds[0].width), high_all.data());
+    std::vector<std::pair<std::string, JsonValue>> doc = {{"scores", JsonValue::Array(scores)}};
+    if (batch) {
+      std::vector<JsonValue> box_list;
+      for (const BoxPrompt& box : boxes) {
+        box_list.push_back(JsonValue::Array({JsonValue::Number(box.x0), JsonValue::Number(box.y0),
+                                             JsonValue::Number(box.x1), JsonValue::Number(box.y1)}));
+      }
+      doc.emplace_back("boxes", JsonValue::Array(std::move(box_list)));
+    }
+    WriteFileAtomically(out_dir + "/scores.json", WriteJson(JsonValue::Object(std::move(doc))) + "\n");
+    const RgbImage overlay = RenderSegmentOverlay(image, preds, pred_boxes, prompt.points, legend);
+    WriteAtomically(out_dir + "/overlay.png", [&](const std::string& temp) { SavePng(temp, overlay); });
   }
-  for (int m = 0; m < pred.num_masks; ++m) {
-    const size_t plane = static_cast<size_t>(pred.height) * pred.width;
-    const float* h = pred.high_res.data() + m * plane;
-    const size_t area = static_cast<size_t>(std::count_if(h, h + plane, [](float v) { return v > 0.0f; }));
-    Say(args, "mask %d: score %.4f, area %zu px (%.1f%%)\n", m, pred.scores[m], area, 100.0 * area / plane);
+  for (size_t b = 0; b < preds.size(); ++b) {
+    for (int m = 0; m < preds[b].num_masks; ++m) {
+      const float* h = preds[b].high_res.data() + m * plane;
+      const size_t area = static_cast<size_t>(std::count_if(h, h + plane, [](float v) { return v > 0.0f; }));
+      Say(args, "mask %s: score %.4f, area %zu px (%.1f%%)\n", mask_label(b, m).c_str(), preds[b].scores[m], area,
+          100.0 * area / plane);
+    }
   }
-  Say(args, "wrote %s/{mask_*.png,low_res.npy,%sscores.json,overlay.png}\n", out_dir.c_str(),
-      save_logits ? "high_res.npy," : "");
+  Say(args, "wrote %s/{%s,low_res.npy,%sscores.json,overlay.png}\n", out_dir.c_str(),
+      batch ? "mask_*_*.png" : "mask_*.png", save_logits ? "high_res.npy," : "");
   if (args.verbose()) {
     Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
     PrintTimings(args, timings);
@@ -243,7 +268,7 @@ extern const Command kSegmentCommand = {
     "segment",
     "segment an image from point / box / mask prompts",
     "usage: persam segment --model MODEL --image IMAGE [--point X,Y[,LABEL]]...\n"
-    "                      [--box X0,Y0,X1,Y1] [--mask-input LOWRES.npy[:INDEX]]\n"
+    "                      [--box X0,Y0,X1,Y1]... [--mask-input LOWRES.npy[:INDEX]]\n"
     "                      [--multimask] [--embedding EMB.npy] [--save-logits] --out DIR\n"
     "\n"
     "Coordinates are in original image pixels (fractional allowed). LABEL is 1\n"
@@ -252,13 +277,20 @@ extern const Command kSegmentCommand = {
     "--multimask returns SAM's three candidate masks instead of one.\n"
     "--embedding reuses the output of 'persam embed' for this image.\n"
     "\n"
+    "Several --box are a batch (as SamPredictor.predict_torch with B boxes): one\n"
+    "result per box, each with the same points and mask input.\n"
+    "\n"
     "Writes DIR/mask_K.png (0/255), DIR/low_res.npy (C x 256 x 256 logits),\n"
-    "DIR/scores.json ({\"scores\": [...]}), DIR/overlay.png and, with\n"
-    "--save-logits, DIR/high_res.npy (C x H x W logits).\n"
+    "DIR/scores.json ({\"scores\": [...]}), DIR/overlay.png (masks tinted, a\n"
+    "legend of colour, mask and score at the top left) and, with --save-logits,\n"
+    "DIR/high_res.npy (C x H x W logits). For a batch of B boxes: mask_B_K.png,\n"
+    "low_res.npy / high_res.npy with a leading B axis, and scores.json\n"
+    "{\"scores\": [[...] per box], \"boxes\": [[x0, y0, x1, y1], ...]}.\n"
+    "docs/outputs.md describes every file.\n"
     PERSAM_PRECISION_HELP
     "  --verbose      per-stage timings\n",
     {"model", "image", "point", "box", "mask-input", "embedding", "out", kPrecisionOptionName},
-    {"multimask", "save-logits"},
+    {"multimask", "save-logits", kUnusualModelFlag},
     RunSegment,
 };
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/image.h"
 #include "kernels/parallel.h"
 #include "tools/cli.h"
 #include "base/error.h"
@@ -34,10 +35,13 @@ void PrintOverview() {
   std::printf(
       "  %-12s %s\n\n"
       "options every command takes:\n"
-      "  --threads N   worker threads (default: all cores)\n"
+      "  --threads N   worker threads (default: all cores; at most 4 per core)\n"
+      "  --max-image-pixels N\n"
+      "                refuse images whose header claims more than N pixels\n"
+      "                (default 178956970, Pillow's bomb limit; 0: no limit)\n"
       "  --quiet       print nothing but errors\n"
       "  --verbose     per-stage timings and details\n"
-      "  --help        this command's help\n\n"
+      "  -h, --help    this command's help\n\n"
       "'persam help <command>' describes one command.\n",
       "help", "show help for a command");
 }
@@ -49,7 +53,7 @@ int Help(const std::vector<std::string>& rest) {
   }
   const Command* command = FindCommand(rest[0]);
   if (command == nullptr) {
-    std::fprintf(stderr, "persam: error: no command '%s' (see 'persam help')\n", rest[0].c_str());
+    std::fprintf(stderr, "persam: error: unknown command '%s' (see 'persam help')\n", rest[0].c_str());
     return 2;
   }
   std::printf("%s", command->help);
@@ -74,6 +78,13 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "persam: error: unknown command '%s' (see 'persam help')\n", name.c_str());
     return 2;
   }
+  // -h / --help anywhere wins over the other arguments, even malformed ones.
+  for (const std::string& arg : rest) {
+    if (arg == "-h" || arg == "--help") {
+      std::printf("%s", command->help);
+      return 0;
+    }
+  }
   try {
     Args parsed(name, rest, command->value_options, command->flags);
     if (parsed.Flag("help")) {
@@ -82,7 +93,14 @@ int Main(int argc, char** argv) {
     }
     const int threads = parsed.Int("threads", 0);
     if (threads < 0) throw UsageError{"option --threads expects a positive integer"};
+    if (threads > kernels::MaxThreads()) {
+      throw UsageError{"option --threads " + std::to_string(threads) + ": at most " +
+                       std::to_string(kernels::MaxThreads()) + " (4 per core)"};
+    }
     kernels::SetNumThreads(threads);
+    const int max_pixels = parsed.Int("max-image-pixels", static_cast<int>(kDefaultMaxImagePixels));
+    if (max_pixels < 0) throw UsageError{"option --max-image-pixels expects a pixel count >= 0"};
+    SetMaxImagePixels(static_cast<uint64_t>(max_pixels));
     return command->run(parsed);
   } catch (const UsageError& error) {
     std::fprintf(stderr, "persam %s: error: %s (see 'persam %s --help')\n", name.c_str(),

@@ -19,6 +19,7 @@ std::optional<Precision> PrecisionOption(const Args& args) {
 LoadOptions ModelLoadOptions(const Args& args) {
   LoadOptions options;
   options.precision = PrecisionOption(args);
+  options.allow_unusual_architecture = args.Flag(kUnusualModelFlag);
   return options;
 }
 

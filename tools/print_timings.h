@@ -7,8 +7,11 @@
 
 namespace persam::cli {
 
-// "  stage  12.3 ms" lines and the total, on stdout (unless --quiet).
+// "  stage  12.3 ms" lines and the total, on stdout (unless --quiet), the
+// numbers aligned however long the stage names are.
 void PrintTimings(const Args& args, const StageTimings& timings);
+// The longest stage name's length, at least `minimum`: the name column's width.
+int StageNameWidth(const StageTimings& timings, int minimum);
 
 }  // namespace persam::cli
 

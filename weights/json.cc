@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "weights/utf8.h"
 
 namespace persam {
 
@@ -219,6 +220,13 @@ class JsonParser {
         return out;
       }
       if (c < 0x20) Fail("control character in a string");
+      if (c >= 0x80) {  // JSON text is UTF-8 (RFC 8259): raw bytes are checked
+        const size_t n = Utf8SequenceLength(reinterpret_cast<const unsigned char*>(p_), end_ - p_);
+        if (n == 0) Fail("invalid UTF-8 in a string");
+        out.append(p_, n);
+        p_ += n;
+        continue;
+      }
       if (c != '\\') {
         out.push_back(static_cast<char>(c));
         ++p_;
@@ -352,7 +360,9 @@ void Write(const JsonValue& v, std::string* out) {
       } else {
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.17g", v.AsDouble());
-        *out += buf;
+        // "-0" would read back as the integer 0 and lose its sign: a
+        // fraction keeps the negative zero a double.
+        *out += std::strcmp(buf, "-0") == 0 ? "-0.0" : buf;
       }
       break;
     }

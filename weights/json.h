@@ -60,7 +60,7 @@ class JsonValue {
 
 // Parses exactly one JSON value (surrounding whitespace allowed). Duplicate
 // object keys, trailing commas, control characters in strings, invalid UTF-8
-// escapes and nesting deeper than 64 are errors. Throws persam::Error whose
+// (raw or escaped) and nesting deeper than 64 are errors. Throws persam::Error whose
 // message starts with `source` and gives the byte offset.
 JsonValue ParseJson(const char* text, size_t length, const std::string& source);
 JsonValue ParseJsonFile(const std::string& path);

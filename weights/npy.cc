@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/output_file.h"
 #include "weights/mapped_file.h"
 
 namespace persam {
@@ -44,8 +45,10 @@ std::string HeaderField(const std::string& header, const std::string& key, const
 
 }  // namespace
 
-Tensor ReadNpy(const std::string& path) {
-  const FileBytes file = MapFile(path);
+Tensor ReadNpy(const std::string& path) { return ReadNpyBytes(MapFile(path)); }
+
+Tensor ReadNpyBytes(const FileBytes& file) {
+  const std::string& path = file.path;
   if (file.size < 10 || std::memcmp(file.data, "\x93NUMPY", 6) != 0) {
     throw Error(path + ": not a .npy file (bad magic)");
   }
@@ -95,7 +98,13 @@ Tensor ReadNpy(const std::string& path) {
     pos += used;
   }
   const size_t data_start = header_start + header_len;
-  const uint64_t bytes = static_cast<uint64_t>(numel) * DTypeSize(t.dtype);
+  // Checked: a shape like (2^46 + 1, 256, 256) of float32 wraps to a small
+  // byte count that a short file would match.
+  uint64_t bytes;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(numel), DTypeSize(t.dtype), &bytes)) {
+    throw Error(path + ": .npy shape " + ShapeToString(t.shape) + " of " + DTypeName(t.dtype) +
+                " needs more bytes than any file holds");
+  }
   if (bytes != file.size - data_start) {
     throw Error(path + ": .npy data is " + std::to_string(file.size - data_start) + " bytes, shape " +
                 ShapeToString(t.shape) + " of " + DTypeName(t.dtype) + " needs " + std::to_string(bytes));
@@ -125,15 +134,17 @@ void WriteNpy(const std::string& path, const Tensor& tensor) {
   // Pad with spaces so that magic + length + header + '\n' is a multiple of 64.
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
   header += '\n';
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
-  const uint8_t prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xFF),
-                              static_cast<uint8_t>(header.size() >> 8)};
-  bool ok = std::fwrite(prefix, 1, 10, f) == 10 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  const size_t bytes = tensor.NumBytes();
-  if (ok && bytes > 0) ok = std::fwrite(tensor.data, 1, bytes, f) == bytes;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) throw Error(path + ": write failed");
+  WriteAtomically(path, [&](const std::string& temp) {
+    FILE* f = std::fopen(temp.c_str(), "wb");
+    if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
+    const uint8_t prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xFF),
+                                static_cast<uint8_t>(header.size() >> 8)};
+    bool ok = std::fwrite(prefix, 1, 10, f) == 10 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
+    const size_t bytes = tensor.NumBytes();
+    if (ok && bytes > 0) ok = std::fwrite(tensor.data, 1, bytes, f) == bytes;
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) throw Error(path + ": write failed");
+  });
 }
 
 void WriteNpyFloat32(const std::string& path, const std::vector<int64_t>& shape, const float* values) {

@@ -7,6 +7,7 @@
 #include "weights/checkpoint.h"
 #include "base/error.h"
 #include "weights/pickle.h"
+#include "weights/utf8.h"
 #include "weights/zip_archive.h"
 
 namespace persam {
@@ -45,8 +46,16 @@ void CopyStrided(const uint8_t* base, const std::vector<int64_t>& shape, const s
   }
 }
 
+// The bytes all strided copies of one checkpoint may allocate together: a
+// real checkpoint's views each read their own storage, so their copies add
+// up to at most the file; stride-0 (broadcast) and aliased views of one
+// storage could otherwise multiply a few bytes into gigabytes. The slack
+// covers small broadcast buffers.
+constexpr uint64_t kCopySlack = uint64_t{64} << 20;
+uint64_t CopyBudget(const FileBytes& file) { return static_cast<uint64_t>(file.size) + kCopySlack; }
+
 Tensor MaterializeTensor(const PyObject& view, const std::string& name, const FileBytes& file,
-                         const StorageLookup& lookup) {
+                         const StorageLookup& lookup, uint64_t* copied) {
   const std::string where = file.path + ": tensor '" + name + "'";
   const PyObject& storage = *view.storage;
   Tensor t;
@@ -67,9 +76,8 @@ Tensor MaterializeTensor(const PyObject& view, const std::string& name, const Fi
     }
   }
   const StorageBytes bytes = lookup(storage);
-  const int64_t declared_bytes = storage.storage_numel * static_cast<int64_t>(elem);
-  if (storage.storage_numel > static_cast<int64_t>(bytes.size / elem) ||
-      declared_bytes != static_cast<int64_t>(bytes.size)) {
+  if (storage.storage_numel < 0 || storage.storage_numel > static_cast<int64_t>(bytes.size / elem) ||
+      static_cast<uint64_t>(storage.storage_numel) * elem != bytes.size) {
     throw Error(where + ": storage '" + storage.text + "' holds " + std::to_string(bytes.size) +
                 " bytes, the pickle declares " + std::to_string(storage.storage_numel) + " " +
                 DTypeName(t.dtype) + " elements");
@@ -97,16 +105,31 @@ Tensor MaterializeTensor(const PyObject& view, const std::string& name, const Fi
     t.owner = file.owner;
     return t;
   }
-  // A strided view (transpose, expand) is copied. Its size is bounded by the
-  // storage it reads, except for stride-0 (broadcast) views: cap those so a
-  // lying pickle cannot make us allocate without bound.
-  const int64_t limit = std::max<int64_t>(declared_bytes, int64_t{1} << 28);
-  if (numel > limit / static_cast<int64_t>(elem)) {
-    throw Error(where + ": strided view of " + std::to_string(numel) + " elements is larger than its storage");
+  // A strided view (transpose, expand) is copied, within CopyBudget.
+  uint64_t bytes_needed;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(numel), elem, &bytes_needed) ||
+      bytes_needed > CopyBudget(file) - *copied) {
+    throw Error(where + ": strided view " + ShapeToString(view.shape) + " of storage '" + storage.text +
+                "' would bring the copies of broadcast or transposed views to " +
+                std::to_string(*copied + bytes_needed) + " bytes, more than the file's " +
+                std::to_string(file.size) + " bytes + 64 MiB allow");
   }
+  *copied += bytes_needed;
   std::shared_ptr<uint8_t> buffer(new uint8_t[static_cast<size_t>(numel) * elem], std::default_delete<uint8_t[]>());
+  // Size-1 dimensions select nothing: dropped, the copy loops only over the
+  // others (a [N, 1] view copies N elements, not N one-element rows).
+  std::vector<int64_t> shape, strides;
+  for (size_t i = 0; i < view.shape.size(); ++i) {
+    if (view.shape[i] == 1) continue;
+    shape.push_back(view.shape[i]);
+    strides.push_back(view.strides[i]);
+  }
   uint8_t* out = buffer.get();
-  CopyStrided(base, view.shape, view.strides, elem, 0, &out);
+  if (shape.empty()) {
+    std::memcpy(out, base, elem);
+  } else {
+    CopyStrided(base, shape, strides, elem, 0, &out);
+  }
   t.data = buffer.get();
   t.owner = buffer;
   return t;
@@ -173,16 +196,20 @@ const PyObject& FindStateDict(const PyObject& root, const std::string& path) {
 TensorMap BuildTensors(const PickleResult& pickle, const FileBytes& file, const StorageLookup& lookup) {
   const PyObject& state = FindStateDict(*pickle.root, file.path);
   TensorMap tensors;
+  uint64_t copied = 0;
   for (const auto& entry : state.entries) {
     if (entry.first->kind != Kind::kString) {
       throw Error(file.path + ": state dict key is " + Describe(*entry.first) + ", expected a string");
     }
     const std::string& name = entry.first->text;
+    if (!IsValidUtf8(name)) {
+      throw Error(file.path + ": a state dict key is not valid UTF-8 (" + std::to_string(name.size()) + " bytes)");
+    }
     if (entry.second->kind != Kind::kTensor) {
       throw Error(file.path + ": state dict entry '" + name + "' is " + Describe(*entry.second) +
                   ", expected a dense tensor (torch._utils._rebuild_tensor_v2)");
     }
-    tensors[name] = MaterializeTensor(*entry.second, name, file, lookup);
+    tensors[name] = MaterializeTensor(*entry.second, name, file, lookup, &copied);
   }
   return tensors;
 }

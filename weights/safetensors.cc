@@ -8,6 +8,7 @@
 #include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
+#include "base/output_file.h"
 #include "weights/json.h"
 
 namespace persam {
@@ -178,43 +179,35 @@ void WriteSafetensors(const std::string& path, const TensorMap& tensors,
   header += "}";
   while (header.size() % 8 != 0) header += ' ';  // data section starts 8-byte aligned
 
-  const std::string temp = path + ".tmp";
-  FILE* f = std::fopen(temp.c_str(), "wb");
-  if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
-  const uint64_t header_len = header.size();
-  bool ok = std::fwrite(&header_len, 8, 1, f) == 1 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  // Converted tensors go through one bounded buffer: memory stays flat
-  // however large the checkpoint.
-  constexpr size_t kChunk = size_t{1} << 20;  // elements
-  std::vector<uint8_t> buffer;
-  for (const auto* entry : order) {
-    if (!ok) break;
-    const Tensor& t = entry->second;
-    const DType to = saved_dtype(t);
-    if (to == t.dtype) {
-      const size_t bytes = t.NumBytes();
-      if (bytes > 0) ok = std::fwrite(t.data, 1, bytes, f) == bytes;
-      continue;
+  WriteAtomically(path, [&](const std::string& temp) {
+    FILE* f = std::fopen(temp.c_str(), "wb");
+    if (f == nullptr) throw Error(path + ": cannot create: " + std::strerror(errno));
+    const uint64_t header_len = header.size();
+    bool ok = std::fwrite(&header_len, 8, 1, f) == 1 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
+    // Converted tensors go through one bounded buffer: memory stays flat
+    // however large the checkpoint.
+    constexpr size_t kChunk = size_t{1} << 20;  // elements
+    std::vector<uint8_t> buffer;
+    for (const auto* entry : order) {
+      if (!ok) break;
+      const Tensor& t = entry->second;
+      const DType to = saved_dtype(t);
+      if (to == t.dtype) {
+        const size_t bytes = t.NumBytes();
+        if (bytes > 0) ok = std::fwrite(t.data, 1, bytes, f) == bytes;
+        continue;
+      }
+      const size_t count = static_cast<size_t>(t.NumElements());
+      buffer.resize(std::min(count, kChunk) * DTypeSize(to));
+      for (size_t done = 0; ok && done < count; done += kChunk) {
+        const size_t n = std::min(kChunk, count - done);
+        CastElements(t.data + done * DTypeSize(t.dtype), t.dtype, buffer.data(), to, n);
+        ok = std::fwrite(buffer.data(), DTypeSize(to), n, f) == n;
+      }
     }
-    const size_t count = static_cast<size_t>(t.NumElements());
-    buffer.resize(std::min(count, kChunk) * DTypeSize(to));
-    for (size_t done = 0; ok && done < count; done += kChunk) {
-      const size_t n = std::min(kChunk, count - done);
-      CastElements(t.data + done * DTypeSize(t.dtype), t.dtype, buffer.data(), to, n);
-      ok = std::fwrite(buffer.data(), DTypeSize(to), n, f) == n;
-    }
-  }
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    const int err = errno;
-    std::remove(temp.c_str());
-    throw Error(path + ": write failed: " + std::strerror(err));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(temp.c_str());
-    throw Error(path + ": cannot rename the temporary file into place: " + std::strerror(err));
-  }
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok) throw Error(path + ": write failed: " + std::strerror(errno));
+  });
 }
 
 }  // namespace persam

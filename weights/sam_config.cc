@@ -5,7 +5,10 @@
 //      Attention, TinyViTBlock, TinyViT.neck)
 #include "weights/sam_config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -210,6 +213,59 @@ void AddMaskDecoder(const SamConfig& config, ListBuilder* b) {
   }
 }
 
+}  // namespace
+
+// --- the architectures SAM defines ------------------------------------------
+
+void CheckSamArchitecture(const SamConfig& c, const std::string& source) {
+  auto require = [&](const char* what, int64_t value, int64_t low, int64_t high, const char* sam) {
+    if (value < low || value > high) {
+      throw Error(source + ": " + what + " " + std::to_string(value) + " is not an architecture SAM defines (" + sam +
+                  "); the CLI loads it with --allow-unusual-model");
+    }
+  };
+  // ref: segment_anything/build_sam.py (_build_sam: image_size 1024, vit_patch_size
+  // 16, prompt_embed_dim 256, TwoWayTransformer(depth 2, 2048, 8 heads), 3
+  // multimask outputs, IoU head 256 x 3)
+  require("image size", c.image_size, 1024, 1024, "1024");
+  require("embedding grid", c.embed_grid, 64, 64, "64 x 64");
+  require("prompt dim", c.prompt_dim, 256, 256, "256");
+  require("decoder depth", c.decoder_depth, 2, 2, "2");
+  require("decoder heads", c.decoder_heads, 8, 8, "8");
+  require("decoder MLP dim", c.decoder_mlp_dim, 2048, 2048, "2048");
+  require("mask tokens", c.num_mask_tokens, 4, 4, "4");
+  require("IoU head width", c.iou_head_hidden, 256, 256, "256");
+  require("IoU head depth", c.iou_head_depth, 3, 3, "3");
+  if (c.encoder == EncoderKind::kVit) {
+    const VitConfig& v = c.vit;
+    require("patch size", v.patch_size, 16, 16, "16");
+    require("ViT grid", v.grid, 64, 64, "64");
+    require("ViT embed dim", v.embed_dim, 1, 1280, "at most ViT-H's 1280");
+    require("ViT depth", v.depth, 1, 32, "at most ViT-H's 32");
+    require("ViT heads", v.num_heads, 1, 16, "at most 16");
+    require("ViT MLP dim", v.mlp_dim, 1, 4 * 1280, "at most 4 x 1280");
+    require("ViT window", v.window_size, 0, 14, "at most 14");
+  } else {
+    const TinyVitConfig& t = c.tinyvit;
+    require("TinyViT stages", static_cast<int64_t>(t.embed_dims.size()), 1, 4, "at most MobileSAM's 4");
+    int64_t depth = 0;
+    for (size_t i = 0; i < t.embed_dims.size(); ++i) {
+      require("TinyViT stage dim", t.embed_dims[i], 1, 1280, "at most 1280");
+      require("TinyViT stage depth", t.depths[i], 1, 32, "at most 32");
+      require("TinyViT stage heads", t.num_heads[i], 0, 16, "at most 16");
+      require("TinyViT stage window", t.window_sizes[i], 0, 14, "at most 14");
+      depth += t.depths[i];
+    }
+    require("TinyViT depth", depth, 1, 32, "at most 32 blocks");
+    if (!(t.mlp_ratio > 0 && t.mlp_ratio <= 4) || !(t.mbconv_expand_ratio > 0 && t.mbconv_expand_ratio <= 4)) {
+      throw Error(source + ": TinyViT MLP ratio " + std::to_string(t.mlp_ratio) + " / MBConv expansion " +
+                  std::to_string(t.mbconv_expand_ratio) + " is not an architecture SAM defines (at most 4)");
+    }
+  }
+}
+
+namespace {
+
 // --- inference ---------------------------------------------------------------
 
 void InferVit(const TensorMap& tensors, const std::string& source, SamConfig* config) {
@@ -219,6 +275,9 @@ void InferVit(const TensorMap& tensors, const std::string& source, SamConfig* co
   v.patch_size = ToInt(proj[2], "patch size", source);
   const Shape& pos = Need(tensors, "image_encoder.pos_embed", 4, source);
   v.grid = ToInt(pos[1], "grid", source);
+  if (int64_t{v.grid} * v.patch_size > (1 << 24)) {
+    throw Error(source + ": implausible input size " + std::to_string(v.grid) + " x patch " + std::to_string(v.patch_size));
+  }
   config->image_size = v.grid * v.patch_size;
   config->embed_grid = v.grid;
   v.depth = Count(tensors, "image_encoder.blocks.", ".norm1.weight");
@@ -568,6 +627,45 @@ SamConfig MobileSamConfig() {
   c.tinyvit.num_heads = {0, 4, 5, 10};    // stage 0 is convolutional (MBConv)
   c.tinyvit.window_sizes = {0, 7, 14, 7};  // its window (7) is unused and not in any tensor
   return c;
+}
+
+JsonValue ConfigToJson(const SamConfig& config) {
+  // The keys ConfigToMetadata writes with JoinInts.
+  static const char* const kLists[] = {"vit.global_blocks", "tinyvit.embed_dims", "tinyvit.depths",
+                                       "tinyvit.num_heads", "tinyvit.window_sizes"};
+  auto number = [](const std::string& text, JsonValue* out) {
+    char* end = nullptr;
+    const long long i = std::strtoll(text.c_str(), &end, 10);
+    if (!text.empty() && *end == '\0') {
+      *out = JsonValue::Integer(i);
+      return true;
+    }
+    const double d = std::strtod(text.c_str(), &end);
+    if (!text.empty() && *end == '\0') {
+      *out = JsonValue::Number(d);
+      return true;
+    }
+    return false;
+  };
+  std::vector<std::pair<std::string, JsonValue>> members;
+  for (const auto& [key, text] : ConfigToMetadata(config)) {
+    JsonValue value;
+    if (std::find(std::begin(kLists), std::end(kLists), key) != std::end(kLists)) {
+      std::vector<JsonValue> items;
+      size_t start = 0;
+      while (start <= text.size() && !text.empty()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        JsonValue item;
+        if (number(text.substr(start, comma - start), &item)) items.push_back(item);
+        start = comma + 1;
+      }
+      value = JsonValue::Array(std::move(items));
+    } else if (!number(text, &value)) {
+      value = JsonValue::String(text);
+    }
+    members.emplace_back(key, std::move(value));
+  }
+  return JsonValue::Object(std::move(members));
 }
 
 }  // namespace persam

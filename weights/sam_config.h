@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "weights/json.h"
 #include "weights/tensor.h"
 
 namespace persam {
@@ -57,6 +58,15 @@ struct SamConfig {
 // shape is inconsistent.
 SamConfig InferSamConfig(const TensorMap& tensors, const std::string& source);
 
+// The structure every SAM has (patch 16, 1024-pixel input, 64 x 64 grid, the
+// 256-wide two-layer decoder with 4 mask tokens) and an encoder no larger
+// than ViT-H (width, depth, heads) or MobileSAM's TinyViT (4 stages):
+// widths and depths below those stay allowed (the tests' small random
+// models). Anything else is refused naming `source` and the value, unless
+// the caller opts in: an inferred config otherwise sets memory and time
+// (a 256 x 256 grid makes every decoder call 16x slower).
+void CheckSamArchitecture(const SamConfig& config, const std::string& source);
+
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
@@ -70,6 +80,10 @@ void ValidateTensors(const TensorMap& tensors, const SamConfig& config,
 
 // Key/value form stored in safetensors __metadata__, and back.
 std::map<std::string, std::string> ConfigToMetadata(const SamConfig& config);
+// ConfigToMetadata's values as typed JSON (safetensors metadata can only hold
+// strings): integers, numbers, lists of integers (even of one element), and
+// strings for the rest. For `persam inspect --json`.
+JsonValue ConfigToJson(const SamConfig& config);
 // Throws persam::Error naming `source` when a key is missing or malformed.
 SamConfig ConfigFromMetadata(const std::map<std::string, std::string>& metadata,
                              const std::string& source);

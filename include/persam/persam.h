@@ -56,7 +56,8 @@ PERSAM_API const char* persam_version(void);
 PERSAM_API const char* persam_last_error(void);
 /* "PERSAM_OK", "PERSAM_ERROR_INVALID_ARGUMENT", ... */
 PERSAM_API const char* persam_status_name(persam_status status);
-/* Worker threads of every later call; <= 0: all cores. */
+/* Worker threads of every later call; <= 0: all cores; more than 4 per core:
+   PERSAM_ERROR_INVALID_ARGUMENT. */
 PERSAM_API persam_status persam_set_num_threads(int threads);
 
 /* ---- Models ---------------------------------------------------------- */

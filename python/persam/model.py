@@ -30,7 +30,7 @@ def _precision_value(precision):
 
 
 def set_num_threads(threads):
-    """Worker threads of every later libpersam call (process-wide); <= 0: all cores."""
+    """Worker threads of every later libpersam call (process-wide); <= 0: all cores; at most 4 per core."""
     _lib.check(_lib.lib().persam_set_num_threads(int(threads)))
 
 

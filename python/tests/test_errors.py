@@ -27,6 +27,15 @@ class LibraryErrors(unittest.TestCase):
         self.assertIn("OK cannot load libpersam.so", proc.stdout, proc.stderr)
         self.assertIn(missing, proc.stdout)
 
+    def test_thread_count_capped(self):
+        # More than 4 threads per core is refused before anything runs
+        # (libgomp crashes near 100000); the count in force stays usable.
+        with self.assertRaisesRegex(persam.InvalidArgumentError, "more than 4 per core"):
+            persam.set_num_threads(100000)
+        with self.assertRaisesRegex(persam.InvalidArgumentError, "more than 4 per core"):
+            persam.Model(os.path.join(C.tmpdir("threads"), "unused.pth"), threads=100000)
+        persam.set_num_threads(0)
+
     def test_status_names(self):
         e = persam.InvalidArgumentError("x")
         self.assertIsInstance(e, ValueError)
