@@ -496,6 +496,14 @@ __attribute__((target("avx512vnni"))) inline HWY_NOINLINE void KernelI8Dot(size_
 // micro-panel rows r = 4 g + l are lane l of the g-th 4 x u32 vector of A, the
 // indexed forms (vdotq_laneq_s32 / svdot_lane_s32) broadcast them.
 #undef PERSAM_LOWP_ARM_I8_DOT  // defined below for this target only
+// The 12 rows of the Arm tiles, and row r's A word group g = r / 4 and lane
+// l = r % 4, unrolled by name (SVE vectors cannot be array elements).
+#ifndef PERSAM_LOWP_ROWS
+#define PERSAM_LOWP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PERSAM_LOWP_STEPS(X)                                                          \
+  X(0, 0, 0) X(1, 0, 1) X(2, 0, 2) X(3, 0, 3) X(4, 1, 0) X(5, 1, 1) X(6, 1, 2) X(7, 1, 3) \
+  X(8, 2, 0) X(9, 2, 1) X(10, 2, 2) X(11, 2, 3)
+#endif
 #if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
 #define PERSAM_LOWP_ARM_I8_DOT 1
 // Armv8.2 dot product (FEAT_DotProd), checked at run time by the caller
@@ -515,18 +523,7 @@ __attribute__((target("arch=armv8.2-a+crypto+dotprod"))) inline HWY_NOINLINE voi
 #define PERSAM_GEMM_DECL(r)          \
   int32x4_t c##r##0 = vdupq_n_s32(0); \
   int32x4_t c##r##1 = vdupq_n_s32(0);
-  PERSAM_GEMM_DECL(0)
-  PERSAM_GEMM_DECL(1)
-  PERSAM_GEMM_DECL(2)
-  PERSAM_GEMM_DECL(3)
-  PERSAM_GEMM_DECL(4)
-  PERSAM_GEMM_DECL(5)
-  PERSAM_GEMM_DECL(6)
-  PERSAM_GEMM_DECL(7)
-  PERSAM_GEMM_DECL(8)
-  PERSAM_GEMM_DECL(9)
-  PERSAM_GEMM_DECL(10)
-  PERSAM_GEMM_DECL(11)
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_DECL)
 #undef PERSAM_GEMM_DECL
 #define PERSAM_GEMM_STEP(r, g, l)                    \
   c##r##0 = vdotq_laneq_s32(c##r##0, b0, a##g, l); \
@@ -537,36 +534,14 @@ __attribute__((target("arch=armv8.2-a+crypto+dotprod"))) inline HWY_NOINLINE voi
     const int8x16_t a0 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap), flip));
     const int8x16_t a1 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap + 4), flip));
     const int8x16_t a2 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap + 8), flip));
-    PERSAM_GEMM_STEP(0, 0, 0)
-    PERSAM_GEMM_STEP(1, 0, 1)
-    PERSAM_GEMM_STEP(2, 0, 2)
-    PERSAM_GEMM_STEP(3, 0, 3)
-    PERSAM_GEMM_STEP(4, 1, 0)
-    PERSAM_GEMM_STEP(5, 1, 1)
-    PERSAM_GEMM_STEP(6, 1, 2)
-    PERSAM_GEMM_STEP(7, 1, 3)
-    PERSAM_GEMM_STEP(8, 2, 0)
-    PERSAM_GEMM_STEP(9, 2, 1)
-    PERSAM_GEMM_STEP(10, 2, 2)
-    PERSAM_GEMM_STEP(11, 2, 3)
+    PERSAM_LOWP_STEPS(PERSAM_GEMM_STEP)
     ap += kMR;
     bp += kGemmNR;
   }
 #undef PERSAM_GEMM_STEP
 #define PERSAM_GEMM_STORE(r) \
   if (o.rows > r) DequantStoreRow(d, r, VI{c##r##0}, VI{c##r##1}, qa, o);
-  PERSAM_GEMM_STORE(0)
-  PERSAM_GEMM_STORE(1)
-  PERSAM_GEMM_STORE(2)
-  PERSAM_GEMM_STORE(3)
-  PERSAM_GEMM_STORE(4)
-  PERSAM_GEMM_STORE(5)
-  PERSAM_GEMM_STORE(6)
-  PERSAM_GEMM_STORE(7)
-  PERSAM_GEMM_STORE(8)
-  PERSAM_GEMM_STORE(9)
-  PERSAM_GEMM_STORE(10)
-  PERSAM_GEMM_STORE(11)
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_STORE)
 #undef PERSAM_GEMM_STORE
   if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
@@ -593,18 +568,7 @@ HWY_NOINLINE inline void KernelI8Dot(size_t kq, const uint32_t* HWY_RESTRICT ap,
 #define PERSAM_GEMM_DECL(r)            \
   svint32_t c##r##0 = svdup_n_s32(0); \
   svint32_t c##r##1 = svdup_n_s32(0);
-  PERSAM_GEMM_DECL(0)
-  PERSAM_GEMM_DECL(1)
-  PERSAM_GEMM_DECL(2)
-  PERSAM_GEMM_DECL(3)
-  PERSAM_GEMM_DECL(4)
-  PERSAM_GEMM_DECL(5)
-  PERSAM_GEMM_DECL(6)
-  PERSAM_GEMM_DECL(7)
-  PERSAM_GEMM_DECL(8)
-  PERSAM_GEMM_DECL(9)
-  PERSAM_GEMM_DECL(10)
-  PERSAM_GEMM_DECL(11)
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_DECL)
 #undef PERSAM_GEMM_DECL
 #define PERSAM_GEMM_STEP(r, g, l)                   \
   c##r##0 = svdot_lane_s32(c##r##0, b0, a##g, l); \
@@ -615,36 +579,14 @@ HWY_NOINLINE inline void KernelI8Dot(size_t kq, const uint32_t* HWY_RESTRICT ap,
     const svint8_t a0 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap), 0x80808080u));
     const svint8_t a1 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap + 4), 0x80808080u));
     const svint8_t a2 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap + 8), 0x80808080u));
-    PERSAM_GEMM_STEP(0, 0, 0)
-    PERSAM_GEMM_STEP(1, 0, 1)
-    PERSAM_GEMM_STEP(2, 0, 2)
-    PERSAM_GEMM_STEP(3, 0, 3)
-    PERSAM_GEMM_STEP(4, 1, 0)
-    PERSAM_GEMM_STEP(5, 1, 1)
-    PERSAM_GEMM_STEP(6, 1, 2)
-    PERSAM_GEMM_STEP(7, 1, 3)
-    PERSAM_GEMM_STEP(8, 2, 0)
-    PERSAM_GEMM_STEP(9, 2, 1)
-    PERSAM_GEMM_STEP(10, 2, 2)
-    PERSAM_GEMM_STEP(11, 2, 3)
+    PERSAM_LOWP_STEPS(PERSAM_GEMM_STEP)
     ap += kMR;
     bp += kGemmNR;
   }
 #undef PERSAM_GEMM_STEP
 #define PERSAM_GEMM_STORE(r) \
   if (o.rows > r) DequantStoreRow(d, r, c##r##0, c##r##1, qa, o);
-  PERSAM_GEMM_STORE(0)
-  PERSAM_GEMM_STORE(1)
-  PERSAM_GEMM_STORE(2)
-  PERSAM_GEMM_STORE(3)
-  PERSAM_GEMM_STORE(4)
-  PERSAM_GEMM_STORE(5)
-  PERSAM_GEMM_STORE(6)
-  PERSAM_GEMM_STORE(7)
-  PERSAM_GEMM_STORE(8)
-  PERSAM_GEMM_STORE(9)
-  PERSAM_GEMM_STORE(10)
-  PERSAM_GEMM_STORE(11)
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_STORE)
 #undef PERSAM_GEMM_STORE
   if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
