@@ -36,8 +36,11 @@ using kernels::GemmEpilogue;
 // Band sizes: about this many floats in the largest per-band buffer (4 MB),
 // which keeps a band's intermediates in L2/L3 and the peak RSS low.
 constexpr int64_t kBandFloats = int64_t{1} << 20;
-// Rows of tokens per MLP chunk (the [rows, 4C] hidden stays a few MB).
-constexpr int kMlpChunkRows = 4096;
+// Rows of tokens per MLP chunk: the [rows, 4C] hidden is 5 MB at the widest
+// stage of vit_t (C = 320); 4096 rows made it 21 MB, the largest scratch
+// buffer of an encode (issue 21: peak RSS on small boards), while 1024 rows
+// still give the GEMM full-size row blocks.
+constexpr int kMlpChunkRows = 1024;
 
 // Scratch buffers: aligned and not zero-filled (every element is written
 // before it is read).
@@ -63,6 +66,10 @@ class Workspace {
   // A buffer of at least n floats (contents unspecified).
   float* Get(Slot slot, size_t n) {
     if (size_[slot] < n) {
+      // The old contents are not kept: free them before allocating, so that
+      // both never count towards the peak RSS at once.
+      buf_[slot].reset();
+      size_[slot] = 0;
       buf_[slot] = Alloc(n);
       size_[slot] = n;
     }
@@ -610,7 +617,11 @@ void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, float* embedd
   {
     // ref: tiny_vit_sam.py TinyViT.forward_features (view as 64x64, neck)
     ScopedStage stage(timings, "encoder.neck");
-    neck_.Run(x, res, ws.Get(Workspace::kBig, neck_.ScratchFloats(res)), embedding);
+    // The second token buffer is free by now and usually large enough for
+    // the neck's scratch (vit_t at 1024: 12.6 of 16.8 MB), which then does
+    // not grow kBig.
+    const size_t scratch = neck_.ScratchFloats(res);
+    neck_.Run(x, res, scratch <= max_tokens ? y : ws.Get(Workspace::kBig, scratch), embedding);
   }
   if (hook) hook("neck", embedding, {1, neck_.out_chans(), res, res});
 }

@@ -24,7 +24,10 @@
 // of keys = 24 accumulators + 4 K loads + 1 broadcast (10 loads per 24 FMAs,
 // within Zen4's 2-3 loads per cycle); PVTile is kRows x kDV
 // with kRows * kDV <= 24 (D = 64: 6 x 4, D = 80: 4 x 5, D = 32: 6 x 2).
-// AVX2/SSE4 (16 registers): 6 x 2 and kRows * kDV <= 12.
+// AVX2/SSE4 (16 registers): 6 x 2 and kRows * kDV <= 12. NEON and SVE (32
+// registers, v0-v31 / z0-z31) as AVX-512, with the vector width N of the
+// target (NEON 4, SVE 4-16 floats; capped at 16 lanes): QKTile covers 4 N
+// keys, PVTile kDV * N head-dim columns.
 //
 // bf16 operands (AttentionBatchBF16, the bf16 / int8 ViT encoders): the same
 // online softmax, with the two products through GemmBF16's micro-kernels
@@ -73,11 +76,13 @@ HWY_BEFORE_NAMESPACE();
 namespace persam::kernels::HWY_NAMESPACE {
 namespace {
 
-using DF = hn::ScalableTag<float>;
+// At most 16 lanes (as the GEMM's tile): SVE vectors wider than 512 bits
+// would otherwise exceed the 32-key / 32-column bf16 panels.
+using DF = hn::CappedTag<float, 16>;
 using VF = hn::Vec<DF>;
 
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr int kAccRegs = 24;  // of 32: the rest hold loads and broadcasts
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_ARCH_ARM_A64
+constexpr int kAccRegs = 24;  // of 32 (zmm; NEON / SVE v0-v31): the rest hold loads and broadcasts
 constexpr int kQKVecs = 4;
 #else
 constexpr int kAccRegs = 12;  // of 16
@@ -126,28 +131,47 @@ HWY_INLINE VF ExpNonPositive(DF d, VF x) {
   return hn::BitCast(d, hn::Add(hn::BitCast(di, p), scale));
 }
 
+// The register tiles below are named variables acc<r><v> (rows r < 6,
+// vectors v < 8), not arrays: SVE vectors cannot be array elements. The
+// instances outside a tile are discarded at compile time (if constexpr).
+#define PERSAM_ATT_V8(X, r) X(r, 0) X(r, 1) X(r, 2) X(r, 3) X(r, 4) X(r, 5) X(r, 6) X(r, 7)
+#define PERSAM_ATT_R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define PERSAM_ATT_V(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define PERSAM_ATT_RV(X)                                                             \
+  PERSAM_ATT_V8(X, 0) PERSAM_ATT_V8(X, 1) PERSAM_ATT_V8(X, 2) PERSAM_ATT_V8(X, 3) \
+  PERSAM_ATT_V8(X, 4) PERSAM_ATT_V8(X, 5)
+
 // S[kQKRows, kNV * N] = Qs[kQKRows, D] * Kt[D, kNV * N] for one key slice.
 template <int kNV>
 HWY_INLINE void QKTile(const float* HWY_RESTRICT qs, int dim,
                        const float* HWY_RESTRICT kt, int64_t ldk, float* HWY_RESTRICT s,
                        int lds) {
+  static_assert(kQKRows <= 6 && kNV <= 8, "tile exceeds the named accumulators");
   const DF d;
   const size_t N = hn::Lanes(d);
-  VF acc[kQKRows][kNV];
-  for (int r = 0; r < kQKRows; ++r) {
-    for (int v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
-  }
+#define PERSAM_ATT_DECL(r, v) HWY_MAYBE_UNUSED VF acc##r##v = hn::Zero(d);
+  PERSAM_ATT_RV(PERSAM_ATT_DECL)
+#undef PERSAM_ATT_DECL
   for (int k = 0; k < dim; ++k) {
-    VF kv[kNV];
-    for (int v = 0; v < kNV; ++v) kv[v] = hn::Load(d, kt + k * ldk + v * N);
-    for (int r = 0; r < kQKRows; ++r) {
-      const VF q = hn::Set(d, qs[r * dim + k]);
-      for (int v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(q, kv[v], acc[r][v]);
-    }
+#define PERSAM_ATT_LOAD(v) \
+  HWY_MAYBE_UNUSED const VF kv##v = v < kNV ? hn::Load(d, kt + k * ldk + v * N) : hn::Zero(d);
+    PERSAM_ATT_V(PERSAM_ATT_LOAD)
+#undef PERSAM_ATT_LOAD
+#define PERSAM_ATT_FMA(r, v) \
+  if constexpr (v < kNV) acc##r##v = hn::MulAdd(q, kv##v, acc##r##v);
+#define PERSAM_ATT_ROW(r)                              \
+  if constexpr (r < kQKRows) {                         \
+    const VF q = hn::Set(d, qs[r * dim + k]);          \
+    PERSAM_ATT_V8(PERSAM_ATT_FMA, r)                   \
   }
-  for (int r = 0; r < kQKRows; ++r) {
-    for (int v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, s + r * lds + v * N);
+    PERSAM_ATT_R6(PERSAM_ATT_ROW)
+#undef PERSAM_ATT_ROW
+#undef PERSAM_ATT_FMA
   }
+#define PERSAM_ATT_STORE(r, v) \
+  if constexpr (r < kQKRows && v < kNV) hn::Store(acc##r##v, d, s + r * lds + v * N);
+  PERSAM_ATT_RV(PERSAM_ATT_STORE)
+#undef PERSAM_ATT_STORE
 }
 
 // O[kRows, kDV * N] = corr * O + P[kRows, kv] * V[kv, kDV * N].
@@ -155,25 +179,40 @@ template <int kRows, int kDV>
 HWY_INLINE void PVTile(const float* HWY_RESTRICT p, int ldp, int kv,
                        const float* HWY_RESTRICT vp, int64_t ldv,
                        const float* HWY_RESTRICT corr, float* HWY_RESTRICT o, int ldo) {
+  static_assert(kRows <= 6 && kDV <= 8, "tile exceeds the named accumulators");
   const DF d;
   const size_t N = hn::Lanes(d);
-  VF acc[kRows][kDV];
-  for (int r = 0; r < kRows; ++r) {
-    const VF c = hn::Set(d, corr[r]);
-    for (int v = 0; v < kDV; ++v) acc[r][v] = hn::Mul(hn::Load(d, o + r * ldo + v * N), c);
-  }
+#define PERSAM_ATT_DECL(r, v)                                                      \
+  HWY_MAYBE_UNUSED VF acc##r##v =                                                  \
+      (r < kRows && v < kDV) ? hn::Mul(hn::Load(d, o + r * ldo + v * N), hn::Set(d, corr[r])) \
+                             : hn::Zero(d);
+  PERSAM_ATT_RV(PERSAM_ATT_DECL)
+#undef PERSAM_ATT_DECL
   for (int j = 0; j < kv; ++j) {
-    VF vv[kDV];
-    for (int v = 0; v < kDV; ++v) vv[v] = hn::Load(d, vp + j * ldv + v * N);
-    for (int r = 0; r < kRows; ++r) {
-      const VF pj = hn::Set(d, p[r * ldp + j]);
-      for (int v = 0; v < kDV; ++v) acc[r][v] = hn::MulAdd(pj, vv[v], acc[r][v]);
-    }
+#define PERSAM_ATT_LOAD(v) \
+  HWY_MAYBE_UNUSED const VF vv##v = v < kDV ? hn::Load(d, vp + j * ldv + v * N) : hn::Zero(d);
+    PERSAM_ATT_V(PERSAM_ATT_LOAD)
+#undef PERSAM_ATT_LOAD
+#define PERSAM_ATT_FMA(r, v) \
+  if constexpr (v < kDV) acc##r##v = hn::MulAdd(pj, vv##v, acc##r##v);
+#define PERSAM_ATT_ROW(r)                              \
+  if constexpr (r < kRows) {                           \
+    const VF pj = hn::Set(d, p[r * ldp + j]);          \
+    PERSAM_ATT_V8(PERSAM_ATT_FMA, r)                   \
   }
-  for (int r = 0; r < kRows; ++r) {
-    for (int v = 0; v < kDV; ++v) hn::Store(acc[r][v], d, o + r * ldo + v * N);
+    PERSAM_ATT_R6(PERSAM_ATT_ROW)
+#undef PERSAM_ATT_ROW
+#undef PERSAM_ATT_FMA
   }
+#define PERSAM_ATT_STORE(r, v) \
+  if constexpr (r < kRows && v < kDV) hn::Store(acc##r##v, d, o + r * ldo + v * N);
+  PERSAM_ATT_RV(PERSAM_ATT_STORE)
+#undef PERSAM_ATT_STORE
 }
+#undef PERSAM_ATT_RV
+#undef PERSAM_ATT_V
+#undef PERSAM_ATT_R6
+#undef PERSAM_ATT_V8
 
 // All rows [0, rows_pad) (a multiple of PVRows(kDV)) of one head-dim chunk.
 template <int kDV>

@@ -18,6 +18,8 @@
 //   (12 x K bytes <= 60 KiB at K = 5120) and B sub-panel (K x 32 bytes) are
 //   read from L2.
 //   - AVX3_DL and AVX512_VNNI at run time: vpdpbusd, 4 k-steps / instruction.
+//   - NEON with the Armv8.2 dot product at run time: sdot; SVE: svdot (both
+//     4 k-steps per instruction, on the top-bit-flipped A bytes).
 //   - elsewhere: bytes widened to int32 in registers, Mul + Add.
 #if defined(PERSAM_KERNELS_GEMM_LOWP_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PERSAM_KERNELS_GEMM_LOWP_INL_H_
@@ -487,6 +489,109 @@ __attribute__((target("avx512vnni"))) inline HWY_NOINLINE void KernelI8Dot(size_
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
+// Arm: sdot / svdot multiply s8 by s8, A is u8 with a zero point. a - 128
+// (its top bit flipped) is s8, and sum_k (a - 128) w = sum_k a w - 128
+// colsum(w): the dot products run on the flipped bytes and the zero point
+// zp - 128 takes the 128 back out in DequantStoreRow (exact integers). A
+// micro-panel rows r = 4 g + l are lane l of the g-th 4 x u32 vector of A, the
+// indexed forms (vdotq_laneq_s32 / svdot_lane_s32) broadcast them.
+#undef PERSAM_LOWP_ARM_I8_DOT  // defined below for this target only
+// The 12 rows of the Arm tiles, and row r's A word group g = r / 4 and lane
+// l = r % 4, unrolled by name (SVE vectors cannot be array elements).
+#ifndef PERSAM_LOWP_ROWS
+#define PERSAM_LOWP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PERSAM_LOWP_STEPS(X)                                                          \
+  X(0, 0, 0) X(1, 0, 1) X(2, 0, 2) X(3, 0, 3) X(4, 1, 0) X(5, 1, 1) X(6, 1, 2) X(7, 1, 3) \
+  X(8, 2, 0) X(9, 2, 1) X(10, 2, 2) X(11, 2, 3)
+#endif
+#if HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64
+#define PERSAM_LOWP_ARM_I8_DOT 1
+// Armv8.2 dot product (FEAT_DotProd), checked at run time by the caller
+// (HasInt8Dot); tile 12 x 8 (2 vectors): 24 accumulators + 2 B + 3 A of the 32
+// registers, per k-quad 5 loads feed 24 sdot (4 k-steps each).
+__attribute__((target("arch=armv8.2-a+crypto+dotprod"))) inline HWY_NOINLINE void KernelI8Dot(
+    size_t kq, const uint32_t* HWY_RESTRICT ap, const uint32_t* HWY_RESTRICT bp,
+    const QuantArgs& qa_u8, const TileOut& o) {
+  static_assert(kMR == 12, "NEON int8 tile is 12 x 8");
+  const DF d;
+  using VI = hn::Vec<hn::RebindToSigned<DF>>;
+  int32_t zp[kMR];
+  for (size_t r = 0; r < kMR; ++r) zp[r] = r < o.rows ? qa_u8.row_zp[r] - 128 : 0;
+  QuantArgs qa = qa_u8;
+  qa.row_zp = zp;
+  const uint32x4_t flip = vdupq_n_u32(0x80808080u);
+#define PERSAM_GEMM_DECL(r)          \
+  int32x4_t c##r##0 = vdupq_n_s32(0); \
+  int32x4_t c##r##1 = vdupq_n_s32(0);
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_DECL)
+#undef PERSAM_GEMM_DECL
+#define PERSAM_GEMM_STEP(r, g, l)                    \
+  c##r##0 = vdotq_laneq_s32(c##r##0, b0, a##g, l); \
+  c##r##1 = vdotq_laneq_s32(c##r##1, b1, a##g, l);
+  for (size_t p = 0; p < kq; ++p) {
+    const int8x16_t b0 = vreinterpretq_s8_u32(vld1q_u32(bp));
+    const int8x16_t b1 = vreinterpretq_s8_u32(vld1q_u32(bp + 4));
+    const int8x16_t a0 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap), flip));
+    const int8x16_t a1 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap + 4), flip));
+    const int8x16_t a2 = vreinterpretq_s8_u32(veorq_u32(vld1q_u32(ap + 8), flip));
+    PERSAM_LOWP_STEPS(PERSAM_GEMM_STEP)
+    ap += kMR;
+    bp += kGemmNR;
+  }
+#undef PERSAM_GEMM_STEP
+#define PERSAM_GEMM_STORE(r) \
+  if (o.rows > r) DequantStoreRow(d, r, VI{c##r##0}, VI{c##r##1}, qa, o);
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_STORE)
+#undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
+}
+#elif HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2 || \
+    HWY_TARGET == HWY_SVE_256 || HWY_TARGET == HWY_SVE2_128
+#define PERSAM_LOWP_ARM_I8_DOT 1
+// SVE's own sdot (no extension needed; the caller still honours HasInt8Dot
+// so that tests can force the widening path). Tile 12 x 2 vectors of
+// Lanes(DF) <= 16 columns (the capped tag predicates the B loads: lanes past
+// it are zero and never stored). svld1rq replicates the 4 A words into every
+// 128-bit segment, which the indexed svdot reads.
+HWY_NOINLINE inline void KernelI8Dot(size_t kq, const uint32_t* HWY_RESTRICT ap,
+                                     const uint32_t* HWY_RESTRICT bp, const QuantArgs& qa_u8,
+                                     const TileOut& o) {
+  static_assert(kMR == 12, "SVE int8 tile is 12 x 2 vectors");
+  const DF d;
+  const hn::RebindToUnsigned<DF> du;
+  const size_t n = hn::Lanes(d);
+  int32_t zp[kMR];
+  for (size_t r = 0; r < kMR; ++r) zp[r] = r < o.rows ? qa_u8.row_zp[r] - 128 : 0;
+  QuantArgs qa = qa_u8;
+  qa.row_zp = zp;
+  const svbool_t all = svptrue_b32();
+#define PERSAM_GEMM_DECL(r)            \
+  svint32_t c##r##0 = svdup_n_s32(0); \
+  svint32_t c##r##1 = svdup_n_s32(0);
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_DECL)
+#undef PERSAM_GEMM_DECL
+#define PERSAM_GEMM_STEP(r, g, l)                   \
+  c##r##0 = svdot_lane_s32(c##r##0, b0, a##g, l); \
+  c##r##1 = svdot_lane_s32(c##r##1, b1, a##g, l);
+  for (size_t p = 0; p < kq; ++p) {
+    const svint8_t b0 = svreinterpret_s8_u32(hn::LoadU(du, bp));
+    const svint8_t b1 = svreinterpret_s8_u32(hn::LoadU(du, bp + n));
+    const svint8_t a0 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap), 0x80808080u));
+    const svint8_t a1 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap + 4), 0x80808080u));
+    const svint8_t a2 = svreinterpret_s8_u32(sveor_n_u32_x(all, svld1rq_u32(all, ap + 8), 0x80808080u));
+    PERSAM_LOWP_STEPS(PERSAM_GEMM_STEP)
+    ap += kMR;
+    bp += kGemmNR;
+  }
+#undef PERSAM_GEMM_STEP
+#define PERSAM_GEMM_STORE(r) \
+  if (o.rows > r) DequantStoreRow(d, r, c##r##0, c##r##1, qa, o);
+  PERSAM_LOWP_ROWS(PERSAM_GEMM_STORE)
+#undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
+}
+#endif  // Arm int8 dot products
+
 // Task grid shared by both drivers: (MC rows) x (<= NC columns) blocks, at
 // least 4 tasks per thread when the matrix allows it.
 struct TaskGrid {
@@ -598,7 +703,7 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
   if (m == 0 || n == 0) return;
   const DF d;
   const size_t tile_cols = 2 * hn::Lanes(d);
-#if HWY_TARGET != HWY_AVX3_DL
+#if HWY_TARGET != HWY_AVX3_DL && !defined(PERSAM_LOWP_ARM_I8_DOT)
   (void)has_vnni;
 #endif
   const size_t kq = (k + 3) / 4;
@@ -639,7 +744,7 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
         qa.col_scale = col_scale + j0;
         qa.col_sum = col_sum + j0;
         const uint32_t* block = apack + (i / kMR) * block_words;
-#if HWY_TARGET == HWY_AVX3_DL
+#if HWY_TARGET == HWY_AVX3_DL || defined(PERSAM_LOWP_ARM_I8_DOT)
         if (has_vnni) {
           KernelI8Dot(kq, block, bp, qa, o);
           continue;

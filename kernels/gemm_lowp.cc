@@ -100,11 +100,6 @@ const float* ResidualForKernel(int m, int n, const GemmEpilogue& ep,
   return copy->get();
 }
 
-const char* BestTargetName() {
-  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
-  return targets == 0 ? "none" : hwy::TargetName(targets & -targets);
-}
-
 }  // namespace
 
 PackedWeightsBF16 PackedWeightsBF16::Pack(const float* w, int n, int k,
@@ -263,11 +258,11 @@ void GemmI8(int m, const float* a, int lda, const PackedWeightsI8& b,
   HWY_DYNAMIC_DISPATCH(GemmI8Impl)(
       m, a, lda, b.panels(), b.scales(), b.col_sums(), b.n(), b.k(),
       epilogue.bias, epilogue.activation, residual, ldr, c, ldc, NumThreads(),
-      HasAvx512Vnni());
+      HasInt8Dot());
 }
 
 const char* GemmBF16PathName() {
-  const std::string target = BestTargetName();
+  const std::string target = DispatchedTargetName();
   if (target == "AVX3_DL" && HasAvx512Bf16()) return "AVX3_DL+vdpbf16ps";
   static thread_local std::string name;
   name = target + " (widening)";
@@ -275,8 +270,14 @@ const char* GemmBF16PathName() {
 }
 
 const char* GemmI8PathName() {
-  const std::string target = BestTargetName();
-  if (target == "AVX3_DL" && HasAvx512Vnni()) return "AVX3_DL+vpdpbusd";
+  const std::string target = DispatchedTargetName();
+  if (target == "AVX3_DL" && HasInt8Dot()) return "AVX3_DL+vpdpbusd";
+  if (target == "NEON" && HasInt8Dot()) return "NEON+sdot";
+  if (target.rfind("SVE", 0) == 0 && HasInt8Dot()) {
+    static thread_local std::string sve;
+    sve = target + "+svdot";
+    return sve.c_str();
+  }
   static thread_local std::string name;
   name = target + " (widening)";
   return name.c_str();

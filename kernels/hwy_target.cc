@@ -2,8 +2,15 @@
 // (AVX512_BF16 is not part of any 1.0.3 target).
 #include "kernels/hwy_target.h"
 
+#include "hwy/targets.h"
+
+#include <atomic>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
 #endif
 
 namespace persam::kernels {
@@ -40,8 +47,18 @@ struct CpuFeatures {
 struct CpuFeatures {
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
+  bool arm_dotprod = false;
+
+#if defined(__aarch64__) && defined(__linux__)
+  CpuFeatures() {
+    // HWCAP_ASIMDDP (bit 20 of AT_HWCAP, <asm/hwcap.h>): sdot / udot.
+    arm_dotprod = (getauxval(AT_HWCAP) >> 20) & 1;
+  }
+#endif
 };
 #endif
+
+std::atomic<bool> g_native_dot_enabled{true};
 
 const CpuFeatures& Features() {
   static const CpuFeatures features;
@@ -52,5 +69,21 @@ const CpuFeatures& Features() {
 
 bool HasAvx512Bf16() { return Features().avx512_bf16; }
 bool HasAvx512Vnni() { return Features().avx512_vnni; }
+
+bool HasInt8Dot() {
+  if (!g_native_dot_enabled.load(std::memory_order_relaxed)) return false;
+#if defined(__aarch64__)
+  return Features().arm_dotprod;
+#else
+  return Features().avx512_vnni;
+#endif
+}
+
+void EnableNativeDotForTest(bool enabled) { g_native_dot_enabled.store(enabled); }
+
+const char* DispatchedTargetName() {
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  return targets == 0 ? "none" : hwy::TargetName(targets & -targets);
+}
 
 }  // namespace persam::kernels

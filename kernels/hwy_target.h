@@ -26,7 +26,11 @@
 //   raw intrinsics in that target's code. 1.0.3 has no AVX3_ZEN4/SPR target and
 //   its AVX3_DL does not imply AVX512_BF16: the bf16 code checks that bit at
 //   run time (HasAvx512Bf16) and enables it with a function target attribute.
-// - ARM: NEON and SVE/SVE2 are compiled by Highway's default policy.
+// - ARM (aarch64, baseline -march=armv8-a): NEON (static) and SVE, SVE_256,
+//   SVE2, SVE2_128, compiled by Highway's default policy. The int8 GEMM uses
+//   sdot (Armv8.2 dot product) on NEON and svdot on the SVE targets when
+//   HasInt8Dot() (HWCAP_ASIMDDP) says the CPU has it, with a function target
+//   attribute on NEON, as x86 does for VNNI.
 #ifndef PERSAM_KERNELS_HWY_TARGET_H_
 #define PERSAM_KERNELS_HWY_TARGET_H_
 
@@ -42,6 +46,18 @@ namespace persam::kernels {
 // false on non-x86 hosts.
 bool HasAvx512Bf16();  // vdpbf16ps (Cooper Lake, Sapphire Rapids, Zen4)
 bool HasAvx512Vnni();  // vpdpbusd on zmm (Cascade Lake, Ice Lake, Zen4)
+
+// Whether the int8 GEMM may use this CPU's int8 dot-product instruction:
+// x86 HasAvx512Vnni(); aarch64 FEAT_DotProd (getauxval HWCAP_ASIMDDP: Cortex-A55/
+// A76 and later, Neoverse, Apple M1 and later). False while disabled for a test.
+bool HasInt8Dot();
+// Tests: false makes HasInt8Dot() false, so that the portable widening path
+// runs on any target; true restores the CPU check.
+void EnableNativeDotForTest(bool enabled);
+
+// The Highway target the kernels dispatch to on this CPU (the best one both
+// compiled and supported), e.g. "AVX3_DL", "NEON", "SVE2_128".
+const char* DispatchedTargetName();
 
 }  // namespace persam::kernels
 

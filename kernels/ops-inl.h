@@ -161,16 +161,16 @@ HWY_INLINE void SoftmaxRow(float* x, size_t n) {
     s0 = hn::Add(s0, e);  // padded lanes are exp(-inf) = 0
   }
   const float inv = 1.0f / hn::GetLane(hn::SumOfLanes(d, s0));
-  const auto vinv = hn::Set(d, inv);
-  MapArray(x, x, n, [vinv](auto, auto v) { return hn::Mul(v, vinv); });
+  // The scalar is captured, not its vector: SVE vectors cannot be.
+  MapArray(x, x, n, [inv](auto dv, auto v) { return hn::Mul(v, hn::Set(dv, inv)); });
 }
 
 // Scales x[0, n) to unit L2 norm; a zero row stays zero.
 HWY_INLINE void L2NormalizeRow(float* x, size_t n) {
   const float ss = SumSquaredDeviation(x, n, 0.0f);
   if (!(ss > 0.0f)) return;
-  const auto vinv = hn::Set(hn::ScalableTag<float>(), 1.0f / std::sqrt(ss));
-  MapArray(x, x, n, [vinv](auto, auto v) { return hn::Mul(v, vinv); });
+  const float inv = 1.0f / std::sqrt(ss);
+  MapArray(x, x, n, [inv](auto dv, auto v) { return hn::Mul(v, hn::Set(dv, inv)); });
 }
 
 // Vector functions for MapArray.

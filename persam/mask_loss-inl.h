@@ -89,19 +89,16 @@ HWY_INLINE V Log1pUnit(D d, V e) {
   return hn::Mul(p, e);
 }
 
-template <class V>
-struct MaskLossAccumulators {
-  V sum_q, sum_f, dice1, dice2, focal1, focal2;
-};
-
 // Adds one vector of pixels given y2 = y / ln2 (base-2 units), qn =
 // sigmoid(-|y|) and l = log1p(e). e1, e2 are in base-2 units too: the caller
 // scales the gradient sums by ln2. kAllNegative: every lane has y < 0 (the
 // correctly classified bulk of both groups), so q = qn, s = l, and
 // q (1 - q) = q - q^2 (q <= 1/2: two roundings, as for the product).
+// The six sums are separate references, not a struct: SVE vectors cannot be
+// members.
 template <bool kAllNegative, class D, class V = hn::Vec<D>>
-HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2,
-                              MaskLossAccumulators<V>& acc) {
+HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2, V& sum_q, V& sum_f,
+                              V& dice1, V& dice2, V& focal1, V& focal2) {
   const V one = hn::Set(d, 1.0f);
   V q, omq, s;
   if (kAllNegative) {
@@ -116,14 +113,14 @@ HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2,
     s = hn::MulAdd(hn::Max(y2, hn::Zero(d)), hn::Set(d, 0.693147180559945f), l);
   }
   const V q2 = hn::Mul(q, q);
-  acc.sum_q = hn::Add(acc.sum_q, q);
-  acc.sum_f = hn::MulAdd(s, q2, acc.sum_f);
+  sum_q = hn::Add(sum_q, q);
+  sum_f = hn::MulAdd(s, q2, sum_f);
   const V g = hn::Mul(q2, hn::MulAdd(hn::Set(d, 2.0f), hn::Mul(omq, s), q));
   const V sd = kAllNegative ? hn::Sub(q, q2) : hn::Mul(q, omq);
-  acc.dice1 = hn::MulAdd(sd, e1, acc.dice1);
-  acc.dice2 = hn::MulAdd(sd, e2, acc.dice2);
-  acc.focal1 = hn::MulAdd(g, e1, acc.focal1);
-  acc.focal2 = hn::MulAdd(g, e2, acc.focal2);
+  dice1 = hn::MulAdd(sd, e1, dice1);
+  dice2 = hn::MulAdd(sd, e2, dice2);
+  focal1 = hn::MulAdd(g, e1, focal1);
+  focal2 = hn::MulAdd(g, e2, focal2);
 }
 
 // qn = e / (1 + e) and l = log1p(e) for e in [0, 1]: reciprocal estimate + one
@@ -172,7 +169,7 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
   // Tier thresholds in base-2 units: y <= -24.5 ln2 = -16.98, |y| >= 8 ln2.
   const V deep = hn::Set(d, -24.5f);
   const V series = hn::Set(d, 8.0f);
-  MaskLossAccumulators<V> acc{zero, zero, zero, zero, zero, zero};
+  V sum_q = zero, sum_f = zero, dice1 = zero, dice2 = zero, focal1 = zero, focal2 = zero;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t i = 0; i < count; i += 2 * n) {
     const V ea1 = hn::LoadU(d, e1 + i), eb1 = hn::LoadU(d, e1 + i + n);
@@ -183,9 +180,9 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
     const V xa = Exp2OfNegative(d, aa), xb = Exp2OfNegative(d, ab);
     if (hn::AllTrue(d, hn::Le(hn::Max(ya, yb), deep))) {
       // Far background: q = e, q (1 - q) = e, focal terms dropped.
-      acc.sum_q = hn::Add(acc.sum_q, hn::Add(xa, xb));
-      acc.dice1 = hn::MulAdd(xa, ea1, hn::MulAdd(xb, eb1, acc.dice1));
-      acc.dice2 = hn::MulAdd(xa, ea2, hn::MulAdd(xb, eb2, acc.dice2));
+      sum_q = hn::Add(sum_q, hn::Add(xa, xb));
+      dice1 = hn::MulAdd(xa, ea1, hn::MulAdd(xb, eb1, dice1));
+      dice2 = hn::MulAdd(xa, ea2, hn::MulAdd(xb, eb2, dice2));
       continue;
     }
     V qa, la, qb, lb;
@@ -201,19 +198,19 @@ HWY_INLINE void MaskLossBlockSums(D d, const float* HWY_RESTRICT c,
       GeneralTerms(d, xb, qb, lb);
     }
     if (hn::AllTrue(d, hn::Lt(hn::Max(ya, yb), zero))) {
-      AddPixelTerms<true>(d, ya, qa, la, ea1, ea2, acc);
-      AddPixelTerms<true>(d, yb, qb, lb, eb1, eb2, acc);
+      AddPixelTerms<true>(d, ya, qa, la, ea1, ea2, sum_q, sum_f, dice1, dice2, focal1, focal2);
+      AddPixelTerms<true>(d, yb, qb, lb, eb1, eb2, sum_q, sum_f, dice1, dice2, focal1, focal2);
     } else {
-      AddPixelTerms<false>(d, ya, qa, la, ea1, ea2, acc);
-      AddPixelTerms<false>(d, yb, qb, lb, eb1, eb2, acc);
+      AddPixelTerms<false>(d, ya, qa, la, ea1, ea2, sum_q, sum_f, dice1, dice2, focal1, focal2);
+      AddPixelTerms<false>(d, yb, qb, lb, eb1, eb2, sum_q, sum_f, dice1, dice2, focal1, focal2);
     }
   }
-  out[0] = hn::GetLane(hn::SumOfLanes(d, acc.sum_q));
-  out[1] = hn::GetLane(hn::SumOfLanes(d, acc.sum_f));
-  out[2] = hn::GetLane(hn::SumOfLanes(d, acc.dice1));
-  out[3] = hn::GetLane(hn::SumOfLanes(d, acc.dice2));
-  out[4] = hn::GetLane(hn::SumOfLanes(d, acc.focal1));
-  out[5] = hn::GetLane(hn::SumOfLanes(d, acc.focal2));
+  out[0] = hn::GetLane(hn::SumOfLanes(d, sum_q));
+  out[1] = hn::GetLane(hn::SumOfLanes(d, sum_f));
+  out[2] = hn::GetLane(hn::SumOfLanes(d, dice1));
+  out[3] = hn::GetLane(hn::SumOfLanes(d, dice2));
+  out[4] = hn::GetLane(hn::SumOfLanes(d, focal1));
+  out[5] = hn::GetLane(hn::SumOfLanes(d, focal2));
 }
 
 }  // namespace HWY_NAMESPACE

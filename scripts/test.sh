@@ -12,6 +12,19 @@ status=$?
 extra_failed=0
 bash scripts/fuzz.sh || extra_failed=$((extra_failed + 1))
 bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
+# The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: build +
+# a test budget, PERSAM_ARM64_BUDGET; PERSAM_SKIP_ARM64=1 skips it). Its
+# "arm64: N passed, N failed" line is printed and its counts join the totals
+# below; a failing or unparsable run fails CI.
+arm_passed=0 arm_failed=0
+if [ "${PERSAM_SKIP_ARM64:-0}" != 1 ]; then
+  arm_line=$(bash scripts/cross-arm64.sh 2>&1 | tee /dev/stderr | tail -n 1)
+  if [[ $arm_line =~ ^arm64:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    arm_passed=${BASH_REMATCH[1]} arm_failed=${BASH_REMATCH[2]}
+  else
+    arm_failed=1
+  fi
+fi
 # Count doctest test cases across the suites; a suite that died before its
 # summary counts as one failure.
 print_summary() {
@@ -32,9 +45,9 @@ print_summary() {
   died=$(grep -c -E '^ *[0-9]+/[0-9]+ .*(TIMEOUT|SIGSEGV|SIGABRT|killed by signal)' "$log" || true)
   failed=$((failed + died))
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=${suites_failed:-1}; fi
-  failed=$((failed + extra_failed))
+  passed=$((passed + arm_passed)); failed=$((failed + extra_failed + arm_failed))
   echo "$passed passed, $failed failed, $skipped skipped"
 }
 print_summary
-[ "$extra_failed" -eq 0 ] || status=1
+[ "$extra_failed" -eq 0 ] && [ "$arm_failed" -eq 0 ] || status=1
 exit $status

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -359,6 +360,30 @@ TEST_CASE("GemmBF16 and GemmI8 match references (all targets, epilogues)") {
         }
       });
     }
+  }
+}
+
+// The int8 dot-product kernels (vpdpbusd; sdot / svdot on the top-bit-
+// flipped activations) and the widening one compute the same integers, so
+// their outputs must be equal bit for bit on every target; the native side
+// is only exercised on CPUs that have it (HasInt8Dot).
+TEST_CASE("GemmI8: dot-product and widening paths are equal bit for bit (all targets)") {
+  std::mt19937 rng(31);
+  for (const auto& [m, n, k] : std::vector<std::array<int, 3>>{{1, 1, 1}, {13, 37, 29}, {30, 70, 203}}) {
+    Matrix a(m, k, k + 1, 1, rng);
+    Matrix w(n, k, k, 0, rng);
+    for (int j = 0; j < k; ++j) a.at(0, j) = std::fabs(a.at(0, j));  // a row without negatives
+    const PackedWeightsI8 packed = PackedWeightsI8::Pack(w.data(), n, k, w.ld);
+    ForEachTarget([&](const char* target) {
+      CAPTURE(target);
+      CAPTURE(GemmI8PathName());
+      Matrix native(m, n, n, 0), widened(m, n, n, 0);
+      GemmI8(m, a.data(), a.ld, packed, GemmEpilogue(), native.data(), native.ld);
+      EnableNativeDotForTest(false);
+      GemmI8(m, a.data(), a.ld, packed, GemmEpilogue(), widened.data(), widened.ld);
+      EnableNativeDotForTest(true);
+      CHECK(std::memcmp(native.data(), widened.data(), sizeof(float) * size_t(m) * n) == 0);
+    });
   }
 }
 

@@ -164,12 +164,23 @@ TEST_CASE("bf16 and int8 ViT encoders: embedding error within bounds, native pat
   }
 }
 
-TEST_CASE("bf16 and int8 ViT encoders: portable path (no AVX-512 dot products)") {
+TEST_CASE("bf16 and int8 ViT encoders: portable path (no AVX-512 / Arm dot products)") {
   if (!HaveFixtures("precision vit encoder portable")) return;
+#if HWY_ARCH_X86
   if ((hwy::SupportedTargets() & HWY_AVX2) == 0) {
     MESSAGE("skipped: no AVX2 on this CPU");
     return;
   }
+  // x86: the dot-product kernels exist only in the AVX3_DL target.
+  const auto portable = [] { hwy::SetSupportedTargetsForTest(HWY_AVX2); };
+#else
+  // Arm: the sdot / svdot kernels are in every target, behind HasInt8Dot().
+  const auto portable = [] { kernels::EnableNativeDotForTest(false); };
+#endif
+  const auto restore = [] {
+    hwy::SetSupportedTargetsForTest(0);
+    kernels::EnableNativeDotForTest(true);
+  };
   const Fixture& m = Model();
   const std::vector<float> input = Input(kCases[0].image);
   const Tensor ref = ReadNpy(FixturePath(kCases[0].embedding));
@@ -178,14 +189,14 @@ TEST_CASE("bf16 and int8 ViT encoders: portable path (no AVX-512 dot products)")
     CAPTURE(PrecisionName(p));
     const VitEncoder enc(m.tensors, m.config, p);
     const Run native = Encode(enc, input);
-    hwy::SetSupportedTargetsForTest(HWY_AVX2);
+    portable();
     const std::string path =
         p == Precision::kBF16 ? kernels::GemmBF16PathName() : kernels::GemmI8PathName();
-    const Run portable = Encode(enc, input);
-    hwy::SetSupportedTargetsForTest(0);
+    const Run widened = Encode(enc, input);
+    restore();
     CHECK(path.find("widening") != std::string::npos);
-    const double err = RelRms(portable.embedding.data(), r.data(), r.size());
-    const double diff = RelRms(portable.embedding.data(), native.embedding.data(), r.size());
+    const double err = RelRms(widened.embedding.data(), r.data(), r.size());
+    const double diff = RelRms(widened.embedding.data(), native.embedding.data(), r.size());
     MESSAGE(std::string(PrecisionName(p)) << " on " << path << ": embedding rel RMS error " << err
                              << ", vs the native path " << diff);
     // The two paths round the GEMM operands identically (gemm_test checks the
