@@ -17,6 +17,7 @@
 #                        temporary folder removed at exit; existing files in it are reused)
 #   COMPARE_SKIP_BUSY=1  leave out the busy-machine rows
 #   COMPARE_SKIP_VITB=1  leave out every ViT-B encoder row (the slowest)
+#   COMPARE_BUSY_ROWS    busy rows to run, of "vit_t decoder vit_b" (default: all three)
 #   PERSAM_BIN, PERSAM_BENCH_BIN, MAKE_CHECKPOINT_BIN   default: build/tools/persam,
 #                        build/bench/persam_bench, build/tests/make_random_checkpoint
 #
@@ -146,8 +147,9 @@ if [[ "${COMPARE_SKIP_BUSY:-0}" != 1 ]]; then
   burner=$!
   trap 'kill $burner 2>/dev/null; [[ -z "${COMPARE_DIR:-}" ]] && rm -rf "$work"' EXIT
   echo "busy rows: one CPU-bound process on cpu $last_cpu (pid $burner)" >&2
-  busy_rows=(vit_t decoder)
-  [[ "${COMPARE_SKIP_VITB:-0}" != 1 ]] && busy_rows+=(vit_b)
+  default_busy="vit_t decoder"
+  [[ "${COMPARE_SKIP_VITB:-0}" != 1 ]] && default_busy+=" vit_b"
+  read -r -a busy_rows <<<"${COMPARE_BUSY_ROWS:-$default_busy}"
   for row in "${busy_rows[@]}"; do
     case $row in
       vit_t) name=encoder/vit_t onnx=vit_t_encoder runs=$ort_runs ;;
