@@ -145,7 +145,7 @@ if [[ "${COMPARE_SKIP_BUSY:-0}" != 1 ]]; then
   last_cpu=$(($(nproc) - 1))
   taskset -c "$last_cpu" sh -c 'while :; do :; done' &
   burner=$!
-  trap 'kill $burner 2>/dev/null; [[ -z "${COMPARE_DIR:-}" ]] && rm -rf "$work"' EXIT
+  trap 'kill $burner 2>/dev/null; if [[ -z "${COMPARE_DIR:-}" ]]; then rm -rf "$work"; fi' EXIT
   echo "busy rows: one CPU-bound process on cpu $last_cpu (pid $burner)" >&2
   default_busy="vit_t decoder"
   [[ "${COMPARE_SKIP_VITB:-0}" != 1 ]] && default_busy+=" vit_b"
@@ -195,3 +195,4 @@ if [[ -n "${A[busy_vit_t]:-}" ]]; then
     row "busy: $label, --threads 1" "${A[busy1_$r]}" "${B[busy_$r]}" "$(ratio "${A[busy1_$r]}" "${B[busy_$r]}") (default threads: $(ratio "${A[busy_$r]}" "${A[busy1_$r]}") the speed of --threads 1)"
   done
 fi
+exit 0
