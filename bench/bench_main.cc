@@ -6,8 +6,10 @@
 #include "kernels/gemm_lowp.h"
 #include "kernels/hwy_target.h"
 #include "kernels/parallel.h"
+#include "kernels/omp_spin.h"
 
 int main(int argc, char** argv) {
+  persam::kernels::UseShortOpenMpSpin(argv);  // the CLI's OpenMP wait policy: the same figures
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("threads", std::to_string(persam::kernels::NumThreads()));

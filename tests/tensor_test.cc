@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "weights/tensor.h"
 
@@ -43,6 +44,47 @@ TEST_CASE("float to bfloat16 rounds to nearest even") {
   CHECK(FloatToBF16(FromBits(0x3F818000u)) == 0x3F82u);  // tie, odd rounds up
   CHECK(FloatToBF16(FromBits(0x3F808001u)) == 0x3F81u);
   CHECK(std::isnan(BF16ToFloat(FloatToBF16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
+// ToFloat32 chooses the conversion once per tensor: each dtype, and float32
+// bytes at an address not aligned to 4 (a tensor inside a mapped file).
+TEST_CASE("ToFloat32 converts every dtype, aligned or not") {
+  const auto convert = [](DType dtype, const void* bytes, size_t size, int64_t count) {
+    std::vector<uint8_t> buffer(size + 1);
+    std::vector<std::vector<float>> results;
+    for (size_t offset : {size_t{0}, size_t{1}}) {
+      std::memcpy(buffer.data() + offset, bytes, size);
+      Tensor t;
+      t.dtype = dtype;
+      t.shape = {count};
+      t.data = buffer.data() + offset;
+      results.push_back(t.ToFloat32());
+    }
+    CHECK(results[0] == results[1]);
+    return results[0];
+  };
+  const float f32[] = {1.5f, -2.25f, 3.0e-8f};
+  CHECK(convert(DType::kF32, f32, sizeof(f32), 3) == std::vector<float>{1.5f, -2.25f, 3.0e-8f});
+  const uint16_t f16[] = {FloatToHalf(0.5f), FloatToHalf(-3.0f)};
+  CHECK(convert(DType::kF16, f16, sizeof(f16), 2) == std::vector<float>{0.5f, -3.0f});
+  const uint16_t bf16[] = {FloatToBF16(0.75f), FloatToBF16(-8.0f)};
+  CHECK(convert(DType::kBF16, bf16, sizeof(bf16), 2) == std::vector<float>{0.75f, -8.0f});
+  const double f64[] = {0.1, -1e300};
+  const std::vector<float> from_f64 = convert(DType::kF64, f64, sizeof(f64), 2);
+  CHECK(from_f64[0] == 0.1f);
+  CHECK(std::isinf(from_f64[1]));
+  const int64_t i64[] = {-7, int64_t{1} << 40};
+  CHECK(convert(DType::kI64, i64, sizeof(i64), 2) == std::vector<float>{-7.0f, 1099511627776.0f});
+  const int32_t i32[] = {-70000, 5};
+  CHECK(convert(DType::kI32, i32, sizeof(i32), 2) == std::vector<float>{-70000.0f, 5.0f});
+  const int16_t i16[] = {-300, 12};
+  CHECK(convert(DType::kI16, i16, sizeof(i16), 2) == std::vector<float>{-300.0f, 12.0f});
+  const int8_t i8[] = {-128, 127};
+  CHECK(convert(DType::kI8, i8, sizeof(i8), 2) == std::vector<float>{-128.0f, 127.0f});
+  const uint8_t u8[] = {0, 255};
+  CHECK(convert(DType::kU8, u8, sizeof(u8), 2) == std::vector<float>{0.0f, 255.0f});
+  CHECK(convert(DType::kBool, u8, sizeof(u8), 2) == std::vector<float>{0.0f, 255.0f});
+  CHECK(convert(DType::kF32, f32, 0, 0).empty());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/image.h"
+#include "kernels/omp_spin.h"
 #include "kernels/parallel.h"
 #include "tools/cli.h"
 #include "base/error.h"
@@ -121,4 +122,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace persam::cli
 
-int main(int argc, char** argv) { return persam::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  persam::kernels::UseShortOpenMpSpin(argv);
+  return persam::cli::Main(argc, argv);
+}
