@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "concepts/multi_object.h"
 #include "engine/sam_model.h"
 #include "persam/outputs.h"
 #include "persam/run.h"
@@ -51,7 +52,74 @@ void PrintSummary(const Args& args, const RunReport& report, double load_seconds
   }
 }
 
+// --multi-object: persam_f_multi_obj.py over a PerSeg-layout folder.
+int RunMultiObjectMode(const Args& args, const std::string& mode) {
+  const std::string model_path = args.Required("model");
+  MultiObjectOptions options;
+  if (mode == "reference") {
+    options.mode = MultiObjectMode::kReference;
+  } else if (mode == "corrected") {
+    options.mode = MultiObjectMode::kCorrected;
+  } else {
+    throw UsageError{"--multi-object '" + mode + "': expected reference or corrected"};
+  }
+  const auto dataset = args.Value("dataset");
+  if (!dataset) throw UsageError{"--multi-object needs --dataset DATA (a PerSeg-layout folder)"};
+  const auto out_dir = args.Value("out");
+  if (!out_dir) throw UsageError{"--multi-object needs --out DIR"};
+  for (const char* other : {"ref-image", "ref-mask", "ref-idx", "shard"}) {
+    if (args.Value(other)) throw UsageError{std::string("--") + other + " does not apply with --multi-object"};
+  }
+  for (const char* other : {"keep-going", "resume"}) {
+    if (args.Flag(other)) throw UsageError{std::string("--") + other + " does not apply with --multi-object"};
+  }
+  if (!args.positionals().empty()) throw UsageError{"--multi-object takes no target image arguments"};
+  options.out_dir = *out_dir;
+  options.write_visualization = !args.Flag("no-vis");
+  options.training_percentage = args.Double("training-percentage", options.training_percentage);
+  options.max_objects = args.Int("max-objects", options.max_objects);
+  options.iou_threshold = args.Double("iou-threshold", options.iou_threshold);
+  options.training.steps = args.Int("train-steps", options.training.steps);
+  options.training.log_every = options.training.steps;
+  const LoadOptions load_options = ModelLoadOptions(args);
+  CheckOutputDirectory(*out_dir, "--out");
+  if (const auto report_path = args.Value("report")) CheckOutputFile(*report_path, "--report");
+  const auto start = std::chrono::steady_clock::now();
+  Progress(args, "loading " + model_path);
+  const std::unique_ptr<SamModel> model = SamModel::Load(model_path, load_options);
+  MultiObjectReport report;
+  try {
+    report = RunMultiObject(*model, *dataset, options,
+                            [&](const std::string& object, int done, int total, const std::string& what) {
+                              Progress(args, object + " [" + std::to_string(done) + "/" + std::to_string(total) +
+                                                 "] " + what);
+                            });
+  } catch (...) {
+    EndProgress(args);
+    throw;
+  }
+  EndProgress(args);
+  if (const auto report_path = args.Value("report")) WriteFileAtomically(*report_path, MultiObjectReportJson(report));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int images = 0;
+  for (const MultiObjectObject& object : report.objects) {
+    for (const MultiObjectImage& image : object.images) {
+      ++images;
+      Say(args, "  %s/%s: %d object(s)%s\n", object.name.c_str(), image.name.c_str(), image.objects_found,
+          image.stopped_by_iou ? "" : " (no IoU stop)");
+    }
+  }
+  Say(args, "PerSAM-F multi-object (%s mode): %d image(s) in %zu object(s), %.2f s\n", mode.c_str(), images,
+      report.objects.size(), seconds);
+  for (const std::string& d : report.deviations) Say(args, "deviation from the reference: %s\n", d.c_str());
+  return 0;
+}
+
 int RunPersonalize(const Args& args) {
+  if (const auto mode = args.Value("multi-object")) return RunMultiObjectMode(args, *mode);
+  for (const char* only : {"max-objects", "iou-threshold", "training-percentage", "train-steps"}) {
+    if (args.Value(only)) throw UsageError{std::string("--") + only + " only applies with --multi-object"};
+  }
   const std::string model_path = args.Required("model");
   const auto dataset = args.Value("dataset");
   const auto out_dir = args.Value("out");
@@ -121,7 +189,8 @@ extern const Command kPersonalizeCommand = {
     "personalize",
     "PerSAM / PerSAM-F: segment a personal concept from one reference",
     "usage: persam personalize --model M --ref-image IMG --ref-mask MASK [--finetune] [--out DIR] TARGET...\n"
-    "       persam personalize --model M --dataset DATA [--ref-idx 00] [--finetune] --out DIR\n\n"
+    "       persam personalize --model M --dataset DATA [--ref-idx 00] [--finetune] --out DIR\n"
+    "       persam personalize --model M --dataset DATA --multi-object reference|corrected --out DIR\n\n"
     "One reference image and its mask (any non-zero pixel is foreground) define\n"
     "the concept; every target image gets a mask. With --dataset, every object\n"
     "of a PerSeg-layout folder (DATA/Images/<object>/NN.jpg|png,\n"
@@ -143,9 +212,29 @@ extern const Command kPersonalizeCommand = {
     "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n"
     "  --shard I/N       only the images at positions i with i % N == I (0 <= I < N)\n"
     "                    of the targets as given (or of the dataset's images in\n"
-    "                    scan order): N runs with I = 0 .. N-1 split the work\n"
+    "                    scan order): N runs with I = 0 .. N-1 split the work\n\n"
+    "Several instances per image as the official persam_f_multi_obj.py (with --dataset):\n"
+    "PerSAM-F trained on the first --training-percentage of each object's images,\n"
+    "then per image up to --max-objects rounds of: encode, PerSAM-F, black the\n"
+    "mask out of the image; a round whose mask overlaps an earlier one with IoU\n"
+    ">= --iou-threshold ends it and is not counted. DIR/<object>/NN.png and\n"
+    "vis_mask_NN_objects:<k>.jpg (k = instances found).\n"
+    "  --multi-object reference  the script's results, bugs included: NN.png holds\n"
+    "                    only the last round's mask (the rejected duplicate when the\n"
+    "                    IoU rule stopped), only the last training image counts, and\n"
+    "                    where the script crashes (an empty mask, no training image)\n"
+    "                    the run stops with an error naming the object, image and step\n"
+    "  --multi-object corrected  NN.png = union of the instances found; the training\n"
+    "                    images fused (as 'persam learn' fuses references); empty\n"
+    "                    masks fall back or end the rounds; each deviation is printed\n"
+    "                    and listed in --report\n"
+    "  --training-percentage P  share of each object's images trained on (default 0.5)\n"
+    "  --max-objects N   rounds per image (default 10)\n"
+    "  --iou-threshold T stop at a round overlapping an earlier instance by IoU >= T (default 0.8)\n"
+    "  --train-steps N   PerSAM-F steps per training (default 200, the script's)\n"
     PERSAM_PRECISION_HELP,
-    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", kPrecisionOptionName},
+    {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", "multi-object", "max-objects",
+     "iou-threshold", "training-percentage", "train-steps", kPrecisionOptionName},
     {"finetune", "no-vis", kUnusualModelFlag},
     RunPersonalize,
 };
