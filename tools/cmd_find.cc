@@ -16,6 +16,7 @@
 #include "concepts/target_list.h"
 #include "engine/sam_model.h"
 #include "persam/outputs.h"
+#include "tools/batch_progress.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
 
@@ -72,22 +73,13 @@ int RunFind(const Args& args) {
   int present = 0, instances = 0, processed = 0, cached = 0;
   std::vector<std::string> failed;
   StageTimings totals;
-  const auto loop_start = std::chrono::steady_clock::now();
+  BatchProgress progress(args);
   const size_t todo = targets.size() - done.size();
   try {
     for (size_t i = 0; i < targets.size(); ++i) {
       const TargetImage& target = targets[i];
       if (done.count(target.name)) continue;
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
-      char line[160];
-      if (processed > 0) {
-        const double rate = processed / elapsed, eta = static_cast<double>(todo - processed) / rate;
-        std::snprintf(line, sizeof(line), "[%d/%zu] %.2f images/s, ETA %d:%02d ", processed + 1, todo, rate,
-                      static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
-      } else {
-        std::snprintf(line, sizeof(line), "[1/%zu] ", todo);
-      }
-      Progress(args, line + target.path);
+      progress.Show(static_cast<size_t>(processed), todo, target.path);
       std::string json;
       try {
         const RgbImage image = LoadImage(target.path);
@@ -123,17 +115,16 @@ int RunFind(const Args& args) {
       ++processed;
     }
   } catch (...) {
-    EndProgress(args);
+    progress.End();
     throw;
   }
-  EndProgress(args);
+  progress.End();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Say(args, "%s: %d image(s) processed, concept present in %d, %d instance(s), %.2f s; results in %s\n",
       concept_path.c_str(), processed, present, instances, seconds, results_path.c_str());
   if (!done.empty()) Say(args, "  %zu image(s) already done (--resume)\n", done.size());
   if (cache) Say(args, "  %d embedding(s) from the cache\n", cached);
-  for (const std::string& f : failed) std::fprintf(stderr, "persam find: skipped (--keep-going): %s\n", f.c_str());
-  if (!failed.empty()) Say(args, "  %zu image(s) failed (--keep-going; see results.jsonl)\n", failed.size());
+  ReportSkipped(args, "find", failed, "results.jsonl");
   if (args.verbose() && processed > 0) {
     for (const auto& [stage, s] : totals.entries()) {
       Say(args, "  %-24s %8.1f ms per image\n", stage.c_str(), 1e3 * s / processed);

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "concepts/multi_object.h"
+#include "concepts/target_list.h"
 #include "engine/sam_model.h"
 #include "persam/outputs.h"
 #include "persam/run.h"
+#include "tools/batch_progress.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
 #include "tools/print_timings.h"
@@ -27,6 +29,14 @@ void WriteReport(const std::string& path, const RunReport& report) {
 void PrintSummary(const Args& args, const RunReport& report, double load_seconds, double wall_seconds) {
   Say(args, "%s: %d image(s) in %zu object(s), %.2f s (model load %.2f s)\n",
       report.finetune ? "PerSAM-F" : "PerSAM", report.images, report.objects.size(), wall_seconds, load_seconds);
+  if (report.skipped > 0) Say(args, "  %d image(s) already done (--resume)\n", report.skipped);
+  std::vector<std::string> failed;
+  for (const ObjectResult& object : report.objects) {
+    for (const TargetResult& t : object.targets) {
+      if (!t.error.empty()) failed.push_back(t.error);
+    }
+  }
+  ReportSkipped(args, "personalize", failed, args.Value("report") ? "the report" : "above");
   const double per_image = report.images > 0 ? 1.0 / report.images : 0.0;
   const int width = StageNameWidth(report.totals, 12);
   Say(args, "  %-*s %10s %12s\n", width, "stage", "total s", "per image ms");
@@ -126,6 +136,9 @@ int RunPersonalize(const Args& args) {
   RunOptions options;
   options.personalize.finetune = args.Flag("finetune");
   options.write_visualization = !args.Flag("no-vis");
+  options.keep_going = args.Flag("keep-going");
+  options.resume = args.Flag("resume");
+  if (options.resume && !out_dir) throw UsageError{"--resume needs --out DIR (it skips the targets whose mask exists)"};
   if (out_dir) options.out_dir = *out_dir;
   if (const auto shard = args.Value("shard")) {
     try {
@@ -152,6 +165,12 @@ int RunPersonalize(const Args& args) {
     if (args.Value("ref-idx")) throw UsageError{"--ref-idx only applies with --dataset"};
   }
 
+  // Files as given (output name: the stem); folders searched recursively
+  // (name: the path inside the folder), as `find` takes them.
+  std::vector<NamedTarget> targets;
+  if (!dataset) {
+    for (const TargetImage& t : CollectTargets(args.positionals())) targets.push_back({t.name, t.path});
+  }
   const LoadOptions load_options = ModelLoadOptions(args);
   if (out_dir) CheckOutputDirectory(*out_dir, "--out");
   if (const auto report_path = args.Value("report")) CheckOutputFile(*report_path, "--report");
@@ -162,22 +181,20 @@ int RunPersonalize(const Args& args) {
   Progress(args, "loading " + model_path);
   const std::unique_ptr<SamModel> model = SamModel::Load(model_path, load_options);
   const double load_seconds = seconds_since(start);
+  BatchProgress bar(args);
   const ProgressCallback progress = [&](const std::string& object, int done, int total, const std::string& what) {
-    char line[512];
-    std::snprintf(line, sizeof(line), "%s%s[%d/%d] %s", object.c_str(), object.empty() ? "" : " ", done, total,
-                  what.c_str());
-    Progress(args, line);
+    bar.Show(static_cast<size_t>(done), static_cast<size_t>(total), object.empty() ? what : object + ": " + what);
   };
   RunReport report;
   try {
     report = dataset ? PersonalizeDataset(*model, *dataset, args.Value("ref-idx").value_or("00"), options, progress)
-                     : PersonalizeImages(*model, *args.Value("ref-image"), *args.Value("ref-mask"),
-                                         args.positionals(), options, progress);
+                     : PersonalizeImages(*model, *args.Value("ref-image"), *args.Value("ref-mask"), targets, options,
+                                         progress);
   } catch (...) {
-    EndProgress(args);
+    bar.End();
     throw;
   }
-  EndProgress(args);
+  bar.End();
   if (const auto report_path = args.Value("report")) WriteReport(*report_path, report);
   PrintSummary(args, report, load_seconds, seconds_since(start));
   return 0;
@@ -212,7 +229,15 @@ extern const Command kPersonalizeCommand = {
     "                    chosen mask), final mask areas, PerSAM-F weights and loss log\n"
     "  --shard I/N       only the images at positions i with i % N == I (0 <= I < N)\n"
     "                    of the targets as given (or of the dataset's images in\n"
-    "                    scan order): N runs with I = 0 .. N-1 split the work\n\n"
+    "                    scan order): N runs with I = 0 .. N-1 split the work\n"
+    "  --keep-going      an unreadable target is reported (summary, --report \"error\")\n"
+    "                    and the rest is processed (default: stop naming it, before\n"
+    "                    anything is written)\n"
+    "  --resume          skip the targets whose mask DIR/NAME.png exists (written\n"
+    "                    last for each target, so it marks a finished one)\n"
+    "TARGETs may be folders: searched recursively for .jpg .jpeg .png .bmp .tga in\n"
+    "sorted order; a file's output name is then its path inside the folder.\n"
+    "On a terminal a progress line shows the count, images/s and ETA (not with --quiet).\n\n"
     "Several instances per image as the official persam_f_multi_obj.py (with --dataset):\n"
     "PerSAM-F trained on the first --training-percentage of each object's images,\n"
     "then per image up to --max-objects rounds of: encode, PerSAM-F, black the\n"
@@ -235,7 +260,7 @@ extern const Command kPersonalizeCommand = {
     PERSAM_PRECISION_HELP,
     {"model", "ref-image", "ref-mask", "dataset", "ref-idx", "out", "report", "shard", "multi-object", "max-objects",
      "iou-threshold", "training-percentage", "train-steps", kPrecisionOptionName},
-    {"finetune", "no-vis", kUnusualModelFlag},
+    {"finetune", "no-vis", "keep-going", "resume", kUnusualModelFlag},
     RunPersonalize,
 };
 
