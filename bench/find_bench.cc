@@ -28,6 +28,7 @@
 #include "concepts/learn.h"
 #include "engine/image.h"
 #include "engine/sam_model.h"
+#include "engine/timing.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -115,12 +116,18 @@ void BM_Find(benchmark::State& state, int instances, int kind) {
   options.min_similarity = -1e9;  // the gate never stops it
   options.max_overlap = 1.0;      // nor the overlap rule
   size_t found = 0;
+  StageTimings stages;
   for (auto _ : state) {
     const FindResult result = finder.Find(s.embedding, options);
     found = result.instances.size();
+    for (const auto& [name, seconds] : result.timings.entries()) stages.Add(name, seconds);
     benchmark::DoNotOptimize(result.labels.data());
   }
   state.counters["instances"] = static_cast<double>(found);
+  // Where the time goes (wall ms per image): similarity, prior, decoder/...
+  for (const auto& [name, seconds] : stages.entries()) {
+    state.counters[name + "_ms"] = benchmark::Counter(seconds * 1e3 / state.iterations());
+  }
 }
 BENCHMARK_CAPTURE(BM_Find, one_persam, 1, 0)->Name("find/one/persam")->Args({640, 480})->Args({1280, 960})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
