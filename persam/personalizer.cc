@@ -240,6 +240,7 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   // Cascaded post-refinement 2: + the box of that mask.
   if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
     const bool first_empty = out.steps[0].chosen_mask_area == 0;
+    out.empty_at_step = 2;
     out.warnings.push_back(std::string("refinement 1 produced an empty mask (the reference would crash); "
                                        "kept the ") + (first_empty ? "(empty) first-step" : "first-step") +
                            " mask and skipped refinement 2");
@@ -288,6 +289,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
   // Cascaded post-refinement 1: box of the weighted mask + its low-res logit.
   const std::optional<BoxPrompt> box1 = MaskBox(mixed_high.data(), out.height, out.width);
   if (!box1) {
+    out.empty_at_step = 1;
     out.warnings.push_back("the weighted first-step mask is empty (the reference would crash); "
                            "kept it and skipped both refinements");
     SetFinalMask(mixed_high.data(), &out);
@@ -302,6 +304,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
 
   // Cascaded post-refinement 2.
   if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
+    out.empty_at_step = 2;
     out.warnings.push_back("refinement 1 produced an empty mask (the reference would crash); "
                            "kept the weighted first-step mask and skipped refinement 2");
     SetFinalMask(mixed_high.data(), &out);

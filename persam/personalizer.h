@@ -44,6 +44,10 @@ struct ImageOutcome {
   std::vector<uint8_t> mask;  // [height * width] 0/1, the final mask
   int64_t mask_area = 0;
   std::vector<std::string> warnings;  // e.g. an empty mask stopped the cascade
+  // The decoder call (1-based) whose chosen mask was empty, so that the
+  // cascade stopped early and kept a fallback: where the reference crashes
+  // taking that mask's box. 0 when the cascade ran through.
+  int empty_at_step = 0;
   std::vector<float> attn_sim;        // [64 * 64] when keep_step_maps (PerSAM)
   StageTimings timings;               // prior, decoder (+ encoder when encoded here)
 };

@@ -7,6 +7,7 @@
 #include "persam/dataset.h"
 #include "weights/json.h"
 #include "persam/outputs.h"
+#include "persam/report_json.h"
 #include "base/error.h"
 
 namespace persam {
@@ -18,9 +19,21 @@ void AddTimings(StageTimings* to, const StageTimings& from) {
   for (const auto& [name, seconds] : from.entries()) to->Add(name, seconds);
 }
 
-// One object: reference, then every target; outputs per target.
-struct Target {
-  std::string name, path;
+using Target = NamedTarget;
+
+std::string MaskPath(const std::string& out_dir, const Target& target) {
+  return (fs::path(out_dir) / (target.name + ".png")).string();
+}
+
+// --resume: the mask is the last file written for a target.
+bool AlreadyDone(const RunOptions& options, const std::string& out_dir, const Target& target) {
+  std::error_code ec;
+  return options.resume && !out_dir.empty() && fs::is_regular_file(MaskPath(out_dir, target), ec);
+}
+
+// Shared over the objects of one run: the progress count.
+struct RunCount {
+  int done = 0, total = 0;
 };
 
 // Every image a run reads, decoded once before anything is written: a bad
@@ -30,16 +43,36 @@ void CheckImagesReadable(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) (void)LoadImage(path);
 }
 
+// One object: reference, then every target; outputs per target.
 ObjectResult RunObject(const SamModel& model, const std::string& object, const std::string& ref_image_path,
                        const std::string& ref_mask_path, const std::vector<Target>& targets,
                        const RunOptions& options, const std::string& out_dir, const ProgressCallback& progress,
-                       RunReport* report) {
+                       RunCount* count, RunReport* report) {
   ObjectResult result;
   result.name = object;
   result.ref_image = ref_image_path;
   result.ref_mask = ref_mask_path;
-  const int total = static_cast<int>(targets.size()) + 1;
-  if (progress) progress(object, 0, total, options.personalize.finetune ? "reference + fine-tuning" : "reference");
+  std::vector<bool> done(targets.size());
+  size_t todo = 0;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    done[i] = AlreadyDone(options, out_dir, targets[i]);
+    todo += !done[i];
+  }
+  if (todo == 0) {  // --resume: nothing left, not even the reference
+    for (const Target& target : targets) {
+      TargetResult t;
+      t.name = target.name;
+      t.image_path = target.path;
+      t.mask_path = MaskPath(out_dir, target);
+      t.skipped = true;
+      ++report->skipped;
+      result.targets.push_back(std::move(t));
+    }
+    return result;
+  }
+  if (progress) {
+    progress(object, count->done, count->total, options.personalize.finetune ? "reference + fine-tuning" : "reference");
+  }
   const RgbImage ref_image = LoadImage(ref_image_path);
   const RgbImage ref_mask = LoadImage(ref_mask_path);
   Personalizer personalizer(model, options.personalize);
@@ -51,35 +84,73 @@ ObjectResult RunObject(const SamModel& model, const std::string& object, const s
   const std::string ref_canonical = fs::weakly_canonical(ref_image_path).string();
   for (size_t i = 0; i < targets.size(); ++i) {
     const Target& target = targets[i];
-    if (progress) progress(object, static_cast<int>(i) + 1, total, target.name);
     TargetResult t;
     t.name = target.name;
     t.image_path = target.path;
-    const RgbImage image = LoadImage(target.path);
-    // The reference image is usually a target too (PerSeg's 00): its
-    // embedding is already there, and the reference would compute the same.
-    if (fs::weakly_canonical(target.path).string() == ref_canonical) {
-      t.outcome = personalizer.Segment(personalizer.reference_embedding());
-    } else {
-      t.outcome = personalizer.Segment(image);
+    if (done[i]) {
+      t.mask_path = MaskPath(out_dir, target);
+      t.skipped = true;
+      ++report->skipped;
+      result.targets.push_back(std::move(t));
+      continue;
     }
-    if (!out_dir.empty()) {
-      ScopedStage stage(&t.outcome.timings, "output");
-      t.mask_path = (fs::path(out_dir) / (target.name + ".png")).string();
-      WriteMaskPng(t.mask_path, t.outcome.mask, t.outcome.height, t.outcome.width);
-      if (options.write_visualization) {
-        WriteVisualizationJpeg((fs::path(out_dir) / ("vis_mask_" + target.name + ".jpg")).string(), image,
-                               t.outcome.mask, t.outcome.prior_points);
+    if (progress) progress(object, count->done, count->total, target.path);
+    try {
+      const RgbImage image = LoadImage(target.path);
+      // The reference image is usually a target too (PerSeg's 00): its
+      // embedding is already there, and the reference would compute the same.
+      if (fs::weakly_canonical(target.path).string() == ref_canonical) {
+        t.outcome = personalizer.Segment(personalizer.reference_embedding());
+      } else {
+        t.outcome = personalizer.Segment(image);
       }
+      if (!out_dir.empty()) {
+        ScopedStage stage(&t.outcome.timings, "output");
+        const std::string mask_path = MaskPath(out_dir, target);
+        if (target.name.find('/') != std::string::npos) MakeOutputDirectory(fs::path(mask_path).parent_path().string());
+        if (options.write_visualization) {
+          const fs::path name(target.name);
+          WriteVisualizationJpeg((fs::path(out_dir) / name.parent_path() / ("vis_mask_" + name.filename().string() + ".jpg")).string(),
+                                 image, t.outcome.mask, t.outcome.prior_points);
+        }
+        // Last: its presence marks the target finished (--resume).
+        WriteMaskPng(mask_path, t.outcome.mask, t.outcome.height, t.outcome.width);
+        t.mask_path = mask_path;
+      }
+    } catch (const Error& e) {
+      if (!options.keep_going) throw;
+      t.outcome = ImageOutcome();
+      t.error = e.what();
+      ++report->failed;
     }
+    ++count->done;
     AddTimings(&report->totals, t.outcome.timings);
-    ++report->images;
+    if (t.error.empty()) ++report->images;
     if (!options.personalize.keep_step_maps) {
       for (DecoderStep& s : t.outcome.steps) s.low_res.clear();
     }
     result.targets.push_back(std::move(t));
   }
   return result;
+}
+
+// The images a run must be able to read before it writes anything: the
+// references, and the targets unless --keep-going (which reports them) or
+// --resume has them done.
+void CheckInputs(const RunOptions& options, const std::string& out_dir, const std::string& ref_image,
+                 const std::string& ref_mask, const std::vector<Target>& targets, std::vector<std::string>* inputs,
+                 RunCount* count) {
+  bool any = false;
+  for (const Target& t : targets) {
+    if (AlreadyDone(options, out_dir, t)) continue;
+    any = true;
+    ++count->total;
+    if (!options.keep_going) inputs->push_back(t.path);
+  }
+  if (any) {
+    inputs->push_back(ref_image);
+    inputs->push_back(ref_mask);
+  }
 }
 
 }  // namespace
@@ -114,24 +185,24 @@ RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root
   size_t position = 0;
   std::vector<std::vector<Target>> shares;
   std::vector<std::string> inputs;
+  RunCount count;
+  const auto object_dir = [&](const DatasetObject& object) {
+    return options.out_dir.empty() ? "" : (fs::path(options.out_dir) / object.name).string();
+  };
   for (const DatasetObject& object : objects) {
     std::vector<Target>& targets = shares.emplace_back();
     for (const DatasetImage& image : object.images) {
       if (InShard(options, position++)) targets.push_back({image.name, image.path});
     }
-    if (targets.empty()) continue;
-    inputs.push_back(object.ref_image);
-    inputs.push_back(object.ref_mask);
-    for (const Target& t : targets) inputs.push_back(t.path);
+    CheckInputs(options, object_dir(object), object.ref_image, object.ref_mask, targets, &inputs, &count);
   }
   if (!options.out_dir.empty()) CheckImagesReadable(inputs);
   for (size_t k = 0; k < objects.size(); ++k) {
     const DatasetObject& object = objects[k];
     const std::vector<Target>& targets = shares[k];
     if (targets.empty()) continue;
-    const std::string out = options.out_dir.empty() ? "" : (fs::path(options.out_dir) / object.name).string();
-    report.objects.push_back(
-        RunObject(model, object.name, object.ref_image, object.ref_mask, targets, options, out, progress, &report));
+    report.objects.push_back(RunObject(model, object.name, object.ref_image, object.ref_mask, targets, options,
+                                       object_dir(object), progress, &count, &report));
   }
   return report;
 }
@@ -141,15 +212,23 @@ RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image,
                             const ProgressCallback& progress) {
   if (targets.empty()) throw Error("persam personalize: no target image given");
   std::vector<Target> list;
-  std::set<std::string> stems;
-  for (const std::string& path : targets) {
+  for (const std::string& path : targets) list.push_back({fs::path(path).stem().string(), path});
+  return PersonalizeImages(model, ref_image, ref_mask, list, options, progress);
+}
+
+RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image, const std::string& ref_mask,
+                            const std::vector<NamedTarget>& targets, const RunOptions& options,
+                            const ProgressCallback& progress) {
+  if (targets.empty()) throw Error("persam personalize: no target image given");
+  std::vector<Target> list;
+  std::set<std::string> names;
+  for (const NamedTarget& target : targets) {
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) throw Error("target image '" + path + "' not found");
-    const std::string stem = fs::path(path).stem().string();
-    if (!stems.insert(stem).second) {
-      throw Error("two target images share the output name '" + stem + "' (" + path + ")");
+    if (!fs::is_regular_file(target.path, ec)) throw Error("target image '" + target.path + "' not found");
+    if (!names.insert(target.name).second) {
+      throw Error("two target images share the output name '" + target.name + "' (" + target.path + ")");
     }
-    list.push_back({stem, path});
+    list.push_back(target);
   }
   // Every target is checked above, whichever shard it falls in.
   std::vector<Target> share;
@@ -157,88 +236,18 @@ RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image,
     if (InShard(options, i)) share.push_back(list[i]);
   }
   list.swap(share);
-  if (!options.out_dir.empty()) {
-    std::vector<std::string> inputs = {ref_image, ref_mask};
-    for (const Target& t : list) inputs.push_back(t.path);
-    CheckImagesReadable(inputs);
-  }
+  RunCount count;
+  std::vector<std::string> inputs;
+  CheckInputs(options, options.out_dir, ref_image, ref_mask, list, &inputs, &count);
+  if (!options.out_dir.empty()) CheckImagesReadable(inputs);
   RunReport report;
   report.finetune = options.personalize.finetune;
-  report.objects.push_back(RunObject(model, "", ref_image, ref_mask, list, options, options.out_dir, progress, &report));
+  report.objects.push_back(
+      RunObject(model, "", ref_image, ref_mask, list, options, options.out_dir, progress, &count, &report));
   return report;
 }
 
 namespace {
-
-JsonValue PointJson(const PointPrompt& p) {
-  return JsonValue::Object({{"x", JsonValue::Number(p.x)}, {"y", JsonValue::Number(p.y)},
-                            {"label", JsonValue::Integer(p.label)}});
-}
-
-JsonValue TimingsJson(const StageTimings& timings) {
-  std::vector<std::pair<std::string, JsonValue>> members;
-  for (const auto& [name, seconds] : timings.entries()) members.emplace_back(name, JsonValue::Number(seconds));
-  return JsonValue::Object(std::move(members));
-}
-
-template <class T>
-JsonValue NumbersJson(const T* values, size_t n) {
-  std::vector<JsonValue> items;
-  for (size_t i = 0; i < n; ++i) items.push_back(JsonValue::Number(static_cast<double>(values[i])));
-  return JsonValue::Array(std::move(items));
-}
-
-JsonValue StringsJson(const std::vector<std::string>& strings) {
-  std::vector<JsonValue> items;
-  for (const auto& s : strings) items.push_back(JsonValue::String(s));
-  return JsonValue::Array(std::move(items));
-}
-
-JsonValue SizeJson(int height, int width) {
-  return JsonValue::Array({JsonValue::Integer(height), JsonValue::Integer(width)});
-}
-
-JsonValue ReferenceJson(const ReferenceSummary& ref) {
-  std::vector<std::pair<std::string, JsonValue>> m = {
-      {"size", SizeJson(ref.height, ref.width)},
-      {"selected_cells", JsonValue::Integer(ref.selected_cells)},
-      {"cell_fallback", JsonValue::Bool(ref.cell_fallback)},
-      {"warnings", StringsJson(ref.warnings)},
-  };
-  if (ref.training) {
-    std::vector<JsonValue> log;
-    for (const MaskWeightsLogEntry& e : ref.training->log) {
-      log.push_back(JsonValue::Object({{"step", JsonValue::Integer(e.step)},
-                                       {"lr", JsonValue::Number(e.lr)},
-                                       {"dice", JsonValue::Number(e.dice)},
-                                       {"focal", JsonValue::Number(e.focal)}}));
-    }
-    m.emplace_back("training_point", PointJson(*ref.training_point));
-    m.emplace_back("mask_weights", NumbersJson(ref.training->weights.data(), 3));
-    m.emplace_back("log", JsonValue::Array(std::move(log)));
-  }
-  m.emplace_back("timings", TimingsJson(ref.timings));
-  return JsonValue::Object(std::move(m));
-}
-
-JsonValue StepJson(const DecoderStep& s) {
-  JsonValue box = JsonValue::Null();
-  if (s.box) {
-    box = JsonValue::Array({JsonValue::Number(s.box->x0), JsonValue::Number(s.box->y0),
-                            JsonValue::Number(s.box->x1), JsonValue::Number(s.box->y1)});
-  }
-  std::vector<JsonValue> points;
-  for (const PointPrompt& p : s.points) points.push_back(PointJson(p));
-  return JsonValue::Object({
-      {"points", JsonValue::Array(std::move(points))},
-      {"box", std::move(box)},
-      {"has_mask_input", JsonValue::Bool(s.has_mask_input)},
-      {"multimask", JsonValue::Bool(s.multimask)},
-      {"scores", NumbersJson(s.scores.data(), s.scores.size())},
-      {"chosen", JsonValue::Integer(s.chosen)},
-      {"chosen_mask_area", JsonValue::Integer(s.chosen_mask_area)},
-  });
-}
 
 JsonValue TargetJson(const TargetResult& t) {
   const ImageOutcome& o = t.outcome;
@@ -255,6 +264,8 @@ JsonValue TargetJson(const TargetResult& t) {
       {"mask_area", JsonValue::Integer(o.mask_area)},
       {"warnings", StringsJson(o.warnings)},
       {"timings", TimingsJson(o.timings)},
+      {"error", t.error.empty() ? JsonValue::Null() : JsonValue::String(t.error)},
+      {"skipped", JsonValue::Bool(t.skipped)},
   });
 }
 
@@ -276,6 +287,8 @@ std::string ReportToJson(const RunReport& report) {
   return WriteJson(JsonValue::Object({
              {"method", JsonValue::String(report.finetune ? "persam_f" : "persam")},
              {"images", JsonValue::Integer(report.images)},
+             {"failed", JsonValue::Integer(report.failed)},
+             {"skipped", JsonValue::Integer(report.skipped)},
              {"timings", TimingsJson(report.totals)},
              {"objects", JsonValue::Array(std::move(objects))},
          })) +

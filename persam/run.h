@@ -25,6 +25,15 @@ struct RunOptions {
   // with no image in the share are skipped entirely.
   int shard_index = 0;
   int shard_count = 1;
+  // --keep-going: a target that cannot be read or segmented gets an `error`
+  // in its TargetResult (and the report) and the rest is processed; by
+  // default every target is decoded before anything is written and the
+  // first bad one stops the run naming it.
+  bool keep_going = false;
+  // --resume: targets whose mask file exists are skipped (the mask is
+  // written last, atomically, so it exists only for a finished target); an
+  // object whose targets are all done is not even trained.
+  bool resume = false;
 };
 
 // Parses "I/N" (0 <= I < N); throws persam::Error naming `what` otherwise.
@@ -35,6 +44,14 @@ struct TargetResult {
   std::string image_path;
   std::string mask_path;   // written mask (empty when not written)
   ImageOutcome outcome;
+  std::string error;       // --keep-going: why this target failed (no outcome)
+  bool skipped = false;    // --resume: done by an earlier run (no outcome)
+};
+
+// A target image and the name its outputs are written under ("0042", or
+// "trip/0042" for a file found in a folder).
+struct NamedTarget {
+  std::string name, path;
 };
 
 struct ObjectResult {
@@ -48,10 +65,13 @@ struct RunReport {
   bool finetune = false;
   std::vector<ObjectResult> objects;
   StageTimings totals;  // summed over everything: encoder, prior, decoder, fine-tuning, output
-  int images = 0;
+  int images = 0;       // segmented by this run
+  int failed = 0;       // --keep-going
+  int skipped = 0;      // --resume
 };
 
-// Called before each reference / target: (object, step, of, what).
+// Called before each reference / target: (object, images done, images this
+// run processes over all objects, what).
 using ProgressCallback = std::function<void(const std::string& object, int done, int total, const std::string& what)>;
 
 // Every object of DATA (ScanPerSegDataset): masks to out_dir/<object>/NN.png
@@ -63,6 +83,11 @@ RunReport PersonalizeDataset(const SamModel& model, const std::string& data_root
 // out_dir/vis_mask_<stem>.jpg (stem of the target file name).
 RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image, const std::string& ref_mask,
                             const std::vector<std::string>& targets, const RunOptions& options,
+                            const ProgressCallback& progress = nullptr);
+// The same with output names given (folders expanded by the caller); names
+// may hold '/', the sub-folders are created.
+RunReport PersonalizeImages(const SamModel& model, const std::string& ref_image, const std::string& ref_mask,
+                            const std::vector<NamedTarget>& targets, const RunOptions& options,
                             const ProgressCallback& progress = nullptr);
 
 // --report FILE.json: per target the prior points and labels, each decoder

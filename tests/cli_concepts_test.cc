@@ -255,5 +255,61 @@ TEST_CASE("find: --resume after an interrupted run and --cache give identical re
   CHECK(ReadText(s.dir + "/again/labels/moved.png") == ReadText(s.dir + "/full/labels/moved.png"));
 }
 
+TEST_CASE("personalize: folders as targets; --keep-going reports a corrupt image and goes on; by default it stops first") {
+  const Setup& s = Files();
+  const std::string folder = s.dir + "/p_with_bad";
+  fs::create_directories(folder + "/sub");
+  fs::copy_file(s.targets + "/moved.png", folder + "/moved.png", fs::copy_options::overwrite_existing);
+  fs::copy_file(s.targets + "/more/two.png", folder + "/sub/two.png", fs::copy_options::overwrite_existing);
+  std::ofstream(folder + "/bad.png") << "not a png";
+  const std::string base = "personalize --model " + s.model + " --ref-image " + s.ref + " --ref-mask " + s.ref_mask +
+                           " --no-vis " + folder;
+  const testing::CliRun stop = Persam(base + " --out " + s.dir + "/p_stop");
+  CHECK(stop.code != 0);
+  CHECK(stop.output.find("bad.png") != std::string::npos);
+  CHECK_FALSE(fs::exists(s.dir + "/p_stop/moved.png"));  // nothing written
+  const testing::CliRun go = Persam(base + " --keep-going --out " + s.dir + "/p_go --report " + s.dir + "/p_go.json");
+  REQUIRE_MESSAGE(go.code == 0, go.output);
+  CHECK(go.output.find("2 image(s) in 1 object(s)") != std::string::npos);
+  CHECK(go.output.find("1 image(s) failed") != std::string::npos);
+  CHECK(go.output.find("skipped (--keep-going)") != std::string::npos);
+  CHECK(fs::exists(s.dir + "/p_go/moved.png"));
+  CHECK(fs::exists(s.dir + "/p_go/sub/two.png"));
+  CHECK_FALSE(fs::exists(s.dir + "/p_go/bad.png"));
+  const JsonValue report = ParseJsonFile(s.dir + "/p_go.json");
+  CHECK(report.At("failed").AsInt64() == 1);
+  const auto& targets = report.At("objects").Items()[0].At("targets").Items();
+  REQUIRE(targets.size() == 3);
+  CHECK(targets[0].At("name").AsString() == "bad");
+  CHECK(targets[0].At("error").AsString().find("bad.png") != std::string::npos);
+  CHECK(targets[1].At("error").IsNull());
+}
+
+TEST_CASE("personalize: --resume after an interrupted run writes identical results and skips the finished") {
+  const Setup& s = Files();
+  const std::string base = "personalize --model " + s.model + " --ref-image " + s.ref + " --ref-mask " + s.ref_mask +
+                           " --finetune " + s.targets;
+  const testing::CliRun full = Persam(base + " --out " + s.dir + "/p_full");
+  REQUIRE_MESSAGE(full.code == 0, full.output);
+  const std::string moved = ReadText(s.dir + "/p_full/moved.png"), two = ReadText(s.dir + "/p_full/more/two.png");
+  const std::string two_vis = ReadText(s.dir + "/p_full/more/vis_mask_two.jpg");
+  REQUIRE(!two.empty());
+  // Interrupted before "more/two" finished: its mask (written last) is missing.
+  fs::remove(s.dir + "/p_full/more/two.png");
+  const testing::CliRun resumed = Persam(base + " --resume --out " + s.dir + "/p_full");
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
+  CHECK(resumed.output.find("1 image(s) in 1 object(s)") != std::string::npos);
+  CHECK(resumed.output.find("1 image(s) already done") != std::string::npos);
+  CHECK(ReadText(s.dir + "/p_full/more/two.png") == two);
+  CHECK(ReadText(s.dir + "/p_full/more/vis_mask_two.jpg") == two_vis);
+  CHECK(ReadText(s.dir + "/p_full/moved.png") == moved);
+  // Everything done: nothing is computed, not even the reference.
+  const testing::CliRun again = Persam(base + " --resume --out " + s.dir + "/p_full --verbose");
+  REQUIRE_MESSAGE(again.code == 0, again.output);
+  CHECK(again.output.find("0 image(s) in 1 object(s)") != std::string::npos);
+  CHECK(again.output.find("fine-tuning") == std::string::npos);
+  CHECK(Persam(base + " --resume").code != 0);  // --resume needs --out
+}
+
 }  // namespace
 }  // namespace persam

@@ -11,11 +11,13 @@
 #include "concepts/concept_file.h"
 #include "concepts/embedding_cache.h"
 #include "concepts/find_outputs.h"
+#include "concepts/find_run.h"
 #include "concepts/finder.h"
 #include "concepts/model_identity.h"
 #include "concepts/target_list.h"
 #include "engine/sam_model.h"
 #include "persam/outputs.h"
+#include "tools/batch_progress.h"
 #include "tools/cli.h"
 #include "tools/precision_option.h"
 
@@ -64,78 +66,33 @@ int RunFind(const Args& args) {
   std::optional<EmbeddingCache> cache;
   if (const auto dir = args.Value("cache")) cache.emplace(*dir, identity, model->config(), model->identity());
   const std::string results_path = out_dir + "/results.jsonl";
-  const bool keep_going = args.Flag("keep-going");
-  const std::set<std::string> done =
-      args.Flag("resume") ? KeepFinishedResults(results_path, targets) : std::set<std::string>();
-  std::ofstream results(results_path, std::ios::binary | (done.empty() ? std::ios::trunc : std::ios::app));
-  if (!results) throw Error("cannot write '" + results_path + "'");
-  int present = 0, instances = 0, processed = 0, cached = 0;
-  std::vector<std::string> failed;
-  StageTimings totals;
-  const auto loop_start = std::chrono::steady_clock::now();
-  const size_t todo = targets.size() - done.size();
+  FindRunOptions run;
+  run.find = options;
+  run.outputs = outputs;
+  run.keep_going = args.Flag("keep-going");
+  run.resume = args.Flag("resume");
+  BatchProgress progress(args);
+  FindRunSummary summary;
   try {
-    for (size_t i = 0; i < targets.size(); ++i) {
-      const TargetImage& target = targets[i];
-      if (done.count(target.name)) continue;
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
-      char line[160];
-      if (processed > 0) {
-        const double rate = processed / elapsed, eta = static_cast<double>(todo - processed) / rate;
-        std::snprintf(line, sizeof(line), "[%d/%zu] %.2f images/s, ETA %d:%02d ", processed + 1, todo, rate,
-                      static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
-      } else {
-        std::snprintf(line, sizeof(line), "[1/%zu] ", todo);
-      }
-      Progress(args, line + target.path);
-      std::string json;
-      try {
-        const RgbImage image = LoadImage(target.path);
-        ImageEmbedding embedding;
-        {
-          ScopedStage stage(&totals, "encoder");
-          const std::string key = cache ? cache->Key(target.path) : "";
-          std::optional<ImageEmbedding> hit;
-          if (cache) hit = cache->Find(key, image.height, image.width);
-          if (hit) {
-            embedding = std::move(*hit);
-            ++cached;
-          } else {
-            embedding = model->EncodeImage(image, nullptr);
-            if (cache) cache->Store(key, embedding);
-          }
-        }
-        const FindResult result = finder.Find(embedding, options);
-        for (const auto& [name, seconds] : result.timings.entries()) totals.Add(name, seconds);
-        ScopedStage stage(&totals, "output");
-        json = WriteFindOutputs(out_dir, target, image, result, outputs);
-        present += result.present;
-        instances += static_cast<int>(result.instances.size());
-        for (const std::string& w : result.warnings) Say(args, "warning: %s: %s\n", target.path.c_str(), w.c_str());
-      } catch (const Error& e) {
-        if (!keep_going) throw;
-        json = FindErrorJson(target, e.what());
-        failed.push_back(e.what());
-      }
-      results << json << '\n';
-      results.flush();
-      if (!results) throw Error("cannot write '" + results_path + "'");
-      ++processed;
-    }
+    summary = RunFindOverTargets(*model, finder, cache ? &*cache : nullptr, targets, out_dir, run,
+                                 [&](size_t done, size_t total, const std::string& path) {
+                                   progress.Show(done, total, path);
+                                 });
   } catch (...) {
-    EndProgress(args);
+    progress.End();
     throw;
   }
-  EndProgress(args);
+  progress.End();
+  for (const std::string& w : summary.warnings) Say(args, "warning: %s\n", w.c_str());
+  const int processed = summary.processed;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Say(args, "%s: %d image(s) processed, concept present in %d, %d instance(s), %.2f s; results in %s\n",
-      concept_path.c_str(), processed, present, instances, seconds, results_path.c_str());
-  if (!done.empty()) Say(args, "  %zu image(s) already done (--resume)\n", done.size());
-  if (cache) Say(args, "  %d embedding(s) from the cache\n", cached);
-  for (const std::string& f : failed) std::fprintf(stderr, "persam find: skipped (--keep-going): %s\n", f.c_str());
-  if (!failed.empty()) Say(args, "  %zu image(s) failed (--keep-going; see results.jsonl)\n", failed.size());
+      concept_path.c_str(), processed, summary.present, summary.instances, seconds, results_path.c_str());
+  if (summary.already_done > 0) Say(args, "  %d image(s) already done (--resume)\n", summary.already_done);
+  if (cache) Say(args, "  %d embedding(s) from the cache\n", summary.cached);
+  ReportSkipped(args, "find", summary.failed, "results.jsonl");
   if (args.verbose() && processed > 0) {
-    for (const auto& [stage, s] : totals.entries()) {
+    for (const auto& [stage, s] : summary.totals.entries()) {
       Say(args, "  %-24s %8.1f ms per image\n", stage.c_str(), 1e3 * s / processed);
     }
   }
