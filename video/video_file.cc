@@ -255,9 +255,11 @@ struct VideoFileReader::State {
            " frames its header gives (the file is truncated or damaged)");
     }
     if (frames_read == 0) Fail("has no decodable frame");
-    // The duration to reach, in microseconds from the stream's start: the
-    // stream's own, or the file's when the video is its only stream (an
-    // audio track may outlast the video). Unknown (a live recording): no check.
+    // Without a frame count (the better check: MP4's edit lists shift
+    // times), the duration to reach, in microseconds from the stream's
+    // start: the stream's own, or the file's when the video is its only
+    // stream (an audio track may outlast the video). Unknown (a live
+    // recording): no check.
     const int64_t start = s->start_time != AV_NOPTS_VALUE ? s->start_time : 0;
     int64_t duration = AV_NOPTS_VALUE;
     if (s->duration != AV_NOPTS_VALUE && s->duration > 0) {
@@ -265,7 +267,7 @@ struct VideoFileReader::State {
     } else if (format->nb_streams == 1 && format->duration != AV_NOPTS_VALUE && format->duration > 0) {
       duration = format->duration;
     }
-    if (duration == AV_NOPTS_VALUE || last_pts == AV_NOPTS_VALUE) return;
+    if (s->nb_frames > 0 || duration == AV_NOPTS_VALUE || last_pts == AV_NOPTS_VALUE) return;
     // Matroska gives video packets no duration: the last frame lasts as
     // long as the one before it then.
     const int64_t last = last_duration > 0 ? last_duration : last_gap > 0 ? last_gap : frame_ticks;
