@@ -123,12 +123,13 @@ FindResult Finder::Find(const ImageEmbedding& embedding, const FindOptions& opti
   float point_similarity = result.similarity;
   for (int k = 1;; ++k) {
     ImageOutcome outcome;
+    // The map computed above is the one Segment would compute again.
     if (k == 1) {
-      outcome = personalizer_.Segment(embedding);  // exactly `persam personalize`
+      outcome = personalizer_.SegmentWithSimilarity(embedding, original, nullptr);  // exactly `persam personalize`
     } else {
       std::vector<PointPrompt> points = {point};
       if (!concept_.finetune) points.push_back(negative);
-      outcome = personalizer_.SegmentWithPoints(embedding, points);
+      outcome = personalizer_.SegmentWithSimilarity(embedding, original, &points);
     }
     for (const auto& [name, seconds] : outcome.timings.entries()) result.timings.Add(name, seconds);
     for (std::string& w : outcome.warnings) result.warnings.push_back("instance " + std::to_string(k) + ": " + w);

@@ -205,8 +205,20 @@ ImageOutcome Personalizer::SegmentWithPoints(const ImageEmbedding& embedding,
   return options_.finetune ? SegmentPersamF(embedding, &points) : SegmentPersam(embedding, &points);
 }
 
-ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
-                                         const std::vector<PointPrompt>* points) const {
+ImageOutcome Personalizer::SegmentWithSimilarity(const ImageEmbedding& embedding, const std::vector<float>& sim,
+                                                 const std::vector<PointPrompt>* points) const {
+  if (reference_.height == 0) throw Error("PerSAM: no reference set");
+  if (sim.size() != static_cast<size_t>(embedding.orig_height) * embedding.orig_width) {
+    throw Error("PerSAM: the similarity map does not match the image size");
+  }
+  if (points != nullptr && points->size() != (options_.finetune ? 1u : 2u)) {
+    throw Error(std::string("PerSAM: expected ") + (options_.finetune ? "1 prior point" : "2 prior points"));
+  }
+  return options_.finetune ? SegmentPersamF(embedding, points, &sim) : SegmentPersam(embedding, points, &sim);
+}
+
+ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points,
+                                         const std::vector<float>* given_sim) const {
   ImageOutcome out;
   out.height = embedding.orig_height;
   out.width = embedding.orig_width;
@@ -214,7 +226,9 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   std::vector<float> attn_sim;
   {
     ScopedStage stage(&out.timings, "prior");
-    const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
+    std::vector<float> computed;
+    if (given_sim == nullptr) computed = SimilarityMap(embedding, reference_.target.feat);
+    const std::vector<float>& sim = given_sim ? *given_sim : computed;
     // ref: point_selection(sim, topk=1): positive and negative location prior.
     out.prior_points = {ArgMaxPoint(sim, out.width), ArgMinPoint(sim, out.width)};
     if (points != nullptr) out.prior_points = *points;
@@ -249,15 +263,17 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding,
   return out;
 }
 
-ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding,
-                                          const std::vector<PointPrompt>* points) const {
+ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points,
+                                          const std::vector<float>* given_sim) const {
   ImageOutcome out;
   out.height = embedding.orig_height;
   out.width = embedding.orig_width;
   out.steps.reserve(3);  // DecoderStep pointers stay valid
   {
     ScopedStage stage(&out.timings, "prior");
-    const std::vector<float> sim = SimilarityMap(embedding, reference_.target.feat);
+    std::vector<float> computed;
+    if (given_sim == nullptr) computed = SimilarityMap(embedding, reference_.target.feat);
+    const std::vector<float>& sim = given_sim ? *given_sim : computed;
     out.prior_points = {ArgMaxPoint(sim, out.width)};
     if (points != nullptr) out.prior_points = *points;
   }

@@ -93,10 +93,18 @@ class Personalizer {
   // target-guided attention still comes from the similarity map. Lets a
   // caller (or a parity test, where the prior has exact ties) pin the points.
   ImageOutcome SegmentWithPoints(const ImageEmbedding& embedding, const std::vector<PointPrompt>& points) const;
+  // Both with the similarity map SimilarityMap(embedding, reference().target.feat)
+  // already computed by the caller (find gates on it first): the same
+  // results without computing it again. `points` may be null (the prior's).
+  ImageOutcome SegmentWithSimilarity(const ImageEmbedding& embedding, const std::vector<float>& sim,
+                                     const std::vector<PointPrompt>* points) const;
 
  private:
-  ImageOutcome SegmentPersam(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points) const;
-  ImageOutcome SegmentPersamF(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points) const;
+  // sim: the similarity map when the caller has it, else null.
+  ImageOutcome SegmentPersam(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points,
+                             const std::vector<float>* sim = nullptr) const;
+  ImageOutcome SegmentPersamF(const ImageEmbedding& embedding, const std::vector<PointPrompt>* points,
+                              const std::vector<float>* sim = nullptr) const;
 
   const SamModel& model_;
   PersonalizeOptions options_;
