@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/image.h"
@@ -247,7 +248,8 @@ int RunSegment(const Args& args) {
     }
     WriteFileAtomically(out_dir + "/scores.json", WriteJson(JsonValue::Object(std::move(doc))) + "\n");
     stage.emplace(&timings, "write_overlay");
-    const RgbImage overlay = RenderSegmentOverlay(image, preds, pred_boxes, prompt.points, legend);
+    // The photo is not needed after this: drawn on in place.
+    const RgbImage overlay = RenderSegmentOverlay(std::move(image), preds, pred_boxes, prompt.points, legend);
     WriteAtomically(out_dir + "/overlay.png", [&](const std::string& temp) { SavePng(temp, overlay); });
   }
   for (size_t b = 0; b < preds.size(); ++b) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace persam::cli {
 namespace {
@@ -77,24 +78,25 @@ SwatchPlace LegendSwatch(int image_height, int image_width, int row) {
   return {2 * scale, 2 * scale + row * line, 5 * scale};
 }
 
-RgbImage RenderSegmentOverlay(const RgbImage& image, const std::vector<Prediction>& predictions,
+RgbImage RenderSegmentOverlay(RgbImage image, const std::vector<Prediction>& predictions,
                               const std::vector<std::optional<BoxPrompt>>& boxes,
                               const std::vector<PointPrompt>& points, const std::vector<LegendRow>& legend) {
-  RgbImage out = image;
+  RgbImage out = std::move(image);
   const Canvas canvas{&out};
-  const size_t plane = static_cast<size_t>(image.height) * image.width;
+  const size_t plane = static_cast<size_t>(out.height) * out.width;
   int drawn = 0;
   for (const Prediction& pred : predictions) {
     for (int m = 0; m < pred.num_masks; ++m, ++drawn) {
       const std::array<uint8_t, 3> tint = MaskTint(drawn);
       const float* logits = pred.high_res.data() + m * plane;
-      for (size_t i = 0; i < plane; ++i) {
+      uint8_t* px = out.pixels.data();  // a local pointer: the stores cannot move it
+      for (size_t i = 0; i < plane; ++i, px += 3) {
         if (logits[i] <= 0.0f) continue;
-        for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = static_cast<uint8_t>((out.pixels[i * 3 + c] + tint[c]) / 2);
+        for (int c = 0; c < 3; ++c) px[c] = static_cast<uint8_t>((px[c] + tint[c]) / 2);
       }
     }
   }
-  const int thick = std::max(1, std::min(image.height, image.width) / 300);
+  const int thick = std::max(1, std::min(out.height, out.width) / 300);
   const std::array<uint8_t, 3> blue = {0, 0, 255}, white = {255, 255, 255};
   for (const auto& box : boxes) {
     if (!box) continue;
@@ -111,7 +113,7 @@ RgbImage RenderSegmentOverlay(const RgbImage& image, const std::vector<Predictio
       }
     }
   }
-  const int radius = std::max(3, std::min(image.height, image.width) / 80);
+  const int radius = std::max(3, std::min(out.height, out.width) / 80);
   for (const PointPrompt& p : points) {
     const int cx = static_cast<int>(p.x), cy = static_cast<int>(p.y);
     const std::array<uint8_t, 3> fill = {static_cast<uint8_t>(p.label ? 0 : 255), static_cast<uint8_t>(p.label ? 255 : 0), 0};

@@ -35,8 +35,10 @@ struct LegendRow {
 
 // Draws the masks of `predictions` (all of one image; each with its own box,
 // if any) blended 50 % with their tints, the boxes in blue, the points
-// (green foreground, red background, white rim) and the legend.
-RgbImage RenderSegmentOverlay(const RgbImage& image, const std::vector<Prediction>& predictions,
+// (green foreground, red background, white rim) and the legend, on `image`
+// (taken by value: a caller done with its image moves it in and saves a copy
+// of the photo).
+RgbImage RenderSegmentOverlay(RgbImage image, const std::vector<Prediction>& predictions,
                               const std::vector<std::optional<BoxPrompt>>& boxes,
                               const std::vector<PointPrompt>& points, const std::vector<LegendRow>& legend);
 

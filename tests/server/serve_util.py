@@ -123,9 +123,9 @@ def decode_png(data):
         return np.asarray(im)
 
 
-def read_png(path):
+def read_png(path, mode=None):
     with Image.open(path) as im:
-        return np.asarray(im)
+        return np.asarray(im.convert(mode) if mode else im)
 
 
 def run_cli(*args):

@@ -126,7 +126,8 @@ class PersonalizeParity(unittest.TestCase):
         self.assertEqual(body["method"], "persam_f" if finetune else "persam")
         self.assertEqual(len(body["targets"]), len(targets))
         for t, path in zip(body["targets"][:-1], targets[:-1]):
-            cli = su.read_png(os.path.join(out, os.path.basename(path)))
+            # The CLI's personalize mask is a 1-bit palette PNG: read as RGB.
+            cli = su.read_png(os.path.join(out, os.path.basename(path)), "RGB")
             served = su.decode_png(t["mask"])
             self.assertTrue(np.array_equal(served > 0, cli[..., 0] > 0), f"{path}: masks differ")
             self.assertEqual(t["mask_area"], int(np.sum(cli[..., 0] > 0)))
