@@ -14,9 +14,9 @@
 #   max,sve128=on     SVE2_128, SVE2, SVE, NEON at 128-bit vectors
 #   max,sve256=on     SVE_256, SVE2, SVE, NEON at 256 bits (Graviton3 class)
 #   max,sve512=on     SVE2, SVE, NEON at 512 bits
-# Kernels run on all five; the parity suites (encoders, predictor, PerSAM,
-# PerSAM-F, precision) on one NEON and one SVE configuration. Emulation is
-# slow (the double-precision references of the GEMM suite most of all), so
+# Kernels run on all five (without the GEMM's large double-reference case,
+# see below); the parity suites (encoders, predictor, PerSAM, PerSAM-F,
+# precision) on one NEON and one SVE configuration. Emulation is slow, so
 # the runs go in priority order against a wall-clock budget
 # (PERSAM_ARM64_BUDGET seconds, default 540, for the runs after the build):
 # a run that does not fit is reported as not run, one cut off by the budget
@@ -111,17 +111,21 @@ run() {
   echo "cross-arm64: $suite on $cpu: $p passed, $f failed ($((SECONDS - start)) s)"
 }
 
-# The GEMM suite's large double-reference case dominates the kernel suite
-# under emulation: it runs once, on the CPU with the most targets.
+# The GEMM suite's large double-reference case (many sizes x epilogues x
+# every target against a double-precision product) does not finish under
+# emulation (cut off after 12 min on max,sve256=on, the four cases before it
+# passed): it runs on x86 only; GemmStrided, the bf16 / int8 references and the
+# dot-product-vs-widening equality still check the GEMM on every Arm target.
 heavy='Gemm f32 matches double reference*'
-run max,sve256=on kernels_tests                  # NEON+sdot, SVE, SVE2, SVE_256
-run cortex-a72 kernels_tests -tce="$heavy"       # NEON, portable int8 / bf16
+run max,sve=off kernels_tests -tce="$heavy"     # NEON (with sdot, bfdot)
+run max,sve256=on kernels_tests -tce="$heavy"   # SVE_256, SVE2, SVE, NEON
 for suite in engine_tests persam_tests precision_tests; do
   run max,sve=off "$suite"                       # best target NEON (with sdot)
 done
 for suite in engine_tests persam_tests precision_tests; do
   run max,sve256=on "$suite"                     # best target SVE_256 (svdot)
 done
+run cortex-a72 kernels_tests -tce="$heavy"       # NEON, portable int8 / bf16
 run max,sve128=on kernels_tests -tce="$heavy"    # SVE2_128 at 128 bits
 run max,sve512=on kernels_tests -tce="$heavy"    # SVE, SVE2 at 512 bits
 echo "cross-arm64: qemu runs $((SECONDS - deadline + budget)) s"
