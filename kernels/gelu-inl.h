@@ -180,10 +180,14 @@ HWY_INLINE V Gelu(D d, V x) {
   e = hn::BitCast(d, hn::Sub(hn::BitCast(di, e), hn::ShiftLeft<23>(hn::BitCast(di, s))));
   const V q = hn::IfThenZeroElse(hn::Gt(y, hn::Set(d, 13.0f)), hn::Mul(e, r_corr));
   // x < 0: x q; x >= 0: x - x q (one rounding). xc = +-yc keeps +-inf out
-  // of the product (q is 0 there); a NaN x propagates through the base.
+  // of the product (q is 0 there).
   const V xc = hn::CopySignToAbs(yc, x);
   const auto negative = hn::Lt(x, hn::Zero(d));
-  return hn::MulAdd(hn::IfThenElse(negative, q, hn::Neg(q)), xc, hn::ZeroIfNegative(x));
+  const V gelu = hn::MulAdd(hn::IfThenElse(negative, q, hn::Neg(q)), xc, hn::ZeroIfNegative(x));
+  // A NaN x is passed through explicitly: whether Min and ZeroIfNegative
+  // keep a NaN differs by target (under qemu, the NEON and SVE targets
+  // returned a number for Gelu(NaN) without this blend).
+  return hn::IfThenElse(hn::Eq(x, x), gelu, x);
 }
 
 }  // namespace persam::kernels::HWY_NAMESPACE
