@@ -13,11 +13,13 @@ extra_failed=0
 bash scripts/fuzz.sh || extra_failed=$((extra_failed + 1))
 bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: build +
-# a test budget, PERSAM_ARM64_BUDGET; PERSAM_SKIP_ARM64=1 skips it). Its
-# "arm64: N passed, N failed" line is printed and its counts join the totals
-# below; a failing or unparsable run fails CI.
+# a test budget, PERSAM_ARM64_BUDGET), runs when PERSAM_ARM64=1. It is not
+# part of the default run yet: its cold cross build alone measured 34 min on
+# these 2 cores and the parity suites under qemu do not fit in CI's 45 minutes
+# (issue 21). Its "arm64: N passed, N failed" line is printed and its counts
+# join the totals below; a failing or unparsable run fails the run.
 arm_passed=0 arm_failed=0
-if [ "${PERSAM_SKIP_ARM64:-0}" != 1 ]; then
+if [ "${PERSAM_ARM64:-0}" = 1 ]; then
   arm_line=$(bash scripts/cross-arm64.sh 2>&1 | tee /dev/stderr | tail -n 1)
   if [[ $arm_line =~ ^arm64:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
     arm_passed=${BASH_REMATCH[1]} arm_failed=${BASH_REMATCH[2]}
