@@ -13,6 +13,7 @@
 #include "engine/sam_model.h"
 #include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
+#include "tests/video_first_mask.h"
 #include "video/label_png.h"
 #include "video/video_segmenter.h"
 #include "weights/json.h"
@@ -43,13 +44,7 @@ std::string MakeFrameFolder(const std::string& root, int count, int height, int 
   const std::string frames = root + "/clip";
   fs::create_directories(frames);
   for (int t = 0; t < count; ++t) SavePng(frames + "/f" + std::to_string(t) + ".png", Gradient(height, width, t));
-  LabelMap first;
-  first.height = height, first.width = width;
-  first.ids.assign(static_cast<size_t>(height) * width, 0);
-  for (int y = height / 4; y < height / 2; ++y)
-    for (int x = width / 4; x < width / 2; ++x) first.ids[static_cast<size_t>(y) * width + x] = 1;
-  first.palette = DavisPalette();
-  WriteLabelPng(root + "/first.png", first);
+  testing::WriteSquareFirstMask(root + "/first.png", height, width);
   return frames;
 }
 

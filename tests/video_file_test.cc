@@ -15,6 +15,7 @@
 #include "engine/image.h"
 #include "tests/cli_test_util.h"
 #include "tests/fixtures.h"
+#include "tests/video_first_mask.h"
 #include "video/label_png.h"
 #include "video/video_file.h"
 #if PERSAM_HAVE_FFMPEG
@@ -70,16 +71,6 @@ std::string ReadAllError(const std::string& path) {
   } catch (const Error& e) {
     return e.what();
   }
-}
-
-void WriteFirstMask(const std::string& path, int height, int width) {
-  LabelMap first;
-  first.height = height, first.width = width;
-  first.ids.assign(static_cast<size_t>(height) * width, 0);
-  for (int y = height / 4; y < height / 2; ++y)
-    for (int x = width / 4; x < width / 2; ++x) first.ids[static_cast<size_t>(y) * width + x] = 1;
-  first.palette = DavisPalette();
-  WriteLabelPng(path, first);
 }
 
 #if PERSAM_HAVE_FFMPEG
@@ -170,7 +161,7 @@ TEST_CASE("cli video: a video file gives the same label maps as its frames as a 
     SavePng(dir + name, frames[t]);
   }
   testing::WriteLosslessVideo(dir + "/clip.mkv", "matroska", frames);
-  WriteFirstMask(dir + "/first.png", 48, 64);
+  testing::WriteSquareFirstMask(dir + "/first.png", 48, 64);
   const std::string model = "--model '" + testing::FixturePath("models/sam_vit_tiny.pth") + "'";
   const std::string tail = " --first-mask '" + dir + "/first.png' --mode corrected";
   const testing::CliRun from_folder = RunPersam("video " + model + " --frames '" + dir + "/clip'" + tail + " --out '" + dir + "/a'");
@@ -193,8 +184,8 @@ TEST_CASE("cli video: bad video files are reported before the model loads") {
   const std::vector<RgbImage> frames = Clip(3, 24, 32);
   testing::WriteLosslessVideo(dir + "/clip.mkv", "matroska", frames);
   testing::WriteAudioOnlyMatroska(dir + "/audio.mkv");
-  WriteFirstMask(dir + "/first.png", 24, 32);
-  WriteFirstMask(dir + "/wide.png", 24, 40);
+  testing::WriteSquareFirstMask(dir + "/first.png", 24, 32);
+  testing::WriteSquareFirstMask(dir + "/wide.png", 24, 40);
   // No model file at all: every one of these fails on its input first.
   const std::string model = "--model '" + dir + "/no-model.pth'";
   SUBCASE("no video stream") {
@@ -223,7 +214,7 @@ TEST_CASE("cli video: a truncated video file stops with an error naming it") {
   const std::vector<uint8_t> bytes = ReadBytes(dir + "/clip.mkv");
   std::ofstream(dir + "/cut.mkv", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
                                                           static_cast<std::streamsize>(bytes.size() * 0.9));
-  WriteFirstMask(dir + "/first.png", 24, 32);
+  testing::WriteSquareFirstMask(dir + "/first.png", 24, 32);
   const testing::CliRun r = RunPersam("video --model '" + testing::FixturePath("models/sam_vit_tiny.pth") + "' --video '" + dir +
                                       "/cut.mkv' --first-mask '" + dir + "/first.png' --mode corrected --out '" + dir + "/out'");
   CHECK(r.code != 0);
