@@ -3,8 +3,11 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/opt.h>
 }
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 
@@ -30,10 +33,12 @@ struct Muxer {
   AVPacket* packet = av_packet_alloc();
 
   Muxer(const std::string& path, const std::string& container, AVCodecID id,
+        const std::function<void(AVCodecContext*)>& configure)
+      : Muxer(path, container, avcodec_find_encoder(id), avcodec_get_name(id), configure) {}
+  Muxer(const std::string& path, const std::string& container, const AVCodec* encoder, const std::string& codec_name,
         const std::function<void(AVCodecContext*)>& configure) {
+    if (encoder == nullptr) throw Error("test video: this FFmpeg build has no encoder " + codec_name);
     Check(avformat_alloc_output_context2(&format, nullptr, container.c_str(), path.c_str()), "container " + container);
-    const AVCodec* encoder = avcodec_find_encoder(id);
-    if (encoder == nullptr) throw Error(std::string("test video: no encoder ") + avcodec_get_name(id));
     stream = avformat_new_stream(format, nullptr);
     codec = avcodec_alloc_context3(encoder);
     configure(codec);
@@ -97,6 +102,78 @@ void WriteLosslessVideo(const std::string& path, const std::string& container, c
         } else {
           for (int c = 0; c < 3; ++c) frame->data[0][y * frame->linesize[0] + x * 3 + c] = p[c];
         }
+      }
+    }
+    frame->pts = static_cast<int64_t>(t);
+    muxer.Write(frame);
+  }
+  av_frame_free(&frame);
+  muxer.Finish();
+}
+
+void WriteLossyVideo(const std::string& path, const LossyVideo& how, const std::vector<RgbImage>& frames) {
+  const int width = frames.at(0).width, height = frames.at(0).height;
+  const AVColorSpace space = how.bt709 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+  const AVColorRange range = how.full_range ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  // libx264 prints its settings and statistics at the default level.
+  struct QuietLog {
+    int level = av_log_get_level();
+    QuietLog() { av_log_set_level(AV_LOG_ERROR); }
+    ~QuietLog() { av_log_set_level(level); }
+  } quiet;
+  Muxer muxer(path, how.container, avcodec_find_encoder_by_name(how.codec.c_str()), how.codec, [&](AVCodecContext* c) {
+    c->width = width, c->height = height;
+    c->pix_fmt = AV_PIX_FMT_YUV420P;
+    c->time_base = AVRational{1, 25};
+    c->framerate = AVRational{25, 1};
+    c->gop_size = 12;
+    c->max_b_frames = 2;
+    if (how.tag) c->colorspace = space, c->color_range = range;
+    if (how.codec == "libx264") {
+      av_opt_set(c->priv_data, "crf", "16", 0);
+      av_opt_set(c->priv_data, "preset", "fast", 0);  // B-frames, not "ultrafast"'s none
+    } else {
+      av_opt_set(c->priv_data, "crf", "12", 0);
+      av_opt_set_int(c->priv_data, "deadline", 1, 0);  // VPX_DL_REALTIME: the test stays fast
+      c->bit_rate = 0;
+    }
+  });
+  // Y'CbCr from R'G'B' by the matrix's luma weights (ITU-R BT.601 / BT.709);
+  // limited range puts Y' in [16, 235] and Cb, Cr in [16, 240].
+  const double kr = how.bt709 ? 0.2126 : 0.299, kb = how.bt709 ? 0.0722 : 0.114, kg = 1 - kr - kb;
+  const double y_scale = how.full_range ? 255 : 219, c_scale = how.full_range ? 255 : 224;
+  const double y_offset = how.full_range ? 0 : 16;
+  auto clamp = [](double v) { return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0))); };
+  AVFrame* frame = av_frame_alloc();
+  frame->format = AV_PIX_FMT_YUV420P, frame->width = width, frame->height = height;
+  Check(av_frame_get_buffer(frame, 0), "frame");
+  std::vector<double> cb(static_cast<size_t>(width) * height), cr(cb.size());
+  for (size_t t = 0; t < frames.size(); ++t) {
+    Check(av_frame_make_writable(frame), "frame");
+    const RgbImage& im = frames[t];
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        const uint8_t* p = &im.pixels[(static_cast<size_t>(y) * width + x) * 3];
+        const double r = p[0] / 255.0, g = p[1] / 255.0, b = p[2] / 255.0;
+        const double luma = kr * r + kg * g + kb * b;
+        frame->data[0][y * frame->linesize[0] + x] = clamp(y_offset + y_scale * luma);
+        cb[static_cast<size_t>(y) * width + x] = (b - luma) / (2 * (1 - kb));
+        cr[static_cast<size_t>(y) * width + x] = (r - luma) / (2 * (1 - kr));
+      }
+    }
+    // 4:2:0: each chroma sample the mean of its 2 x 2 block.
+    for (int y = 0; y < (height + 1) / 2; ++y) {
+      for (int x = 0; x < (width + 1) / 2; ++x) {
+        double sum_b = 0, sum_r = 0;
+        int n = 0;
+        for (int dy = 0; dy < 2 && 2 * y + dy < height; ++dy) {
+          for (int dx = 0; dx < 2 && 2 * x + dx < width; ++dx) {
+            const size_t i = static_cast<size_t>(2 * y + dy) * width + 2 * x + dx;
+            sum_b += cb[i], sum_r += cr[i], ++n;
+          }
+        }
+        frame->data[1][y * frame->linesize[1] + x] = clamp(128 + c_scale * sum_b / n);
+        frame->data[2][y * frame->linesize[2] + x] = clamp(128 + c_scale * sum_r / n);
       }
     }
     frame->pts = static_cast<int64_t>(t);

@@ -4,6 +4,9 @@
 // video stream, not a video, too large) are reported naming the file.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +32,8 @@ namespace fs = std::filesystem;
 using testing::MakeTempDir;
 using testing::PathExists;
 using testing::RunPersam;
+
+#if PERSAM_HAVE_FFMPEG
 
 // Frames with fine detail in every channel (any chroma subsampling or
 // rounding would change them) and a square that moves.
@@ -73,8 +78,6 @@ std::string ReadAllError(const std::string& path) {
   }
 }
 
-#if PERSAM_HAVE_FFMPEG
-
 TEST_CASE("video file: lossless clips decode to exactly the frames they were made from") {
   const std::string dir = MakeTempDir("video_file_exact");
   const std::vector<RgbImage> frames = Clip(4, 30, 46);
@@ -103,6 +106,113 @@ TEST_CASE("video file: lossless clips decode to exactly the frames they were mad
     size_t n = 0;
     while (memory.Next(&frame)) CHECK(frame.pixels == frames[n++].pixels);
     CHECK(n == frames.size());
+  }
+  fs::remove_all(dir);
+}
+
+// Twelve flat, mostly saturated 16 x 16 patches (where the BT.601 and BT.709
+// matrices and the two ranges give clearly different colours) above a
+// strip where a square moves, so the encoders make real P and B frames.
+constexpr uint8_t kPatchColours[12][3] = {{220, 30, 30},  {30, 200, 40},  {40, 50, 220},  {230, 220, 40},
+                                          {40, 210, 220}, {210, 40, 200}, {240, 140, 20}, {128, 128, 128},
+                                          {20, 20, 20},   {235, 235, 235}, {120, 60, 20}, {60, 20, 120}};
+
+std::vector<RgbImage> PatchClip(int count) {
+  std::vector<RgbImage> frames;
+  for (int t = 0; t < count; ++t) {
+    RgbImage im;
+    im.height = 64, im.width = 64;
+    im.pixels.resize(64 * 64 * 3);
+    for (int y = 0; y < 64; ++y) {
+      for (int x = 0; x < 64; ++x) {
+        uint8_t* p = &im.pixels[(y * 64 + x) * 3];
+        if (y < 48) {
+          std::copy(kPatchColours[(y / 16) * 4 + x / 16], kPatchColours[(y / 16) * 4 + x / 16] + 3, p);
+        } else {
+          const bool square = y >= 52 && y < 60 && x >= 4 * t && x < 4 * t + 8;
+          std::fill(p, p + 3, square ? 230 : 60);
+        }
+      }
+    }
+    frames.push_back(std::move(im));
+  }
+  return frames;
+}
+
+// R'G'B' (0-255) of 8-bit Y'CbCr by the textbook inverse: what a reader
+// that assumed this matrix and range would show for `rgb`'s code values
+// written with the other ones.
+std::array<double, 3> Reinterpret(const uint8_t rgb[3], bool bt709_written, bool full_written, bool bt709_read,
+                                  bool full_read) {
+  auto forward = [](const uint8_t c[3], bool bt709, bool full) {
+    const double kr = bt709 ? 0.2126 : 0.299, kb = bt709 ? 0.0722 : 0.114, kg = 1 - kr - kb;
+    const double r = c[0] / 255.0, g = c[1] / 255.0, b = c[2] / 255.0, luma = kr * r + kg * g + kb * b;
+    const double ys = full ? 255 : 219, cs = full ? 255 : 224, y0 = full ? 0 : 16;
+    return std::array<double, 3>{std::round(y0 + ys * luma), std::round(128 + cs * (b - luma) / (2 * (1 - kb))),
+                                 std::round(128 + cs * (r - luma) / (2 * (1 - kr)))};
+  };
+  const std::array<double, 3> ycc = forward(rgb, bt709_written, full_written);
+  const double kr = bt709_read ? 0.2126 : 0.299, kb = bt709_read ? 0.0722 : 0.114, kg = 1 - kr - kb;
+  const double ys = full_read ? 255 : 219, cs = full_read ? 255 : 224, y0 = full_read ? 0 : 16;
+  const double luma = (ycc[0] - y0) / ys, pb = (ycc[1] - 128) / cs, pr = (ycc[2] - 128) / cs;
+  const double r = luma + 2 * (1 - kr) * pr, b = luma + 2 * (1 - kb) * pb, g = (luma - kr * r - kb * b) / kg;
+  return {std::clamp(255 * r, 0.0, 255.0), std::clamp(255 * g, 0.0, 255.0), std::clamp(255 * b, 0.0, 255.0)};
+}
+
+TEST_CASE("video file: lossy 4:2:0 clips decode to their colours with the matrix and range they state") {
+  const std::string dir = MakeTempDir("video_file_lossy");
+  const std::vector<RgbImage> frames = PatchClip(12);
+  struct Case {
+    const char* name;
+    testing::LossyVideo how;
+  };
+  // H.264 in MP4 (phones, cameras, editors), tagged BT.709 limited range;
+  // untagged, which readers (OpenCV, ours) take as BT.601 limited range;
+  // VP9 in WebM, tagged BT.601 full range.
+  const Case cases[] = {{"h264_bt709.mp4", {"mp4", "libx264", true, false, true}},
+                        {"h264_untagged.mp4", {"mp4", "libx264", false, false, false}},
+                        {"h264_bt709.mkv", {"matroska", "libx264", true, false, true}},
+                        {"vp9_bt601_full.webm", {"webm", "libvpx-vp9", false, true, true}}};
+  // Within a patch's interior the codecs' loss and 8-bit rounding move a
+  // channel by a few levels; reading with the other matrix or range moves
+  // some patch by far more (checked below, so the bound can catch it).
+  constexpr double kTolerance = 6;
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    double wrong_reading = 0;
+    for (const auto& colour : kPatchColours) {
+      for (const auto& [bt709, full] : {std::pair{!c.how.bt709, c.how.full_range}, {c.how.bt709, !c.how.full_range}}) {
+        const std::array<double, 3> seen = Reinterpret(colour, c.how.bt709, c.how.full_range, bt709, full);
+        double worst = 0;
+        for (int k = 0; k < 3; ++k) worst = std::max(worst, std::abs(seen[k] - colour[k]));
+        wrong_reading = std::max(wrong_reading, worst);
+      }
+    }
+    REQUIRE(wrong_reading > 2 * kTolerance);
+    const std::string path = dir + "/" + c.name;
+    testing::WriteLossyVideo(path, c.how, frames);
+    VideoFileReader reader(path);
+    RgbImage frame;
+    size_t t = 0;
+    double worst = 0;
+    while (reader.Next(&frame)) {
+      REQUIRE(t < frames.size());
+      REQUIRE(frame.width == 64);
+      REQUIRE(frame.height == 64);
+      for (int patch = 0; patch < 12; ++patch) {
+        const int y0 = (patch / 4) * 16, x0 = (patch % 4) * 16;
+        for (int y = y0 + 4; y < y0 + 12; ++y) {
+          for (int x = x0 + 4; x < x0 + 12; ++x) {
+            for (int k = 0; k < 3; ++k) {
+              worst = std::max(worst, std::abs(static_cast<double>(frame.pixels[(y * 64 + x) * 3 + k]) - kPatchColours[patch][k]));
+            }
+          }
+        }
+      }
+      ++t;
+    }
+    CHECK(t == frames.size());  // B-frames reordered, MP4 edit lists: every frame, once
+    CHECK(worst <= kTolerance);
   }
   fs::remove_all(dir);
 }
