@@ -46,9 +46,11 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   need_update=1
 fi
 # cmake + doctest-dev: the cross build finds the header-only doctest through
-# its CMake package. ccache: the cross compiler's objects are cached too. xxHash: the model identity. The engine decodes JPEG and PNG (libjpeg-turbo, libspng);
-# WebP and HEIF are optional and left out of the cross build (-Dwebp/-Dheif
-# disabled), which spares libheif's codec stack under :arm64.
+# its CMake package. ccache: the cross compiler's objects are cached too.
+# xxHash: the model identity. The engine decodes JPEG and PNG (libjpeg-turbo,
+# libspng) and writes PNG (libdeflate); WebP and HEIF are optional and left
+# out of the cross build (-Dwebp/-Dheif disabled), which spares libheif's
+# codec stack under :arm64.
 packages=(crossbuild-essential-arm64 qemu-user-static cmake doctest-dev pkg-config ccache
           libhwy-dev:arm64 libstb-dev:arm64 libgomp1:arm64 libjpeg62-turbo-dev:arm64
           libspng-dev:arm64 libdeflate-dev:arm64 libxxhash-dev:arm64)
