@@ -98,7 +98,7 @@ if [ ! -f "$build/build.ninja" ]; then
 elif ! python3 -c "import json,sys; o={x['name']: x['value'] for x in json.load(open(sys.argv[1]))}; sys.exit(o.get('arm_targets') != sys.argv[2])" \
        "$build/meson-info/intro-buildoptions.json" "$arm_targets"; then
   # A build directory from before the option, or with the other target set.
-  meson configure "$build" -Darm_targets="$arm_targets" >/dev/null || { echo "arm64: 0 passed, 1 failed"; exit 1; }
+  meson setup --reconfigure "$build" -Darm_targets="$arm_targets" >/dev/null || { echo "arm64: 0 passed, 1 failed"; exit 1; }
 fi
 ninja -C "$build" "${targets[@]}" || { echo "arm64: 0 passed, 1 failed"; exit 1; }
 echo "cross-arm64: build $((SECONDS - build_start)) s ($build, -Darm_targets=$arm_targets)"
@@ -130,7 +130,8 @@ run() {
     limit=(timeout "$left")
   fi
   local log="$log_dir/${suite}-${cpu//[,=]/_}.log" start=$SECONDS
-  QEMU_CPU=$cpu "${limit[@]}" "${qemu[@]}" "$build/tests/$suite" "$@" >"$log" 2>&1
+  # -d: each case's time in the log, to see what the budget goes to.
+  QEMU_CPU=$cpu "${limit[@]}" "${qemu[@]}" "$build/tests/$suite" -d "$@" >"$log" 2>&1
   local status=$? summary
   summary=$(sed -n 's/.*\[doctest\] test cases: *[0-9]* | *\([0-9]*\) passed | *\([0-9]*\) failed.*/\1 \2/p' "$log")
   if [ -z "$summary" ]; then
