@@ -125,12 +125,18 @@ HWY_INLINE void AddPixelTerms(D d, V y2, V qn, V l, V e1, V e2, V& sum_q, V& sum
 
 // qn = e / (1 + e) and l = log1p(e) for e in [0, 1]: reciprocal estimate + one
 // Newton step (relative error ~1e-7 with AVX-512's 14-bit estimate, ~5e-7 with
-// the 12-bit AVX2/SSE4 one), Log1pUnit.
+// the 12-bit AVX2/SSE4 one), Log1pUnit. Arm's estimate (NEON / SVE frecpe)
+// has 8 bits, 16 after one step (relative error ~8e-6, which failed the
+// per-pixel test under qemu): a second step there.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE void GeneralTerms(D d, V e, V& qn, V& l) {
   const V u = hn::Add(hn::Set(d, 1.0f), e);
+  const V two = hn::Set(d, 2.0f);
   const V r0 = hn::ApproximateReciprocal(u);
-  const V r = hn::Mul(r0, hn::NegMulAdd(u, r0, hn::Set(d, 2.0f)));
+  V r = hn::Mul(r0, hn::NegMulAdd(u, r0, two));
+#if HWY_ARCH_ARM
+  r = hn::Mul(r, hn::NegMulAdd(u, r, two));
+#endif
   qn = hn::Mul(e, r);
   l = Log1pUnit(d, e);
 }
