@@ -29,6 +29,11 @@ class ImageEncoder {
   // embedding: [256, 64, 64] written by the encoder.
   virtual void Encode(const float* input, float* embedding, StageTimings* timings,
                       const ActivationHook& hook = nullptr) const = 0;
+  // Frees the scratch buffers an Encode keeps for the next one (tens of MB:
+  // TinyViT's ~50 MB at 1024 x 1024). A caller that encodes once and then
+  // only decodes (`persam segment`) calls it to lower its peak RSS; the next
+  // Encode allocates them again.
+  virtual void ReleaseScratch() const {}
 };
 
 // Weights are converted to float32 and packed here, once. The tensors are

@@ -28,9 +28,11 @@ MaskDecoder::Linear LoadLinear(const TensorMap& t, const std::string& prefix, in
   MaskDecoder::Linear l;
   l.in = in;
   l.out = out;
-  l.w = DecoderTensor(t, prefix + ".weight", {out, in});
+  // Only the packed copy is kept: the float32 one was 14 MB of MobileSAM's
+  // resident model (issue 21).
+  const std::vector<float> w = DecoderTensor(t, prefix + ".weight", {out, in});
   l.b = DecoderTensor(t, prefix + ".bias", {out});
-  l.packed = kernels::PackedWeights::Pack(l.w.data(), out, in, in);
+  l.packed = kernels::PackedWeights::Pack(w.data(), out, in, in);
   return l;
 }
 
@@ -54,8 +56,8 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
   a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
   a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
   a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
-  a.q_fold.RepackTransposed(a.q.w.data(), internal, dim, dim);
-  a.k_fold.RepackTransposed(a.k.w.data(), internal, dim, dim);
+  a.q_fold.RepackTransposed(DecoderTensor(t, prefix + ".q_proj.weight", {internal, dim}).data(), internal, dim, dim);
+  a.k_fold.RepackTransposed(DecoderTensor(t, prefix + ".k_proj.weight", {internal, dim}).data(), internal, dim, dim);
   return a;
 }
 

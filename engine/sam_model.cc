@@ -97,6 +97,8 @@ ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timing
   return e;
 }
 
+void SamModel::ReleaseEncoderScratch() const { impl_->encoder->ReleaseScratch(); }
+
 // ref: segment_anything/predictor.py SamPredictor.predict / predict_torch
 Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prompt, StageTimings* timings) const {
   Prediction p;

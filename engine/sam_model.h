@@ -84,6 +84,9 @@ class SamModel {
   const ModelIdentity& identity() const;
 
   ImageEmbedding EncodeImage(const RgbImage& image, StageTimings* timings = nullptr) const;
+  // Frees the image encoder's scratch kept for the next EncodeImage
+  // (ImageEncoder::ReleaseScratch): for callers done encoding.
+  void ReleaseEncoderScratch() const;
   // Prompt encoder + mask decoder (+ postprocessing). Throws persam::Error on
   // a malformed prompt (e.g. no point and no box and no mask).
   Prediction Predict(const ImageEmbedding& embedding, const Prompt& prompt,

@@ -387,6 +387,10 @@ class TinyVitEncoder : public ImageEncoder {
   TinyVitEncoder(const TensorMap& tensors, const SamConfig& config, Precision precision);
   void Encode(const float* input, float* embedding, StageTimings* timings,
               const ActivationHook& hook) const override;
+  void ReleaseScratch() const override {
+    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    workspace_.reset();
+  }
 
  private:
   Bottleneck LoadBottleneck(const TensorMap& t, const std::string& prefix, int cin, int hidden,

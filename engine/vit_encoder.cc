@@ -443,6 +443,11 @@ size_t VitEncoder::WorkspaceBytes() const {
                           2 * size_t(heads_) * ws.rel_slab);
 }
 
+void VitEncoder::ReleaseScratch() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  workspace_.reset();
+}
+
 // ref: segment_anything/modeling/image_encoder.py ImageEncoderViT.forward
 void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
                         const ActivationHook& hook) const {

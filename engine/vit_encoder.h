@@ -38,6 +38,7 @@ class VitEncoder : public ImageEncoder {
   size_t WeightBytes() const;
   // Bytes of the activation workspace Encode allocates (and keeps).
   size_t WorkspaceBytes() const;
+  void ReleaseScratch() const override;
 
   // Token rows per MLP chunk: lin1 + GELU + lin2 on chunks of rows, so that
   // the [tokens, mlp_dim] hidden activation is never whole (it shares the k/v

@@ -17,14 +17,15 @@ cd "$(dirname "$0")/.."
 # libavformat-dev, libavcodec-dev, libswscale-dev, libavutil-dev: video files
 # in `persam video --video` (optional at build time: meson -Dffmpeg).
 # libcpp-httplib-dev: `persam serve`; chromium, chromium-driver and
-# python3-selenium: its browser test (tests/server/).
+# python3-selenium: its browser test (tests/server/). time (GNU time):
+# bench/segment_rss.sh's peak RSS.
 packages=(g++ meson ninja-build pkg-config libhwy-dev libomp-dev libstb-dev
           libjpeg62-turbo-dev libspng-dev libdeflate-dev zlib1g-dev libwebp-dev libheif-dev
           doctest-dev libbenchmark-dev python3-numpy python3-pil python3-distributed
           python3-opencv clang libclang-rt-14-dev
           libcpp-httplib-dev chromium chromium-driver python3-selenium
           libpng-dev libssl-dev libxxhash-dev libcurl4-openssl-dev
-          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev)
+          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

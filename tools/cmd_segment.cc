@@ -154,7 +154,11 @@ int RunSegment(const Args& args) {
     mask_input = ReadMaskInput(*mask_spec, low);
     prompt.mask_input = mask_input.data();
   }
-  Predictor predictor(*model);
+  // Peak RSS (issue 21, MobileSAM on small boards): each stage's buffers go
+  // as soon as the next stage starts, e.g. the encoder's scratch before the
+  // decoder runs, the whole model before the outputs are drawn and encoded.
+  std::optional<Predictor> owned_predictor(std::in_place, *model);
+  Predictor& predictor = *owned_predictor;
   if (auto emb = args.Value("embedding")) {
     ScopedStage stage(&timings, "load_embedding");
     std::string unchecked;
@@ -163,6 +167,7 @@ int RunSegment(const Args& args) {
     if (!unchecked.empty()) std::fprintf(stderr, "warning: %s\n", unchecked.c_str());
   } else {
     predictor.SetImage(image);
+    model->ReleaseEncoderScratch();
   }
   std::vector<Prediction> preds;
   std::vector<std::optional<BoxPrompt>> pred_boxes;
@@ -178,6 +183,9 @@ int RunSegment(const Args& args) {
     pred_boxes.push_back(prompt.box);
   }
   for (const auto& [stage, seconds] : predictor.timings().entries()) timings.Add(stage, seconds);
+  const Precision precision = model->precision();
+  owned_predictor.reset();
+  model.reset();
   const int num_masks = preds[0].num_masks;
   const size_t plane = static_cast<size_t>(preds[0].height) * preds[0].width;
   // File names and legend labels: mask_K (one prompt) or mask_B_K (box B of a batch).
@@ -263,7 +271,7 @@ int RunSegment(const Args& args) {
   Say(args, "wrote %s/{%s,low_res.npy,%sscores.json,overlay.png}\n", out_dir.c_str(),
       batch ? "mask_*_*.png" : "mask_*.png", save_logits ? "high_res.npy," : "");
   if (args.verbose()) {
-    Say(args, "image encoder precision: %s\n", PrecisionName(model->precision()));
+    Say(args, "image encoder precision: %s\n", PrecisionName(precision));
     PrintTimings(args, timings);
   }
   return 0;
