@@ -24,6 +24,7 @@ struct SamModel::Impl {
   SamConfig config;
   Precision precision = Precision::kF32;
   ModelIdentity identity;
+  bool has_identity = false;
   std::unique_ptr<ImageEncoder> encoder;
   std::unique_ptr<PromptEncoder> prompt_encoder;
   std::unique_ptr<MaskDecoder> mask_decoder;
@@ -34,7 +35,10 @@ SamModel::~SamModel() = default;
 
 const SamConfig& SamModel::config() const { return impl_->config; }
 Precision SamModel::precision() const { return impl_->precision; }
-const ModelIdentity& SamModel::identity() const { return impl_->identity; }
+const ModelIdentity& SamModel::identity() const {
+  if (!impl_->has_identity) throw Error("the model was loaded without its identity (LoadOptions::identity off)");
+  return impl_->identity;
+}
 
 std::unique_ptr<SamModel> SamModel::Load(const std::string& path) { return Load(path, LoadOptions()); }
 
@@ -55,7 +59,10 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));
-  impl->identity = MakeModelIdentity(tensors, impl->config, impl->precision);
+  if (options.identity) {
+    impl->identity = MakeModelIdentity(tensors, impl->config, impl->precision);
+    impl->has_identity = true;
+  }
   // The ViT encoder reads int8 weights itself; every other part (TinyViT,
   // prompt encoder, mask decoder) gets them as float32.
   const bool quantised = CountQuantizedInt8(tensors) > 0;
