@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,9 +60,13 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));
+  // The identity hash only reads the tensors: it runs on a second thread
+  // while the weights are packed (most of a MobileSAM load is serial).
+  std::future<ModelIdentity> identity;
   if (options.identity) {
-    impl->identity = MakeModelIdentity(tensors, impl->config, impl->precision);
-    impl->has_identity = true;
+    identity = std::async(std::launch::async, [&tensors, config = impl->config, precision = impl->precision] {
+      return MakeModelIdentity(tensors, config, precision);
+    });
   }
   // The ViT encoder reads int8 weights itself; every other part (TinyViT,
   // prompt encoder, mask decoder) gets them as float32.
@@ -77,6 +82,10 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
         std::make_unique<MaskDecoder>(floats, impl->config, impl->prompt_encoder->dense_pe_hwc());
   } catch (const Error& e) {
     throw Error(source + ": " + e.what());
+  }
+  if (identity.valid()) {
+    impl->identity = identity.get();
+    impl->has_identity = true;
   }
   return std::unique_ptr<SamModel>(new SamModel(std::move(impl)));
 }

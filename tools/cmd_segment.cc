@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -122,30 +121,16 @@ int RunSegment(const Args& args) {
   const std::string image_path = args.Required("image");
   const std::string out_dir = args.Required("out");
   LoadOptions load_options = ModelLoadOptions(args);
-  // Only an --embedding is compared with the model's identity.
+  // Only an --embedding is compared with the model's identity (its hash is
+  // ~5 % of a load).
   load_options.identity = args.Value("embedding").has_value();
   StageTimings timings;
-  const auto mask_spec = args.Value("mask-input");
-  if (args.Values("point").empty() && args.Values("box").empty() && !mask_spec) {
-    throw UsageError{"give at least one --point, a --box or a --mask-input"};
-  }
-  CheckOutputDirectory(out_dir, "--out");
-  // The photo decodes on a second thread while the model loads: independent
-  // work (a 2048 x 1365 JPEG takes about as long as a MobileSAM load's
-  // serial part), and the decoders use no OpenMP. The prompt is checked
-  // against the image's size once both are done.
-  StageTimings image_timings;
-  std::future<RgbImage> image_future = std::async(std::launch::async, [&image_timings, &image_path] {
-    ScopedStage stage(&image_timings, "load_image");
-    return LoadImage(image_path);
-  });
-  std::unique_ptr<SamModel> model;
+  RgbImage image;
   {
-    ScopedStage stage(&timings, "load_model");
-    model = SamModel::Load(model_path, load_options);
+    ScopedStage stage(&timings, "load_image");
+    image = LoadImage(image_path);
   }
-  RgbImage image = image_future.get();
-  for (const auto& [stage, seconds] : image_timings.entries()) timings.Add(stage, seconds);
+  // Validate the prompt before the (slow) model load.
   Prompt prompt;
   for (const std::string& p : args.Values("point")) prompt.points.push_back(ParsePoint(p, image.height, image.width));
   // Several --box are a batch, as SamPredictor.predict_torch with B boxes:
@@ -156,6 +141,17 @@ int RunSegment(const Args& args) {
   if (boxes.size() == 1) prompt.box = boxes[0];
   prompt.multimask = args.Flag("multimask");
   std::vector<float> mask_input;
+  const auto mask_spec = args.Value("mask-input");
+  if (prompt.points.empty() && boxes.empty() && !mask_spec) {
+    throw UsageError{"give at least one --point, a --box or a --mask-input"};
+  }
+
+  CheckOutputDirectory(out_dir, "--out");
+  std::unique_ptr<SamModel> model;
+  {
+    ScopedStage stage(&timings, "load_model");
+    model = SamModel::Load(model_path, load_options);
+  }
   const int low = 4 * model->config().embed_grid;
   if (mask_spec) {
     mask_input = ReadMaskInput(*mask_spec, low);
