@@ -72,6 +72,8 @@ PromptEncoder::PromptEncoder(const TensorMap& tensors, const SamConfig& config)
 
   // ref: prompt_encoder.py PositionEmbeddingRandom.forward (cell centres).
   dense_pe_hwc_.resize(static_cast<size_t>(grid_) * grid_ * dim_);
+  // 64 x 64 x 256 sin / cos (~17 ms of CPU at load): rows in parallel.
+#pragma omp parallel for schedule(static)
   for (int y = 0; y < grid_; ++y) {
     for (int x = 0; x < grid_; ++x) {
       EncodeCoords((x + 0.5f) / grid_, (y + 0.5f) / grid_,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +25,7 @@ struct SamModel::Impl {
   SamConfig config;
   Precision precision = Precision::kF32;
   ModelIdentity identity;
+  bool has_identity = false;
   std::unique_ptr<ImageEncoder> encoder;
   std::unique_ptr<PromptEncoder> prompt_encoder;
   std::unique_ptr<MaskDecoder> mask_decoder;
@@ -34,7 +36,10 @@ SamModel::~SamModel() = default;
 
 const SamConfig& SamModel::config() const { return impl_->config; }
 Precision SamModel::precision() const { return impl_->precision; }
-const ModelIdentity& SamModel::identity() const { return impl_->identity; }
+const ModelIdentity& SamModel::identity() const {
+  if (!impl_->has_identity) throw Error("the model was loaded without its identity (LoadOptions::identity off)");
+  return impl_->identity;
+}
 
 std::unique_ptr<SamModel> SamModel::Load(const std::string& path) { return Load(path, LoadOptions()); }
 
@@ -55,7 +60,14 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   ValidateTensors(tensors, impl->config, source);
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));
-  impl->identity = MakeModelIdentity(tensors, impl->config, impl->precision);
+  // The identity hash only reads the tensors: it runs on a second thread
+  // while the weights are packed (most of a MobileSAM load is serial).
+  std::future<ModelIdentity> identity;
+  if (options.identity) {
+    identity = std::async(std::launch::async, [&tensors, config = impl->config, precision = impl->precision] {
+      return MakeModelIdentity(tensors, config, precision);
+    });
+  }
   // The ViT encoder reads int8 weights itself; every other part (TinyViT,
   // prompt encoder, mask decoder) gets them as float32.
   const bool quantised = CountQuantizedInt8(tensors) > 0;
@@ -70,6 +82,10 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
         std::make_unique<MaskDecoder>(floats, impl->config, impl->prompt_encoder->dense_pe_hwc());
   } catch (const Error& e) {
     throw Error(source + ": " + e.what());
+  }
+  if (identity.valid()) {
+    impl->identity = identity.get();
+    impl->has_identity = true;
   }
   return std::unique_ptr<SamModel>(new SamModel(std::move(impl)));
 }

@@ -63,6 +63,11 @@ struct LoadOptions {
   // (CheckSamArchitecture); off, such a file is refused before any weight
   // is packed.
   bool allow_unusual_architecture = false;
+  // Compute the model's identity (engine/model_identity.h: a hash of every
+  // image encoder byte, ~5 % of a load, most of it first reads of the file)
+  // at load. Off for callers that never compare embeddings with a model
+  // (`segment` without --embedding): identity() then throws.
+  bool identity = true;
 };
 
 class SamModel {

@@ -441,8 +441,7 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   const int64_t c = dim;
   b.attn_norm_g = Load(t, p + ".attn.norm.weight", {c});
   b.attn_norm_b = Load(t, p + ".attn.norm.bias", {c});
-  const std::vector<float> qkv_w = Load(t, p + ".attn.qkv.weight", {3 * c, c});
-  b.qkv = LinearWeights::Pack(qkv_w.data(), 3 * dim, dim, dim, precision_);
+  b.qkv = PackLinearWeight(t, p + ".attn.qkv.weight", {3 * c, c}, precision_);
   b.qkv_b = Load(t, p + ".attn.qkv.bias", {3 * c});
   // The padding tokens' qkv: Linear(LayerNorm(0)) = Linear(beta).
   b.qkv_pad.resize(3 * c);
@@ -460,8 +459,7 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
       b.bias[hd * nn + i] = biases[static_cast<size_t>(hd) * offsets + idx[i]];
     }
   }
-  const std::vector<float> proj_w = Load(t, p + ".attn.proj.weight", {c, c});
-  b.proj = LinearWeights::Pack(proj_w.data(), dim, dim, dim, precision_);
+  b.proj = PackLinearWeight(t, p + ".attn.proj.weight", {c, c}, precision_);
   b.proj_b = Load(t, p + ".attn.proj.bias", {c});
   const FoldedConv local = FoldConv2dBn(t, p + ".local_conv");
   CheckConv(local, p + ".local_conv", dim, 1, 3);
@@ -469,11 +467,9 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   b.local_b = local.bias;
   b.mlp_norm_g = Load(t, p + ".mlp.norm.weight", {c});
   b.mlp_norm_b = Load(t, p + ".mlp.norm.bias", {c});
-  const std::vector<float> fc1 = Load(t, p + ".mlp.fc1.weight", {mlp_hidden, c});
-  b.fc1 = LinearWeights::Pack(fc1.data(), mlp_hidden, dim, dim, precision_);
+  b.fc1 = PackLinearWeight(t, p + ".mlp.fc1.weight", {mlp_hidden, c}, precision_);
   b.fc1_b = Load(t, p + ".mlp.fc1.bias", {mlp_hidden});
-  const std::vector<float> fc2 = Load(t, p + ".mlp.fc2.weight", {c, mlp_hidden});
-  b.fc2 = LinearWeights::Pack(fc2.data(), dim, mlp_hidden, mlp_hidden, precision_);
+  b.fc2 = PackLinearWeight(t, p + ".mlp.fc2.weight", {c, mlp_hidden}, precision_);
   b.fc2_b = Load(t, p + ".mlp.fc2.bias", {c});
   return b;
 }

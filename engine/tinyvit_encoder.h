@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/linear.h"
+#include "engine/precision.h"
 #include "weights/tensor.h"
 
 namespace persam {
@@ -37,6 +39,13 @@ struct FoldedConv {
 // naming the tensor when one is missing or its shape is inconsistent.
 FoldedConv FoldConv2dBn(const TensorMap& tensors, const std::string& prefix,
                         float eps = kTinyVitBnEps);
+
+// A Linear weight [n, k] (`shape`, checked) packed for `precision`; float32
+// tensors are packed straight from the checkpoint's bytes (no float copy
+// first: a MobileSAM load copied ~20 MB for nothing), others through
+// ToFloat32. The packed values are the same either way.
+LinearWeights PackLinearWeight(const TensorMap& tensors, const std::string& name,
+                               const std::vector<int64_t>& shape, Precision precision);
 
 // The attention_bias_idxs table of a window x window TinyViT attention:
 // idx[i * N + j] (N = window^2, i, j in row-major window order) is the index

@@ -311,6 +311,24 @@ TEST_CASE("PredictSinglePoints: a batch sharing the layer-0 tokens equals one-po
   CHECK_THROWS_AS(model->PredictSinglePoints(e, nan_point, 1, batch_low.data(), batch_scores.data()), Error);
 }
 
+// segment without --embedding loads with LoadOptions::identity off: no
+// encoder hash, and asking for the identity is a clear error, not an empty one.
+TEST_CASE("LoadOptions::identity off skips the encoder hash; identity() then throws") {
+  const SamConfig config = SamVitTinyTestConfig();
+  const TensorMap tensors = MakeRandomSamTensors(config, 6);
+  const auto with = SamModel::FromTensors(tensors, "random test weights");
+  CHECK(with->identity().encoder_hash == EncoderWeightsHash(tensors));
+  LoadOptions options;
+  options.identity = false;
+  const auto without = SamModel::FromTensors(tensors, "random test weights", options);
+  try {
+    (void)without->identity();
+    FAIL("identity() answered for a model loaded without it");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("without its identity") != std::string::npos);
+  }
+}
+
 TEST_CASE("HugePageBuffer keeps its contents until it grows, 2 MiB aligned") {
   HugePageBuffer b;
   CHECK(b.data() == nullptr);

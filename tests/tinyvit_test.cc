@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "tests/fixtures.h"
+#include "weights/cast.h"
 #include "weights/checkpoint.h"
 #include "base/error.h"
 #include "weights/npy.h"
@@ -54,6 +56,46 @@ TEST_CASE("attention bias indices number (|dy|, |dx|) offsets in first-appearanc
       }
     }
   }
+}
+
+// y = x W^T through a packed Linear: what the encoder computes with it.
+std::vector<float> ApplyLinear(const LinearWeights& l, const std::vector<float>& x, int m) {
+  std::vector<float> y(static_cast<size_t>(m) * l.n());
+  l.Apply(m, x.data(), l.k(), kernels::GemmEpilogue{}, y.data(), l.n());
+  return y;
+}
+
+TEST_CASE("PackLinearWeight packs float32 bytes in place and other dtypes through float32, the same values") {
+  const int n = 40, k = 24, m = 3;  // n past one 32-column panel
+  const std::vector<float> w = RandomVector(static_cast<size_t>(n) * k, 11);
+  const std::vector<float> x = RandomVector(static_cast<size_t>(m) * k, 12);
+  TensorMap t;
+  t["f32"] = Tensor::FromFloat32({n, k}, w.data());
+  // bf16 of the same values: packed from their float32 widening.
+  auto bf16 = std::make_shared<std::vector<uint8_t>>(w.size() * 2);
+  CastElements(reinterpret_cast<const uint8_t*>(w.data()), DType::kF32, bf16->data(), DType::kBF16, w.size());
+  Tensor b;
+  b.dtype = DType::kBF16;
+  b.shape = {n, k};
+  b.data = bf16->data();
+  b.owner = bf16;
+  t["bf16"] = b;
+  for (const Precision precision : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    CAPTURE(PrecisionName(precision));
+    const std::vector<float> direct = ApplyLinear(PackLinearWeight(t, "f32", {n, k}, precision), x, m);
+    const std::vector<float> copied = ApplyLinear(LinearWeights::Pack(w.data(), n, k, k, precision), x, m);
+    CHECK(direct == copied);  // bit for bit: the same packed values
+    const std::vector<float> widened = t["bf16"].ToFloat32();
+    CHECK(ApplyLinear(PackLinearWeight(t, "bf16", {n, k}, precision), x, m) ==
+          ApplyLinear(LinearWeights::Pack(widened.data(), n, k, k, precision), x, m));
+  }
+  try {
+    PackLinearWeight(t, "f32", {k, n}, Precision::kF32);
+    FAIL("a transposed shape was accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("f32") != std::string::npos);
+  }
+  CHECK_THROWS_AS(PackLinearWeight(t, "missing", {n, k}, Precision::kF32), Error);
 }
 
 TEST_CASE("PatchMerging keeps the resolution for out_dim 320/448/576 only") {
