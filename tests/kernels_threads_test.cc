@@ -1,0 +1,145 @@
+// The parallel kernels split their loops into dynamically scheduled chunks
+// (kernels/parallel.h DynamicChunk), so which thread computes what changes
+// from run to run. Every output element must still be computed the same way:
+// outputs are bit-identical for 1, 2 and 3 threads (3 oversubscribe the
+// 2-core CI machine, which shuffles the chunks further) and across repeats.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_lowp.h"
+#include "kernels/ops.h"
+#include "kernels/parallel.h"
+
+namespace persam::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// run() fills its output; the result with one thread is the reference.
+void ExpectSameForAnyThreads(const char* what, const std::function<std::vector<float>()>& run) {
+  const int saved = NumThreads();
+  SetNumThreads(1);
+  const std::vector<float> one = run();
+  for (int threads : {2, 3, 2, 3}) {
+    SetNumThreads(threads);
+    const std::vector<float> got = run();
+    CAPTURE(what);
+    CAPTURE(threads);
+    REQUIRE(got.size() == one.size());
+    CHECK(std::memcmp(got.data(), one.data(), sizeof(float) * one.size()) == 0);
+  }
+  SetNumThreads(saved);
+}
+
+TEST_CASE("DynamicChunk: about 8 chunks per thread, at least 1 iteration") {
+  CHECK(DynamicChunk(0, 2) == 1);
+  CHECK(DynamicChunk(10, 2) == 1);
+  CHECK(DynamicChunk(160, 2) == 10);
+  CHECK(DynamicChunk(160, 0) == 20);  // 0 threads counts as 1
+}
+
+TEST_CASE("Gemm, GemmBF16, GemmI8 are bit-identical for any thread count and schedule") {
+  std::mt19937 rng(17);
+  // m = 40: few row blocks, so the columns are split and A is packed up front
+  // by the team; m = 600: several 144-row blocks. K = 300 < one KC block,
+  // K = 800: three KC passes.
+  for (const auto [m, n, k] : {std::array<int, 3>{40, 200, 300}, std::array<int, 3>{600, 96, 800}}) {
+    CAPTURE(m);
+    const std::vector<float> a = Random(size_t(m) * k, rng);
+    const std::vector<float> w = Random(size_t(n) * k, rng);
+    const std::vector<float> bias = Random(n, rng);
+    const PackedWeights pf = PackedWeights::Pack(w.data(), n, k, k);
+    const PackedWeightsBF16 pb = PackedWeightsBF16::Pack(w.data(), n, k, k);
+    const PackedWeightsI8 pi = PackedWeightsI8::Pack(w.data(), n, k, k);
+    GemmEpilogue ep;
+    ep.bias = bias.data();
+    ep.activation = Epilogue::kGelu;
+    auto out = [&](auto gemm) {
+      std::vector<float> c(size_t(m) * n);
+      gemm(c.data());
+      return c;
+    };
+    ExpectSameForAnyThreads("Gemm", [&] {
+      return out([&](float* c) { Gemm(m, a.data(), k, pf, ep, c, n); });
+    });
+    ExpectSameForAnyThreads("GemmBF16", [&] {
+      return out([&](float* c) { GemmBF16(m, a.data(), k, pb, ep, c, n); });
+    });
+    ExpectSameForAnyThreads("GemmI8", [&] {
+      return out([&](float* c) { GemmI8(m, a.data(), k, pi, ep, c, n); });
+    });
+    ExpectSameForAnyThreads("GemmABt", [&] {
+      return out([&](float* c) { GemmABt(m, n, k, 0.125f, a.data(), k, w.data(), k, c, n); });
+    });
+  }
+}
+
+TEST_CASE("AttentionBatch and LayerNormRows are bit-identical for any thread count and schedule") {
+  std::mt19937 rng(18);
+  // 6 windows of 49 tokens (TinyViT / ViT-B windows) and one 300-query head.
+  const int dim = 32;
+  struct Item { int nq, nk; };
+  const std::vector<Item> shapes = {{49, 49}, {49, 49}, {49, 49}, {49, 49}, {49, 49}, {49, 49},
+                                    {300, 256}};
+  std::vector<std::vector<float>> q, k, v;
+  for (const Item& s : shapes) {
+    q.push_back(Random(size_t(s.nq) * dim, rng));
+    k.push_back(Random(size_t(s.nk) * dim, rng));
+    v.push_back(Random(size_t(s.nk) * dim, rng));
+  }
+  for (bool bf16 : {false, true}) {
+    CAPTURE(bf16);
+    ExpectSameForAnyThreads("AttentionBatch", [&] {
+      std::vector<std::vector<float>> outs;
+      std::vector<AttentionArgs> items;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        outs.emplace_back(size_t(shapes[i].nq) * dim);
+      }
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        AttentionArgs a;
+        a.num_queries = shapes[i].nq;
+        a.num_keys = shapes[i].nk;
+        a.head_dim = dim;
+        a.q = q[i].data(); a.q_stride = dim;
+        a.k = k[i].data(); a.k_stride = dim;
+        a.v = v[i].data(); a.v_stride = dim;
+        a.out = outs[i].data(); a.out_stride = dim;
+        a.scale = 1.0f / std::sqrt(float(dim));
+        items.push_back(a);
+      }
+      if (bf16) {
+        AttentionBatchBF16(items.data(), static_cast<int>(items.size()));
+      } else {
+        AttentionBatch(items.data(), static_cast<int>(items.size()));
+      }
+      std::vector<float> all;
+      for (const auto& o : outs) all.insert(all.end(), o.begin(), o.end());
+      return all;
+    });
+  }
+
+  const int rows = 1000, cols = 96;  // > 2^16 elements: the threaded path
+  const std::vector<float> x = Random(size_t(rows) * cols, rng);
+  const std::vector<float> g = Random(cols, rng), b = Random(cols, rng);
+  ExpectSameForAnyThreads("LayerNormRows", [&] {
+    std::vector<float> y(size_t(rows) * cols);
+    LayerNormRows(rows, cols, x.data(), cols, g.data(), b.data(), 1e-6f, y.data(), cols);
+    return y;
+  });
+}
+
+}  // namespace
+}  // namespace persam::kernels
