@@ -22,6 +22,7 @@
 #include "engine/image_encoder.h"
 #include "engine/sam_model.h"
 #include "engine/timing.h"
+#include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
 #include "persam/personalizer.h"
@@ -100,6 +101,24 @@ void BM_EncoderVitTLayers(benchmark::State& state) { EncoderVitTLayers(state, Pr
 void BM_EncoderVitTLayersInt8(benchmark::State& state) { EncoderVitTLayers(state, Precision::kInt8); }
 BENCHMARK(BM_EncoderVitTLayers)->Name("encoder/vit_t_layers")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_EncoderVitTLayersInt8)->Name("encoder/vit_t_layers_int8")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The MBConv depthwise 3x3 of vit_t's stage 0 on one band as the encoder
+// runs it (18 input rows of 256 x 256 channels, 16 output rows, GELU), and
+// PatchMerging's stride-2 one (256 -> 128 columns, 128 channels).
+void BM_DepthwiseVitT(benchmark::State& state) {
+  const int stride = static_cast<int>(state.range(0)), c = stride == 1 ? 256 : 128;
+  const int w = 256, out_rows = stride == 1 ? 16 : 8, in_rows = out_rows * stride + 2;
+  const std::vector<float> in = RandomImage();  // 3 M floats: >= in_rows * w * c
+  std::vector<float> weight(static_cast<size_t>(c) * 9, 0.1f), bias(c, 0.01f);
+  std::vector<float> out(static_cast<size_t>(out_rows) * w * c);
+  for (auto _ : state) {
+    kernels::DepthwiseConv3x3HwcRows(in.data(), 0, in_rows, w, c, stride, weight.data(),
+                                     bias.data(), kernels::Epilogue::kGelu, 1, 1 + out_rows,
+                                     out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_DepthwiseVitT)->Name("kernels/depthwise_vit_t")->Arg(1)->Arg(2)->UseRealTime();
 
 // PerSAM on one 1024 x 768 target image with a random MobileSAM (vit_t)
 // model, f32: preprocessing + TinyViT encoder + location prior + target-
