@@ -4,10 +4,16 @@
 //
 //   build/bench/persam_bench --benchmark_filter='encoder/vit_t|persam/vit_t'
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//
+// encoder/vit_t_layers{,_int8}: the same encode with the encoder's stage
+// timings, summed per kind of layer over the stages (counters in ms per
+// encode: patch_embed, mbconv.conv1, qkv, attention, mlp, ...), the table
+// to look at before and after a change to one kind of layer.
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
 
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -15,6 +21,8 @@
 
 #include "engine/image_encoder.h"
 #include "engine/sam_model.h"
+#include "engine/timing.h"
+#include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
 #include "persam/personalizer.h"
@@ -28,17 +36,24 @@ namespace {
 // layers + attention), counted with forward hooks on the reference model.
 constexpr double kVitTFlops = 75.0e9;
 
-void EncoderVitT(benchmark::State& state, Precision precision) {
+std::unique_ptr<ImageEncoder> MakeVitT(Precision precision) {
   const SamConfig config = MobileSamConfig();
-  std::unique_ptr<ImageEncoder> encoder;
-  {
-    const TensorMap tensors = MakeRandomSamTensors(config, /*seed=*/1);
-    encoder = MakeTinyVitEncoder(tensors, config, precision);
-  }  // the float32 tensors are freed: only the packed weights remain
+  const TensorMap tensors = MakeRandomSamTensors(config, /*seed=*/1);
+  // The float32 tensors are freed on return: only the packed weights remain.
+  return MakeTinyVitEncoder(tensors, config, precision);
+}
+
+std::vector<float> RandomImage() {
   std::vector<float> input(3 * 1024 * 1024);
   std::mt19937 rng(7);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (float& v : input) v = dist(rng);
+  return input;
+}
+
+void EncoderVitT(benchmark::State& state, Precision precision) {
+  const std::unique_ptr<ImageEncoder> encoder = MakeVitT(precision);
+  const std::vector<float> input = RandomImage();
   std::vector<float> embedding(256 * 64 * 64);
   for (auto _ : state) {
     encoder->Encode(input.data(), embedding.data(), nullptr);
@@ -54,6 +69,56 @@ void BM_EncoderVitT(benchmark::State& state) { EncoderVitT(state, Precision::kF3
 void BM_EncoderVitTInt8(benchmark::State& state) { EncoderVitT(state, Precision::kInt8); }
 BENCHMARK(BM_EncoderVitTInt8)->Name("encoder/vit_t_int8")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_EncoderVitT)->Name("encoder/vit_t")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// "encoder.layers.2.mlp" -> "mlp", "encoder.layers.0.mbconv.conv1" ->
+// "mbconv.conv1", "encoder.patch_embed" -> "patch_embed".
+std::string LayerKind(const std::string& stage) {
+  std::string s = stage.rfind("encoder.", 0) == 0 ? stage.substr(8) : stage;
+  if (s.rfind("layers.", 0) == 0) {
+    const size_t dot = s.find('.', 7);
+    s = dot == std::string::npos ? s : s.substr(dot + 1);
+  }
+  return s;
+}
+
+void EncoderVitTLayers(benchmark::State& state, Precision precision) {
+  const std::unique_ptr<ImageEncoder> encoder = MakeVitT(precision);
+  const std::vector<float> input = RandomImage();
+  std::vector<float> embedding(256 * 64 * 64);
+  std::map<std::string, double> ms;
+  for (auto _ : state) {
+    StageTimings timings;
+    encoder->Encode(input.data(), embedding.data(), &timings);
+    benchmark::DoNotOptimize(embedding.data());
+    for (const auto& [name, seconds] : timings.entries()) ms[LayerKind(name)] += 1e3 * seconds;
+  }
+  for (const auto& [kind, total] : ms) {
+    state.counters[kind] = total / static_cast<double>(state.iterations());
+  }
+  state.SetLabel(std::string("ms per encode, ") + PrecisionName(precision));
+}
+void BM_EncoderVitTLayers(benchmark::State& state) { EncoderVitTLayers(state, Precision::kF32); }
+void BM_EncoderVitTLayersInt8(benchmark::State& state) { EncoderVitTLayers(state, Precision::kInt8); }
+BENCHMARK(BM_EncoderVitTLayers)->Name("encoder/vit_t_layers")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_EncoderVitTLayersInt8)->Name("encoder/vit_t_layers_int8")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The MBConv depthwise 3x3 of vit_t's stage 0 on one band as the encoder
+// runs it (18 input rows of 256 x 256 channels, 16 output rows, GELU), and
+// PatchMerging's stride-2 one (256 -> 128 columns, 128 channels).
+void BM_DepthwiseVitT(benchmark::State& state) {
+  const int stride = static_cast<int>(state.range(0)), c = stride == 1 ? 256 : 128;
+  const int w = 256, out_rows = stride == 1 ? 16 : 8, in_rows = out_rows * stride + 2;
+  const std::vector<float> in = RandomImage();  // 3 M floats: >= in_rows * w * c
+  std::vector<float> weight(static_cast<size_t>(c) * 9, 0.1f), bias(c, 0.01f);
+  std::vector<float> out(static_cast<size_t>(out_rows) * w * c);
+  for (auto _ : state) {
+    kernels::DepthwiseConv3x3HwcRows(in.data(), 0, in_rows, w, c, stride, weight.data(),
+                                     bias.data(), kernels::Epilogue::kGelu, 1, 1 + out_rows,
+                                     out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_DepthwiseVitT)->Name("kernels/depthwise_vit_t")->Arg(1)->Arg(2)->UseRealTime();
 
 // PerSAM on one 1024 x 768 target image with a random MobileSAM (vit_t)
 // model, f32: preprocessing + TinyViT encoder + location prior + target-

@@ -21,10 +21,10 @@
 #include "engine/linear.h"
 #include "engine/neck.h"
 #include "hwy/aligned_allocator.h"
-#include "kernels/attention.h"
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/window_attention.h"
 #include "base/error.h"
 
 namespace persam {
@@ -56,10 +56,8 @@ class Workspace {
   enum Slot {
     kX,     // stage tokens
     kY,     // second token buffer (block temporaries, bottleneck outputs)
-    kBig,   // windowed qkv of a row of windows | MLP hidden | bottleneck hidden |
-            // patch-embed mid | neck
-    kMid,   // attention output of a row of windows | MLP LayerNorm |
-            // bottleneck depthwise output
+    kBig,   // MLP hidden | bottleneck hidden | patch-embed mid | neck
+    kMid,   // MLP LayerNorm | bottleneck depthwise output
     kCols,  // 3x3 im2col band | qkv of one row of windows
     kSlots
   };
@@ -139,7 +137,8 @@ struct TinyVitBlock {
   LinearWeights qkv;
   std::vector<float> qkv_b;
   std::vector<float> qkv_pad;  // qkv of a zero (padding) token: LN(0) = beta
-  std::vector<float> bias;     // [heads, N, N], attention_biases[:, idxs]
+  std::vector<float> bias;     // [heads, N, bias_stride], attention_biases[:, idxs]
+  int bias_stride = 0;
   LinearWeights proj;
   std::vector<float> proj_b;
   std::vector<float> local_w, local_b;  // depthwise 3x3 Conv2d_BN, folded
@@ -267,47 +266,32 @@ void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out
 // ref: tiny_vit_sam.py TinyViTBlock.forward
 void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTimings* timings,
               const std::string& stage, Workspace& ws) {
-  const int c = b.dim, win_side = b.window, n = win_side * win_side;
+  const int c = b.dim, win_side = b.window;
   const int64_t tokens = static_cast<int64_t>(h) * w;
-  const int nh = (h + win_side - 1) / win_side, nw = (w + win_side - 1) / win_side;
+  const int nh = (h + win_side - 1) / win_side;
   const int c3 = 3 * c;
   {
     // One row of windows at a time: LayerNorm and qkv of its token rows,
-    // window partition, attention, window reverse. The band's qkv, windowed
-    // qkv and attention output stay in L2 (stage 1 of vit_t: 1.4 MB instead
-    // of a 27 MB windowed qkv read back from memory); tmp's band rows hold
-    // the LayerNorm output and then the attention output.
+    // then the window attention reading that row-major qkv in place and
+    // writing the band's rows of tmp (which held the LayerNorm output the
+    // qkv was computed from): no window partition / reverse copies, and the
+    // band's qkv stays in L2 (stage 1 of vit_t: 1 MB).
     // LayerNorm and qkv run on the real tokens only; the padding tokens the
     // reference adds (F.pad with zeros, then LayerNorm -> beta) all share
     // one precomputed qkv row.
-    float* qkvw = ws.Get(Workspace::kBig, static_cast<size_t>(nw) * n * c3);
     float* qkv = ws.Get(Workspace::kCols, static_cast<size_t>(win_side) * w * c3);
-    float* attn = ws.Get(Workspace::kMid, static_cast<size_t>(nw) * n * c);
     GemmEpilogue ep;
     ep.bias = b.qkv_b.data();
-    // q, k, v of head hd are columns [hd * 3 d, hd * 3 d + 3 d) of a row:
-    // the reference views qkv as (B, N, heads, 3 d) and splits the last dim.
-    // The items only point into the band buffers: the same for every band.
-    std::vector<kernels::AttentionArgs> items(static_cast<size_t>(nw) * b.heads);
-    const int d = b.head_dim;
-    for (int wx = 0; wx < nw; ++wx) {
-      for (int hd = 0; hd < b.heads; ++hd) {
-        kernels::AttentionArgs& a = items[static_cast<size_t>(wx) * b.heads + hd];
-        const float* base = qkvw + static_cast<int64_t>(wx) * n * c3 + hd * 3 * d;
-        a.num_queries = n;
-        a.num_keys = n;
-        a.head_dim = d;
-        a.q = base;
-        a.k = base + d;
-        a.v = base + 2 * d;
-        a.q_stride = a.k_stride = a.v_stride = c3;
-        a.out = attn + static_cast<int64_t>(wx) * n * c + hd * d;
-        a.out_stride = c;
-        a.scale = 1.0f / std::sqrt(static_cast<float>(d));
-        a.bias = b.bias.data() + static_cast<int64_t>(hd) * n * n;
-        a.bias_stride = n;
-      }
-    }
+    kernels::WindowAttentionBand wa;
+    wa.qkv = qkv;
+    wa.pad_qkv = b.qkv_pad.data();
+    wa.w = w;
+    wa.window = win_side;
+    wa.heads = b.heads;
+    wa.head_dim = b.head_dim;
+    wa.scale = 1.0f / std::sqrt(static_cast<float>(b.head_dim));
+    wa.bias = b.bias.data();
+    wa.bias_stride = b.bias_stride;
     for (int wy = 0; wy < nh; ++wy) {
       const int y0 = wy * win_side, rows = std::min(h, y0 + win_side) - y0;
       const int64_t band_tokens = static_cast<int64_t>(rows) * w;
@@ -318,34 +302,11 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
                                x + static_cast<int64_t>(y0) * w * c, c, b.attn_norm_g.data(),
                                b.attn_norm_b.data(), kTinyVitLnEps, band, c);
         b.qkv.Apply(static_cast<int>(band_tokens), band, c, ep, qkv, c3);
-        // Window partition (row-major windows, row-major tokens inside).
-#pragma omp parallel for schedule(static)
-        for (int wx = 0; wx < nw; ++wx) {
-          for (int t = 0; t < n; ++t) {
-            const int r = t / win_side, xx = wx * win_side + t % win_side;
-            const float* src = (r < rows && xx < w)
-                                   ? qkv + (static_cast<int64_t>(r) * w + xx) * c3
-                                   : b.qkv_pad.data();
-            std::memcpy(qkvw + (static_cast<int64_t>(wx) * n + t) * c3, src,
-                        sizeof(float) * c3);
-          }
-        }
       }
-      {
-        ScopedStage t(timings, stage + ".attention");
-        kernels::AttentionBatch(items.data(), static_cast<int>(items.size()));
-      }
-      ScopedStage t(timings, stage + ".proj");
-      // Window reverse + crop into the band's rows of tmp.
-#pragma omp parallel for schedule(static)
-      for (int wx = 0; wx < nw; ++wx) {
-        for (int t = 0; t < n; ++t) {
-          const int r = t / win_side, xx = wx * win_side + t % win_side;
-          if (r >= rows || xx >= w) continue;
-          std::memcpy(band + (static_cast<int64_t>(r) * w + xx) * c,
-                      attn + (static_cast<int64_t>(wx) * n + t) * c, sizeof(float) * c);
-        }
-      }
+      ScopedStage t(timings, stage + ".attention");
+      wa.rows = rows;
+      wa.out = band;
+      kernels::WindowAttention(wa);
     }
     // x = x + proj(attn).
     ScopedStage t_proj(timings, stage + ".proj");
@@ -452,11 +413,18 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   const std::vector<int> idx = AttentionBiasIndices(window, &offsets);
   const std::vector<float> biases =
       Load(t, p + ".attn.attention_biases", {heads, static_cast<int64_t>(offsets)});
-  const size_t nn = idx.size();
-  b.bias.resize(static_cast<size_t>(heads) * nn);
+  // Rows padded with -inf to the window attention's key padding
+  // (kernels/window_attention.h).
+  const int n = window * window;
+  b.bias_stride = (n + kernels::kWindowBiasAlign - 1) / kernels::kWindowBiasAlign *
+                  kernels::kWindowBiasAlign;
+  b.bias.assign(static_cast<size_t>(heads) * n * b.bias_stride, -HUGE_VALF);
   for (int hd = 0; hd < heads; ++hd) {
-    for (size_t i = 0; i < nn; ++i) {
-      b.bias[hd * nn + i] = biases[static_cast<size_t>(hd) * offsets + idx[i]];
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < n; ++j) {
+        b.bias[(static_cast<size_t>(hd) * n + i) * b.bias_stride + j] =
+            biases[static_cast<size_t>(hd) * offsets + idx[static_cast<size_t>(i) * n + j]];
+      }
     }
   }
   b.proj = PackLinearWeight(t, p + ".attn.proj.weight", {c, c}, precision_);

@@ -4,7 +4,7 @@
 // max m and row sum l, and walk the keys in tiles of <= kMaxKeyTile:
 //   S = (scale q) K_tile^T (+ rel-pos / full bias)      QKTile micro-kernel
 //   m' = max(m, rowmax S); P = exp(S - m'); c = exp(m - m'); l = c l + rowsum P
-//   (exp by ExpNonPositive below: its argument is <= 0)
+//   (exp by ExpNonPositive, kernels/exp-inl.h: its argument is <= 0)
 //   O = c O + P V_tile                                  PVTile micro-kernel
 // and finally out = O / l. No nq x nk matrix exists; S is one BQ x
 // kMaxKeyTile tile that stays in L1.
@@ -62,6 +62,7 @@
 #include "hwy/highway.h"
 #include "kernels/hwy_target.h"
 #include "kernels/ops-inl.h"
+#include "kernels/exp-inl.h"
 #include "kernels/gemm_lowp-inl.h"
 
 #ifndef PERSAM_KERNELS_ATTENTION_CC_ONCE_
@@ -103,34 +104,7 @@ constexpr int PVRows(int dv) {
 }
 constexpr int kMaxDV = kAccRegs / 3;  // widest PV chunk (8 or 4 vectors)
 
-// e^x for x <= 0 (the softmax's s - max), cheaper than hn::Exp: no range
-// reduction of the exponent (x is clamped at -87.3, where e^x = 1.2e-38 is
-// the smallest normal float: below that we return 1.2e-38 instead of ~0,
-// harmless next to the row's largest term 1), round-to-nearest of x log2(e)
-// by the 1.5 * 2^23 shifter, Cody-Waite reduction and a degree-6 polynomial
-// (Cephes expf coefficients). Max error 2 ULP; NaN is not propagated
-// (scores are finite). -inf gives 1.2e-38 (masked keys are zeroed by the
-// caller).
-HWY_INLINE VF ExpNonPositive(DF d, VF x) {
-  const hn::RebindToSigned<DF> di;
-  x = hn::Max(x, hn::Set(d, -87.33654f));
-  const VF shifter = hn::Set(d, 12582912.0f);  // 1.5 * 2^23
-  const VF t = hn::MulAdd(x, hn::Set(d, 1.44269504088896341f), shifter);
-  const VF n = hn::Sub(t, shifter);
-  VF r = hn::NegMulAdd(n, hn::Set(d, 0.693359375f), x);
-  r = hn::NegMulAdd(n, hn::Set(d, -2.12194440e-4f), r);
-  VF p = hn::Set(d, 1.9875691500e-4f);
-  p = hn::MulAdd(p, r, hn::Set(d, 1.3981999507e-3f));
-  p = hn::MulAdd(p, r, hn::Set(d, 8.3334519073e-3f));
-  p = hn::MulAdd(p, r, hn::Set(d, 4.1665795894e-2f));
-  p = hn::MulAdd(p, r, hn::Set(d, 1.6666665459e-1f));
-  p = hn::MulAdd(p, r, hn::Set(d, 5.0000001201e-1f));
-  p = hn::MulAdd(p, hn::Mul(r, r), hn::Add(r, hn::Set(d, 1.0f)));
-  // 2^n: the low bits of t hold n; shifting them into the exponent field
-  // drops the shifter's own bits.
-  const auto scale = hn::ShiftLeft<23>(hn::BitCast(di, t));
-  return hn::BitCast(d, hn::Add(hn::BitCast(di, p), scale));
-}
+// (ExpNonPositive: kernels/exp-inl.h.)
 
 // The register tiles below are named variables acc<r><v> (rows r < 6,
 // vectors v < 8), not arrays: SVE vectors cannot be array elements. The

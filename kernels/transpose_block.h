@@ -28,6 +28,23 @@ inline void TransposeBlock4(const float* src, int64_t ls, float* dst, int64_t ld
 #endif
 }
 
+// dst[j * ld + i] = rows[i][j] for i, j < 4: rows anywhere in memory (the
+// window attention's keys: tokens of different image rows, or padding).
+inline void TransposeRows4(const float* const* rows, float* dst, int64_t ld) {
+#if defined(__SSE__)
+  __m128 a = _mm_loadu_ps(rows[0]), b = _mm_loadu_ps(rows[1]);
+  __m128 c = _mm_loadu_ps(rows[2]), d = _mm_loadu_ps(rows[3]);
+  _MM_TRANSPOSE4_PS(a, b, c, d);
+  _mm_storeu_ps(dst, a);
+  _mm_storeu_ps(dst + ld, b);
+  _mm_storeu_ps(dst + 2 * ld, c);
+  _mm_storeu_ps(dst + 3 * ld, d);
+#else
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) dst[j * ld + i] = rows[i][j];
+#endif
+}
+
 // dst[j * ld + i] = scale * (src[i * ls + j] + add[j * ld + i]) for i, j < 4
 // (add, laid out like dst, may be null): packing with an addend in the same
 // pass, as TransposeBlock4 followed by a scalar fix-up of the stored block
