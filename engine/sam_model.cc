@@ -104,8 +104,23 @@ Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prom
   return p;
 }
 
+struct SamModel::DecoderWorkspace {
+  MaskDecoder::WorkspacePtr decoder;
+};
+
+void SamModel::DecoderWorkspaceDeleter::operator()(DecoderWorkspace* w) const { delete w; }
+
+SamModel::DecoderWorkspacePtr SamModel::NewDecoderWorkspace() const {
+  return DecoderWorkspacePtr(new DecoderWorkspace{impl_->mask_decoder->NewWorkspace()});
+}
+
 void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
                            StageTimings* timings) const {
+  PredictInto(embedding, prompt, out, timings, nullptr);
+}
+
+void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
+                           StageTimings* timings, DecoderWorkspace* workspace) const {
   if (out == nullptr) throw Error("PredictInto: null output");
   const SamConfig& c = impl_->config;
   const size_t n = static_cast<size_t>(c.embed_grid) * c.embed_grid;
@@ -125,13 +140,17 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
   if (prompt.multimask && tokens < 2) throw Error("Predict: this model has no multimask outputs");
 
   std::vector<float> sparse;
-  std::vector<float> dense;
+  // Per thread, kept across calls: a fresh 4 MB dense map per mask prompt
+  // (every cascade refinement) was mostly page faults.
+  thread_local std::vector<float> dense_buffer;
+  const float* dense = nullptr;
   {
     ScopedStage stage(timings, "prompt_encoder");
     sparse = impl_->prompt_encoder->EncodeSparse(prompt, embedding);
     if (prompt.mask_input != nullptr) {
-      dense.resize(static_cast<size_t>(c.prompt_dim) * n);
-      impl_->prompt_encoder->EncodeMask(prompt.mask_input, dense.data());
+      dense_buffer.resize(static_cast<size_t>(c.prompt_dim) * n);
+      impl_->prompt_encoder->EncodeMask(prompt.mask_input, dense_buffer.data());
+      dense = dense_buffer.data();
     }
   }
 
@@ -145,7 +164,7 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
 
   MaskDecoderInputs in;
   in.embedding = embedding.data.data();
-  in.dense_chw = dense.empty() ? nullptr : dense.data();
+  in.dense_chw = dense;
   in.dense_channel = impl_->prompt_encoder->no_mask_embed().data();
   in.sparse = sparse.data();
   in.num_sparse = static_cast<int>(sparse.size() / c.prompt_dim);
@@ -153,7 +172,11 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
   in.target_embedding = prompt.target_embedding;
   in.first_mask = prompt.multimask ? 1 : 0;
   in.num_masks = p.num_masks;
-  impl_->mask_decoder->Run(in, p.low_res.data(), p.scores.data(), timings);
+  if (workspace != nullptr) {
+    impl_->mask_decoder->RunIn(in, p.low_res.data(), p.scores.data(), timings, workspace->decoder.get());
+  } else {
+    impl_->mask_decoder->Run(in, p.low_res.data(), p.scores.data(), timings);
+  }
 
   if (prompt.compute_high_res) {
     ScopedStage stage(timings, "postprocess");
