@@ -104,23 +104,8 @@ Prediction SamModel::Predict(const ImageEmbedding& embedding, const Prompt& prom
   return p;
 }
 
-struct SamModel::DecoderWorkspace {
-  MaskDecoder::WorkspacePtr decoder;
-};
-
-void SamModel::DecoderWorkspaceDeleter::operator()(DecoderWorkspace* w) const { delete w; }
-
-SamModel::DecoderWorkspacePtr SamModel::NewDecoderWorkspace() const {
-  return DecoderWorkspacePtr(new DecoderWorkspace{impl_->mask_decoder->NewWorkspace()});
-}
-
 void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
                            StageTimings* timings) const {
-  PredictInto(embedding, prompt, out, timings, nullptr);
-}
-
-void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
-                           StageTimings* timings, DecoderWorkspace* workspace) const {
   if (out == nullptr) throw Error("PredictInto: null output");
   const SamConfig& c = impl_->config;
   const size_t n = static_cast<size_t>(c.embed_grid) * c.embed_grid;
@@ -172,11 +157,7 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
   in.target_embedding = prompt.target_embedding;
   in.first_mask = prompt.multimask ? 1 : 0;
   in.num_masks = p.num_masks;
-  if (workspace != nullptr) {
-    impl_->mask_decoder->RunIn(in, p.low_res.data(), p.scores.data(), timings, workspace->decoder.get());
-  } else {
-    impl_->mask_decoder->Run(in, p.low_res.data(), p.scores.data(), timings);
-  }
+  impl_->mask_decoder->Run(in, p.low_res.data(), p.scores.data(), timings);
 
   if (prompt.compute_high_res) {
     ScopedStage stage(timings, "postprocess");

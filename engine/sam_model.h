@@ -93,18 +93,6 @@ class SamModel {
   // zero fill and page faults of a fresh 12 MB high-res plane per query.
   void PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out,
                    StageTimings* timings = nullptr) const;
-  // Decoder scratch for PredictInto from several threads at once, one
-  // workspace per thread: without one, calls take the decoder's lock. Inside
-  // a caller's parallel region each call's kernels run on its own thread;
-  // the values are bit for bit the single-threaded call's.
-  struct DecoderWorkspace;
-  struct DecoderWorkspaceDeleter {
-    void operator()(DecoderWorkspace* w) const;
-  };
-  using DecoderWorkspacePtr = std::unique_ptr<DecoderWorkspace, DecoderWorkspaceDeleter>;
-  DecoderWorkspacePtr NewDecoderWorkspace() const;
-  void PredictInto(const ImageEmbedding& embedding, const Prompt& prompt, Prediction* out, StageTimings* timings,
-                   DecoderWorkspace* workspace) const;
 
   // SamAutomaticMaskGenerator's batches (REFERENCE-AMG.md step 4a): `count`
   // prompts of one foreground point each, (x, y) pairs in the resized input

@@ -5,7 +5,6 @@
 // the fused label map; PerSAM-F's learned weights and losses. The frames are
 // decoded by engine's LoadImage: these checks need its libjpeg-turbo path.
 #include <doctest/doctest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -19,8 +18,6 @@
 #include "video/video_segmenter.h"
 #include "weights/json.h"
 #include "weights/npy.h"
-#include "weights/random_checkpoint.h"
-#include "weights/sam_config.h"
 
 #ifdef PERSAM_HAVE_LIBCRYPTO
 #include <openssl/sha.h>
@@ -230,68 +227,6 @@ TEST_CASE("video corrected mode: the true largest mask, reported as a deviation"
     reported = reported || d.find("frame 1, object 1, decoder call 1: took the largest mask 1 (the reference's uint8 areas pick 2)") != std::string::npos;
   }
   CHECK(reported);
-}
-
-
-// The objects of a frame run one per thread (video_segmenter.cc Segment);
-// a segmenter made with one thread runs them in a plain loop. Both must give
-// the same bits: scores, areas, points, boxes and the fused label map, for
-// PerSAM and PerSAM-F, with three objects on two threads (one thread takes
-// two). Random weights: no fixtures needed.
-TEST_CASE("video: objects decoded concurrently equal the serial loop bit for bit") {
-  const std::unique_ptr<SamModel> model =
-      SamModel::FromTensors(MakeRandomSamTensors(SamVitTinyTestConfig(), 11), "random");
-  const int height = 120, width = 200;
-  RgbImage frames[2];
-  for (int f = 0; f < 2; ++f) {
-    frames[f].height = height, frames[f].width = width;
-    for (int i = 0; i < height * width * 3; ++i) {
-      frames[f].pixels.push_back(static_cast<uint8_t>((i * 37 + f * 101 + (i / 601) * 13) & 255));
-    }
-  }
-  LabelMap first;
-  first.height = height, first.width = width;
-  first.ids.assign(static_cast<size_t>(height) * width, 0);
-  for (int y = 20; y < 70; ++y) {
-    for (int x = 10; x < 60; ++x) first.ids[y * width + x] = 1;
-    for (int x = 80; x < 120; ++x) first.ids[y * width + x] = 2;
-    for (int x = 140; x < 190; ++x) first.ids[(y + 40) * width + x] = 3;
-  }
-  const ImageEmbedding e0 = model->EncodeImage(frames[0]), e1 = model->EncodeImage(frames[1]);
-  for (bool finetune : {false, true}) {
-    CAPTURE(finetune);
-    VideoOptions options;
-    options.mode = VideoMode::kCorrected;
-    options.finetune = finetune;
-    options.training.steps = 20;
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    VideoSegmenter serial(*model, options);
-    omp_set_num_threads(2);
-    VideoSegmenter parallel(*model, options);
-    omp_set_num_threads(saved);
-    serial.Start(e0, first);
-    parallel.Start(e0, first);
-    const VideoFrameResult a = serial.Segment(e1, 1);
-    const VideoFrameResult b = parallel.Segment(e1, 1);
-    CHECK(a.labels.ids == b.labels.ids);
-    CHECK(a.present == b.present);
-    CHECK(serial.deviations() == parallel.deviations());
-    REQUIRE(a.objects.size() == 3);
-    REQUIRE(a.objects.size() == b.objects.size());
-    for (size_t j = 0; j < a.objects.size(); ++j) {
-      CAPTURE(j);
-      CHECK(a.objects[j].slot == b.objects[j].slot);
-      CHECK(a.objects[j].box.x0 == b.objects[j].box.x0);
-      CHECK(a.objects[j].box.y1 == b.objects[j].box.y1);
-      REQUIRE(a.objects[j].steps.size() == b.objects[j].steps.size());
-      for (size_t k = 0; k < a.objects[j].steps.size(); ++k) {
-        CHECK(a.objects[j].steps[k].scores == b.objects[j].steps[k].scores);
-        CHECK(a.objects[j].steps[k].mask_area == b.objects[j].steps[k].mask_area);
-        CHECK(a.objects[j].steps[k].chosen == b.objects[j].steps[k].chosen);
-      }
-    }
-  }
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "video/video_segmenter.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -55,16 +53,16 @@ using Call = VideoDecoderCall;
 // faults). Every output is upsampled to the frame size, or with `only_best`
 // just the best-scoring one (calls 2 and 3 read nothing else; the other
 // areas are then reported as -1).
-void Predict(const SamModel& model, SamModel::DecoderWorkspace* workspace, const ImageEmbedding& e,
-             const std::vector<PointPrompt>& points, const std::optional<IntBox>& box, const float* mask_input,
-             bool return_logits, bool keep_low_res, bool only_best, Call* c) {
+void Predict(const SamModel& model, const ImageEmbedding& e, const std::vector<PointPrompt>& points,
+             const std::optional<IntBox>& box, const float* mask_input, bool return_logits, bool keep_low_res,
+             bool only_best, Call* c) {
   Prompt prompt;
   prompt.points = points;
   if (box) prompt.box = ToBoxPrompt(*box);
   prompt.mask_input = mask_input;
   prompt.multimask = true;
   prompt.compute_high_res = !only_best;
-  model.PredictInto(e, prompt, &c->prediction, nullptr, workspace);
+  model.PredictInto(e, prompt, &c->prediction, nullptr);
   c->best = ArgMax(c->prediction.scores);
   const Prediction& p = c->prediction;
   if (only_best) {
@@ -90,11 +88,6 @@ std::string Where(int t, int slot, int step) {
 }
 
 }  // namespace
-
-struct VideoSegmenter::Worker {
-  std::array<std::unique_ptr<Call>, 3> calls;
-  SamModel::DecoderWorkspacePtr workspace;
-};
 
 MapBounds BoundsOf(const std::vector<uint8_t>& map, int height, int width) {
   MapBounds b{{width, height, -1, -1}, 0};
@@ -175,13 +168,7 @@ std::vector<PointPrompt> TopKPoints(const std::vector<float>& sim, int width, in
 }
 
 VideoSegmenter::VideoSegmenter(const SamModel& model, VideoOptions options) : model_(model), options_(options) {
-  // One worker per thread the objects of a frame can run on.
-  workers_.resize(static_cast<size_t>(std::max(1, omp_in_parallel() ? 1 : omp_get_max_threads())));
-  for (auto& w : workers_) {
-    w = std::make_unique<Worker>();
-    for (auto& c : w->calls) c = std::make_unique<Call>();
-    w->workspace = model_.NewDecoderWorkspace();
-  }
+  for (auto& c : calls_) c = std::make_unique<Call>();
   if (options_.topk == 0) options_.topk = options_.finetune ? 1 : 2;
   if (options_.topk < 1) throw Error("video: --topk must be at least 1");
   // ref: msk * exp stays uint8 only up to 255 (the reference's resize rejects more).
@@ -246,9 +233,8 @@ void VideoSegmenter::Start(const ImageEmbedding& frame0, const LabelMap& first) 
       const BoxAndCenter b = *GrownBox(gt, height_, width_, options_.threshold);
       o.training_points.push_back(b.center);
       o.training_box = b.box;
-      Worker& w = *workers_[0];
-      Call& c = *w.calls[0];
-      Predict(model_, w.workspace.get(), frame0, o.training_points, b.box, nullptr, false, false, false, &c);
+      Call& c = *calls_[0];
+      Predict(model_, frame0, o.training_points, b.box, nullptr, false, false, false, &c);
       if (c.prediction.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(c.prediction.num_masks) + " masks, expected 3");
       const MaskWeightsResult trained =
           TrainMaskWeights(c.prediction.high_res.data(), gt.data(), static_cast<int64_t>(plane), options_.training);
@@ -286,11 +272,10 @@ void VideoSegmenter::UpdateBoxes(const IdBounds& bounds, int t) {
 
 void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vector<PointPrompt>& points,
                                    const std::optional<IntBox>& box, const float* mask_input, const float* fallback,
-                                   int t, int j, Worker* w, ObjectRun* run, VideoObjectStep* os,
-                                   std::vector<float>* out) const {
+                                   int t, int j, VideoObjectStep* os, std::vector<float>* out) {
   const int64_t plane = static_cast<int64_t>(height_) * width_;
-  Call& c2 = *w->calls[1];
-  Predict(model_, w->workspace.get(), frame, points, box, mask_input, false, keep_low_res, true, &c2);
+  Call& c2 = *calls_[1];
+  Predict(model_, frame, points, box, mask_input, false, keep_low_res, true, &c2);
   const int i2 = c2.best;
   c2.step.chosen = i2;
   os->steps.push_back(c2.step);
@@ -299,12 +284,12 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
     if (options_.mode == VideoMode::kReference) {
       throw VideoCrash(Where(t, j, 2) + ": the chosen mask is empty (the reference crashes on its box)");
     }
-    run->deviations.push_back(Where(t, j, 2) + ": empty mask; kept call 1's mask instead of crashing");
+    Deviate(Where(t, j, 2) + ": empty mask; kept call 1's mask instead of crashing");
     out->assign(fallback, fallback + plane);
     return;
   }
-  Call& c3 = *w->calls[2];
-  Predict(model_, w->workspace.get(), frame, points, b2, c2.low(i2), true, keep_low_res, true, &c3);
+  Call& c3 = *calls_[2];
+  Predict(model_, frame, points, b2, c2.low(i2), true, keep_low_res, true, &c3);
   const int i3 = c3.best;
   c3.step.chosen = i3;
   os->steps.push_back(c3.step);
@@ -313,131 +298,97 @@ void VideoSegmenter::FinishCascade(const ImageEmbedding& frame, const std::vecto
   out->swap(c3.best_high);
 }
 
-void VideoSegmenter::SegmentObject(const ImageEmbedding& frame, int t, int j, Worker* w, ObjectRun* run,
-                                   VideoObjectStep* step, std::vector<float>* logits) const {
-  const bool reference = options_.mode == VideoMode::kReference;
-  const int64_t plane = static_cast<int64_t>(height_) * width_;
-  const VideoObjectInit& obj = objects_[j];
-  VideoObjectStep& os = *step;
-  os.slot = j;
-  os.prior_points = TopPoints(frame, obj.target_feat, options_.topk);
-  const std::optional<BoxAndCenter> grown = GrowBox(boxes_[j], height_, width_, options_.threshold);
-  if (!grown) throw VideoCrash(Where(t, j, 1) + ": the object's box map is empty (no box prompt)");
-  os.input_bbox = grown->bbox;
-  os.input_area = grown->area;
-  os.box = grown->box;
-  os.center = grown->center;
-  std::vector<PointPrompt> points = os.prior_points;
-  points.push_back(os.center);
-  std::vector<float>& out = *logits;
-  if (!options_.finetune) {
-    // ref: persam_video.py: call 1 with the box; the "large" choice.
-    Call& c1 = *w->calls[0];
-    Predict(model_, w->workspace.get(), frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
-    int i1 = 0;
-    if (reference) {
-      // BUG: the areas go through np.uint8 (modulo 256) before the arg-max.
-      for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
-        if ((c1.step.mask_area[k] & 255) > (c1.step.mask_area[i1] & 255)) i1 = k;
-      }
-    } else {
-      for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
-        if (c1.step.mask_area[k] > c1.step.mask_area[i1]) i1 = k;
-      }
-      int wrapped = 0;
-      for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
-        if ((c1.step.mask_area[k] & 255) > (c1.step.mask_area[wrapped] & 255)) wrapped = k;
-      }
-      if (wrapped != i1) run->deviations.push_back(Where(t, j, 1) + ": took the largest mask " + std::to_string(i1) + " (the reference's uint8 areas pick " + std::to_string(wrapped) + ")");
-    }
-    c1.step.chosen = i1;
-    os.steps.push_back(c1.step);
-    // Call 2: no box, the chosen low-res logits as mask input.
-    FinishCascade(frame, points, std::nullopt, c1.low(i1), c1.high(i1), t, j, w, run, &os, &out);
-  } else {
-    // ref: persam_video_f.py: the learned mix of call 1's three outputs.
-    const std::array<float, 3>& m = obj.weights;
-    Call& c1 = *w->calls[0];
-    Predict(model_, w->workspace.get(), frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
-    std::vector<float> mixed(plane);
-    for (int64_t i = 0; i < plane; ++i) {
-      mixed[i] = (c1.high(0)[i] * m[0] + c1.high(1)[i] * m[1]) + c1.high(2)[i] * m[2];
-    }
-    const size_t low_plane = c1.prediction.low_res.size() / 3;
-    std::vector<float> mix_low(low_plane);
-    for (size_t i = 0; i < low_plane; ++i) {
-      mix_low[i] = (c1.low(0)[i] * m[0] + c1.low(1)[i] * m[1]) + c1.low(2)[i] * m[2];
-    }
-    c1.step.weighted_area = MaskArea(mixed.data(), plane);
-    const float* mask1 = mixed.data();
-    if (c1.step.weighted_area == 0) {
-      // ref: mask = masks[argmax(scores * weight[0])] (BUG: scaled scores).
-      std::vector<float> scaled = c1.prediction.scores;
-      for (float& s : scaled) s *= m[0];
-      const int by_reference = ArgMax(scaled), best = ArgMax(c1.prediction.scores);
-      const int k = reference ? by_reference : best;
-      if (k != by_reference) {
-        run->deviations.push_back(Where(t, j, 1) + ": empty mix; fell back on the best-scoring mask " + std::to_string(k) +
-                " (the reference's w0-scaled scores pick " + std::to_string(by_reference) + ")");
-      }
-      c1.step.chosen = k;
-      mask1 = c1.high(k);
-    }
-    os.steps.push_back(c1.step);
-    const std::optional<IntBox> b1 = LogitBox(mask1, height_, width_);
-    if (!b1) {
-      if (reference) throw VideoCrash(Where(t, j, 1) + ": the weighted mask and its fallback are empty (the reference crashes on its box)");
-      run->deviations.push_back(Where(t, j, 1) + ": empty mask and fallback; the object is background in this frame");
-      out = mixed;
-    } else {
-      FinishCascade(frame, points, b1, mix_low.data(), mask1, t, j, w, run, &os, &out);
-    }
-  }
-}
-
 VideoFrameResult VideoSegmenter::Segment(const ImageEmbedding& frame, int t) {
   if (frame.orig_height != height_ || frame.orig_width != width_) {
     throw Error("frame " + std::to_string(t) + " is " + std::to_string(frame.orig_width) + "x" +
                 std::to_string(frame.orig_height) + " but the first frame is " + std::to_string(width_) + "x" +
                 std::to_string(height_));
   }
+  const bool reference = options_.mode == VideoMode::kReference;
   const int64_t plane = static_cast<int64_t>(height_) * width_;
   VideoFrameResult result;
   result.t = t;
   const int count = static_cast<int>(std::min(objects_.size(), boxes_.size()));
   std::vector<std::vector<float>>& logits = logits_;
   logits.resize(count);
-  // The objects' cascades are independent: one object per thread, each
-  // decoder call single-threaded in its own workspace, instead of every
-  // small op of one call split over the threads with a barrier after each
-  // (the values are the same either way). The deviations and the first
-  // error are then taken in object order, as a serial loop would: the
-  // objects after one that stopped are dropped.
-  std::vector<ObjectRun> runs(count);
-  result.objects.resize(count);
-  const int threads = std::min<int>(count, static_cast<int>(workers_.size()));
-  if (threads > 1) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int j = 0; j < count; ++j) {
-      try {
-        SegmentObject(frame, t, j, workers_[omp_get_thread_num()].get(), &runs[j], &result.objects[j], &logits[j]);
-      } catch (...) {
-        runs[j].error = std::current_exception();
+  for (int j = 0; j < count; ++j) {
+    const VideoObjectInit& obj = objects_[j];
+    VideoObjectStep os;
+    os.slot = j;
+    os.prior_points = TopPoints(frame, obj.target_feat, options_.topk);
+    const std::optional<BoxAndCenter> grown = GrowBox(boxes_[j], height_, width_, options_.threshold);
+    if (!grown) throw VideoCrash(Where(t, j, 1) + ": the object's box map is empty (no box prompt)");
+    os.input_bbox = grown->bbox;
+    os.input_area = grown->area;
+    os.box = grown->box;
+    os.center = grown->center;
+    std::vector<PointPrompt> points = os.prior_points;
+    points.push_back(os.center);
+    std::vector<float>& out = logits[j];
+    if (!options_.finetune) {
+      // ref: persam_video.py: call 1 with the box; the "large" choice.
+      Call& c1 = *calls_[0];
+      Predict(model_, frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
+      int i1 = 0;
+      if (reference) {
+        // BUG: the areas go through np.uint8 (modulo 256) before the arg-max.
+        for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
+          if ((c1.step.mask_area[k] & 255) > (c1.step.mask_area[i1] & 255)) i1 = k;
+        }
+      } else {
+        for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
+          if (c1.step.mask_area[k] > c1.step.mask_area[i1]) i1 = k;
+        }
+        int wrapped = 0;
+        for (int k = 1; k < static_cast<int>(c1.step.mask_area.size()); ++k) {
+          if ((c1.step.mask_area[k] & 255) > (c1.step.mask_area[wrapped] & 255)) wrapped = k;
+        }
+        if (wrapped != i1) Deviate(Where(t, j, 1) + ": took the largest mask " + std::to_string(i1) + " (the reference's uint8 areas pick " + std::to_string(wrapped) + ")");
+      }
+      c1.step.chosen = i1;
+      os.steps.push_back(c1.step);
+      // Call 2: no box, the chosen low-res logits as mask input.
+      FinishCascade(frame, points, std::nullopt, c1.low(i1), c1.high(i1), t, j, &os, &out);
+    } else {
+      // ref: persam_video_f.py: the learned mix of call 1's three outputs.
+      const std::array<float, 3>& m = obj.weights;
+      Call& c1 = *calls_[0];
+      Predict(model_, frame, points, os.box, nullptr, false, keep_low_res, false, &c1);
+      std::vector<float> mixed(plane);
+      for (int64_t i = 0; i < plane; ++i) {
+        mixed[i] = (c1.high(0)[i] * m[0] + c1.high(1)[i] * m[1]) + c1.high(2)[i] * m[2];
+      }
+      const size_t low_plane = c1.prediction.low_res.size() / 3;
+      std::vector<float> mix_low(low_plane);
+      for (size_t i = 0; i < low_plane; ++i) {
+        mix_low[i] = (c1.low(0)[i] * m[0] + c1.low(1)[i] * m[1]) + c1.low(2)[i] * m[2];
+      }
+      c1.step.weighted_area = MaskArea(mixed.data(), plane);
+      const float* mask1 = mixed.data();
+      if (c1.step.weighted_area == 0) {
+        // ref: mask = masks[argmax(scores * weight[0])] (BUG: scaled scores).
+        std::vector<float> scaled = c1.prediction.scores;
+        for (float& s : scaled) s *= m[0];
+        const int by_reference = ArgMax(scaled), best = ArgMax(c1.prediction.scores);
+        const int k = reference ? by_reference : best;
+        if (k != by_reference) {
+          Deviate(Where(t, j, 1) + ": empty mix; fell back on the best-scoring mask " + std::to_string(k) +
+                  " (the reference's w0-scaled scores pick " + std::to_string(by_reference) + ")");
+        }
+        c1.step.chosen = k;
+        mask1 = c1.high(k);
+      }
+      os.steps.push_back(c1.step);
+      const std::optional<IntBox> b1 = LogitBox(mask1, height_, width_);
+      if (!b1) {
+        if (reference) throw VideoCrash(Where(t, j, 1) + ": the weighted mask and its fallback are empty (the reference crashes on its box)");
+        Deviate(Where(t, j, 1) + ": empty mask and fallback; the object is background in this frame");
+        out = mixed;
+      } else {
+        FinishCascade(frame, points, b1, mix_low.data(), mask1, t, j, &os, &out);
       }
     }
-  } else {
-    for (int j = 0; j < count; ++j) {
-      try {
-        SegmentObject(frame, t, j, workers_[0].get(), &runs[j], &result.objects[j], &logits[j]);
-      } catch (...) {
-        runs[j].error = std::current_exception();
-        break;
-      }
-    }
-  }
-  for (ObjectRun& run : runs) {
-    for (std::string& d : run.deviations) deviations_.push_back(std::move(d));
-    if (run.error) std::rethrow_exception(run.error);
+    result.objects.push_back(std::move(os));
   }
   // ref: np.concatenate([zeros, logits...]).argmax(0): background unless
   // some logit is > 0; the first maximum wins.

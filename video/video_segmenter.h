@@ -10,7 +10,6 @@
 
 #include <array>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,28 +127,14 @@ class VideoSegmenter {
   bool keep_low_res = false;
 
  private:
-  // One thread's decoder calls 1, 2, 3 (their full-size maps, reused from
-  // frame to frame) and its decoder workspace.
-  struct Worker;
-  // What one object's cascade reports besides its step: the deviations that
-  // fired (in order) and the exception that stopped it, if any.
-  struct ObjectRun {
-    std::vector<std::string> deviations;
-    std::exception_ptr error;
-  };
   void Deviate(const std::string& what);
   void UpdateBoxes(const IdBounds& bounds, int t);
-  // Object j's prior and cascade on `frame` into *os and *out with worker
-  // `w`. Reads only the segmenter's constant state: objects run
-  // concurrently, one per thread.
-  void SegmentObject(const ImageEmbedding& frame, int t, int j, Worker* w, ObjectRun* run, VideoObjectStep* os,
-                     std::vector<float>* out) const;
   // Calls 2 and 3 of both cascades: call 2 (box, mask input), its best mask's
   // box and low-res logits into call 3, whose best logits are the object's.
   // An empty call-2 mask: VideoCrash (reference) or `fallback` (corrected).
   void FinishCascade(const ImageEmbedding& frame, const std::vector<PointPrompt>& points,
                      const std::optional<IntBox>& box, const float* mask_input, const float* fallback, int t, int j,
-                     Worker* w, ObjectRun* run, VideoObjectStep* os, std::vector<float>* out) const;
+                     VideoObjectStep* os, std::vector<float>* out);
   std::vector<PointPrompt> TopPoints(const ImageEmbedding& e, const std::vector<float>& feat, int k) const;
 
   const SamModel& model_;
@@ -161,8 +146,9 @@ class VideoSegmenter {
   // had).
   std::vector<MapBounds> boxes_;
   std::vector<std::string> deviations_;
-  // Per thread, reused from frame to frame; and each object's final logits.
-  std::vector<std::unique_ptr<Worker>> workers_;
+  // Per frame, reused: decoder calls 1, 2, 3 (their full-size maps) and
+  // each object's final logits.
+  std::array<std::unique_ptr<VideoDecoderCall>, 3> calls_;
   std::vector<std::vector<float>> logits_;
 };
 
