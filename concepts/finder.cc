@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "base/error.h"
 #include "persam/location_prior.h"
@@ -115,10 +116,11 @@ FindResult Finder::Find(const ImageEmbedding& embedding, const FindOptions& opti
   }
   // PerSAM's negative point stays the whole map's minimum for every instance.
   const PointPrompt negative = ArgMinPoint(sim, result.width);
-  const std::vector<float> original = sim;
+  // The map as computed; `sim` (suppressed) is copied from it only when a
+  // further instance is looked for (a full-size map: 4.9 MB at 1280 x 960).
+  const std::vector<float> original = std::move(sim);
+  sim.clear();
   double mean = 0;
-  for (float v : sim) mean += v;
-  mean /= static_cast<double>(pixels);
   PointPrompt point = peak;
   float point_similarity = result.similarity;
   for (int k = 1;; ++k) {
@@ -161,6 +163,11 @@ FindResult Finder::Find(const ImageEmbedding& embedding, const FindOptions& opti
     }
     // Suppress what is found (its peak's region first: the mask may have
     // missed it), then the next peak.
+    if (sim.empty()) {
+      sim = original;
+      for (float v : original) mean += v;
+      mean /= static_cast<double>(pixels);
+    }
     SuppressPeakRegion(point, original, mean, result.height, result.width, &sim);
     const FoundInstance& last = result.instances.back();
     for (size_t i = 0; i < pixels; ++i) {

@@ -166,12 +166,15 @@ void PromptEncoder::WritePaddingPoint(float* token) const {
 // ref: prompt_encoder.py PromptEncoder._embed_masks (mask_downscaling)
 void PromptEncoder::EncodeMask(const float* mask_input, float* dense_chw) const {
   const int s0 = mask_size_, s1 = mask_size_ / 2, s2 = mask_size_ / 4;
-  std::vector<float> a(static_cast<size_t>(s1) * s1 * c1_);
+  // Per thread, kept across calls (256 KB each: above malloc's mmap
+  // threshold, a fresh one is an mmap and page faults every call).
+  thread_local std::vector<float> a, b;
+  a.resize(static_cast<size_t>(s1) * s1 * c1_);
   Conv2x2Stride2Hwc(mask_input, s0, s0, 1, conv0_w_.data(), conv0_b_.data(), c1_, a.data());
   kernels::LayerNormRows(s1 * s1, c1_, a.data(), c1_, ln0_w_.data(), ln0_b_.data(), kLayerNorm2dEps,
                          a.data(), c1_);
   kernels::Gelu(a.data(), a.size());
-  std::vector<float> b(static_cast<size_t>(s2) * s2 * c2_);
+  b.resize(static_cast<size_t>(s2) * s2 * c2_);
   Conv2x2Stride2Hwc(a.data(), s1, s1, c1_, conv1_w_.data(), conv1_b_.data(), c2_, b.data());
   kernels::LayerNormRows(s2 * s2, c2_, b.data(), c2_, ln1_w_.data(), ln1_b_.data(), kLayerNorm2dEps,
                          b.data(), c2_);

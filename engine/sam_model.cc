@@ -143,13 +143,17 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
   if (prompt.multimask && tokens < 2) throw Error("Predict: this model has no multimask outputs");
 
   std::vector<float> sparse;
-  std::vector<float> dense;
+  // Per thread, kept across calls: a fresh 4 MB dense map per mask prompt
+  // (every cascade refinement) was mostly page faults.
+  thread_local std::vector<float> dense_buffer;
+  const float* dense = nullptr;
   {
     ScopedStage stage(timings, "prompt_encoder");
     sparse = impl_->prompt_encoder->EncodeSparse(prompt, embedding);
     if (prompt.mask_input != nullptr) {
-      dense.resize(static_cast<size_t>(c.prompt_dim) * n);
-      impl_->prompt_encoder->EncodeMask(prompt.mask_input, dense.data());
+      dense_buffer.resize(static_cast<size_t>(c.prompt_dim) * n);
+      impl_->prompt_encoder->EncodeMask(prompt.mask_input, dense_buffer.data());
+      dense = dense_buffer.data();
     }
   }
 
@@ -163,7 +167,7 @@ void SamModel::PredictInto(const ImageEmbedding& embedding, const Prompt& prompt
 
   MaskDecoderInputs in;
   in.embedding = embedding.data.data();
-  in.dense_chw = dense.empty() ? nullptr : dense.data();
+  in.dense_chw = dense;
   in.dense_channel = impl_->prompt_encoder->no_mask_embed().data();
   in.sparse = sparse.data();
   in.num_sparse = static_cast<int>(sparse.size() / c.prompt_dim);

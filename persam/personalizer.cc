@@ -14,9 +14,27 @@ int BestIndex(const std::vector<float>& scores) {
   return static_cast<int>(std::max_element(scores.begin(), scores.end()) - scores.begin());
 }
 
+// The cascade's full-size maps, per thread, kept from image to image: a
+// fresh map per decoder call (4.9 MB each at 1280 x 960, PerSAM-F's first
+// call 15 MB) was mostly zero fill and page faults, ~70% of PerSAM-F's
+// "postprocess" time past the encoder there. One slot per cascade step
+// (a step reads the earlier steps' maps).
+struct CascadeBuffers {
+  Prediction prediction[3];
+  std::vector<float> chosen_high_res[3];
+  std::vector<float> mixed_high, mixed_low;  // PerSAM-F's weighted first-step maps
+};
+
+CascadeBuffers& Buffers() {
+  thread_local CascadeBuffers buffers;
+  return buffers;
+}
+
+// A step's outputs, in its slot of Buffers() (valid until this thread's
+// next image).
 struct StepRun {
-  Prediction prediction;
-  std::vector<float> chosen_high_res;  // [height, width] logits of the chosen mask
+  const Prediction& prediction;
+  const std::vector<float>& chosen_high_res;  // [height, width] logits of the chosen mask
   int chosen = 0;
   DecoderStep* step;
 };
@@ -26,20 +44,25 @@ struct StepRun {
 // postprocessing is per mask: the others would be computed and dropped).
 // With `all_high_res` every mask is (PerSAM-F mixes all three).
 StepRun RunStep(const SamModel& model, const ImageEmbedding& embedding, Prompt prompt,
-                bool all_high_res, bool keep_maps, ImageOutcome* outcome) {
-  StepRun run;
+                bool all_high_res, bool keep_maps, int slot, ImageOutcome* outcome) {
+  CascadeBuffers& buffers = Buffers();
+  Prediction& prediction = buffers.prediction[slot];
+  std::vector<float>& chosen_high_res = buffers.chosen_high_res[slot];
+  StepRun run{prediction, chosen_high_res, 0, nullptr};
   StageTimings inner;
   prompt.compute_high_res = all_high_res;
   {
     ScopedStage stage(&outcome->timings, "decoder");
-    run.prediction = model.Predict(embedding, prompt, &inner);
-    const Prediction& p = run.prediction;
+    model.PredictInto(embedding, prompt, &prediction, &inner);
+    const Prediction& p = prediction;
     run.chosen = BestIndex(p.scores);
     if (!all_high_res) {
       ScopedStage post(&inner, "postprocess");
       const int ms = model.config().embed_grid * 4;
-      run.chosen_high_res = PostprocessMaps(p.low_res.data() + static_cast<size_t>(run.chosen) * ms * ms, 1, ms,
-                                            ms, p.height, p.width, model.config().image_size);
+      PostprocessMapsInto(p.low_res.data() + static_cast<size_t>(run.chosen) * ms * ms, 1, ms, ms, p.height,
+                          p.width, &chosen_high_res, model.config().image_size);
+    } else {
+      chosen_high_res.clear();
     }
   }
   // The engine's own split (prompt encoder, transformer, postprocessing...).
@@ -87,7 +110,7 @@ bool RefineWithBox(const SamModel& model, const ImageEmbedding& embedding, const
   third.box = box;
   third.mask_input = p1.low_res.data() + static_cast<size_t>(run1.chosen) * low_plane;
   third.multimask = true;
-  const StepRun run2 = RunStep(model, embedding, third, false, keep_maps, out);
+  const StepRun run2 = RunStep(model, embedding, third, false, keep_maps, 2, out);
   SetFinalMask(run2.chosen_high_res.data(), out);
   return true;
 }
@@ -242,14 +265,14 @@ ImageOutcome Personalizer::SegmentPersam(const ImageEmbedding& embedding, const 
   first.multimask = false;
   first.attn_sim = attn_sim.data();
   first.target_embedding = reference_.target.embedding.data();
-  StepRun run0 = RunStep(model_, embedding, first, false, options_.keep_step_maps, &out);
+  StepRun run0 = RunStep(model_, embedding, first, false, options_.keep_step_maps, 0, &out);
 
   // Cascaded post-refinement 1: the first mask's logits as mask input.
   Prompt second;
   second.points = out.prior_points;
   second.mask_input = run0.prediction.low_res.data();
   second.multimask = true;
-  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
+  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, 1, &out);
 
   // Cascaded post-refinement 2: + the box of that mask.
   if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
@@ -282,13 +305,16 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding, const
   Prompt first;
   first.points = out.prior_points;
   first.multimask = true;
-  StepRun run0 = RunStep(model_, embedding, first, true, options_.keep_step_maps, &out);
+  StepRun run0 = RunStep(model_, embedding, first, true, options_.keep_step_maps, 0, &out);
   const Prediction& p0 = run0.prediction;
   if (p0.num_masks != 3) throw Error("PerSAM-F: the decoder returned " + std::to_string(p0.num_masks) + " masks, expected 3");
   const int64_t low_plane = static_cast<int64_t>(p0.low_res.size()) / p0.num_masks;
   // ref: logits_high * weights, summed over the masks (float32, in order);
   // logits * weights_np, summed (numpy float32).
-  std::vector<float> mixed_high(plane), mixed_low(low_plane);
+  std::vector<float>& mixed_high = Buffers().mixed_high;
+  std::vector<float>& mixed_low = Buffers().mixed_low;
+  mixed_high.resize(plane);  // every value is written below
+  mixed_low.resize(low_plane);
   for (int64_t i = 0; i < plane; ++i) {
     const float a = p0.high_res[i] * weights_[0], b = p0.high_res[plane + i] * weights_[1];
     const float c = p0.high_res[2 * plane + i] * weights_[2];
@@ -316,7 +342,7 @@ ImageOutcome Personalizer::SegmentPersamF(const ImageEmbedding& embedding, const
   second.box = box1;
   second.mask_input = mixed_low.data();
   second.multimask = true;
-  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, &out);
+  const StepRun run1 = RunStep(model_, embedding, second, false, options_.keep_step_maps, 1, &out);
 
   // Cascaded post-refinement 2.
   if (!RefineWithBox(model_, embedding, run1, options_.keep_step_maps, &out)) {
