@@ -16,7 +16,8 @@ bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # SVE targets only, kernel suite and the parity cases that fit on a NEON and
 # an SVE emulated CPU, two lanes at once; README "ARM64"). PERSAM_ARM64=0
 # skips it, PERSAM_ARM64=full runs every target and every case (hours).
-# Measured (busy shared host, so upper bounds): see cross-arm64.sh. Its
+# Warm ccache: build ~1 min + the two lanes (<= PERSAM_ARM64_BUDGET, 540 s);
+# cold build 16 min on a busy host (figures in cross-arm64.sh's header). Its
 # "arm64: N passed, N failed" line joins the totals below; a failing or
 # unparsable run fails the run. Skipped with one line where setup.sh could
 # not install the cross toolchain or qemu.
