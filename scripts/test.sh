@@ -24,6 +24,8 @@ bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 arm_passed=0 arm_failed=0
 if [ "${PERSAM_ARM64:-1}" = 0 ]; then
   echo "arm64: skipped (PERSAM_ARM64=0)"
+elif [ "$(uname -m)" != x86_64 ]; then
+  echo "arm64: skipped: the cross build runs on x86_64 hosts (on aarch64 the suites above are the ARM run)"
 elif ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
   echo "arm64: skipped: aarch64-linux-gnu-g++ or qemu-aarch64-static missing (scripts/setup.sh installs them on Debian)"
 else
