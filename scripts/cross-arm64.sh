@@ -31,6 +31,20 @@
 # training, PerSAM prior, TinyViT layers, precision packing / quantisation):
 # see the *_ci lists below.
 #
+# Measured 2026-12-02 on the shared 2-core host under load 15-25 (wall times
+# are upper bounds; user CPU time is what a lane takes on an idle core):
+#   build, -Darm_targets=neon-sve: cold (every object a ccache miss) 984 s,
+#     warm (all hits) 52 s; -Darm_targets=all cold: 2022 s (earlier, load 15)
+#   kernels_tests  max,sve=off 35 passed, 55 s CPU (920 s wall)
+#                  max,sve256=on 35 passed, 100 s CPU (1330 s wall)
+#   persam_tests (CI list)  18 passed on each, 20 s CPU
+#   precision_tests (CI list)  3 passed on each, 0.2 s CPU
+#   engine_tests (CI list)  13 passed on each: predictor parity + rejects
+#     ~95 s CPU (NEON and SVE), the other 11 cases 2.6 s (NEON) / 4.6 s (SVE)
+#   so a lane is ~175 s (NEON) / ~220 s (SVE) on an idle core: 69 cases each.
+#   The whole CI variant under load 15 hit the 540 s budget (the SVE kernel
+#   suite and the NEON predictor parity were cut off): the budget fits a
+#   quiet machine, not one shared with other builds.
 # Emulation is slow, so each lane's runs go in order against a wall-clock
 # budget (PERSAM_ARM64_BUDGET seconds per lane, default 540 in CI, 0 = no
 # limit): a run that does not start in time is reported as not run (its
