@@ -93,7 +93,7 @@ ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timing
     input = PreprocessImage(image, c.image_size);
   }
   e.data.resize(static_cast<size_t>(c.prompt_dim) * c.embed_grid * c.embed_grid);
-  impl_->encoder->Encode(input.data(), e.data.data(), timings);
+  impl_->encoder->EncodeConsuming(std::move(input), e.data.data(), timings);
   return e;
 }
 
