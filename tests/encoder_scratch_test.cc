@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/image_encoder.h"
+#include "engine/sam_model.h"
 #include "weights/random_checkpoint.h"
 #include "weights/sam_config.h"
 
@@ -51,6 +52,25 @@ TEST_CASE("ViT: EncodeConsuming and Encode after ReleaseScratch equal Encode") {
   const SamConfig config = SamVitTinyTestConfig();
   const TensorMap tensors = MakeRandomSamTensors(config, 7);
   CheckSameEncodings(*MakeVitEncoder(tensors, config), config);
+}
+
+TEST_CASE("SamModel: EncodeImageConsuming equals EncodeImage and keeps the geometry") {
+  const SamConfig config = SamVitTinyTestConfig();
+  const std::unique_ptr<SamModel> model = SamModel::FromTensors(MakeRandomSamTensors(config, 7), "random");
+  RgbImage image;
+  image.height = 300;
+  image.width = 500;
+  std::mt19937 rng(5);
+  image.pixels.resize(static_cast<size_t>(image.height) * image.width * 3);
+  for (uint8_t& p : image.pixels) p = static_cast<uint8_t>(rng() & 255);
+  const ImageEmbedding kept = model->EncodeImage(image);
+  const ImageEmbedding consumed = model->EncodeImageConsuming(image);
+  CHECK(consumed.orig_height == 300);
+  CHECK(consumed.orig_width == 500);
+  CHECK(consumed.input_height == kept.input_height);
+  CHECK(consumed.input_width == kept.input_width);
+  REQUIRE(consumed.data.size() == kept.data.size());
+  CHECK(std::memcmp(consumed.data.data(), kept.data.data(), kept.data.size() * sizeof(float)) == 0);
 }
 
 }  // namespace
