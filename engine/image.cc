@@ -131,6 +131,8 @@ std::string DecodableFormats() {
   return formats;
 }
 
+std::vector<uint8_t> ReadImageFile(const std::string& path) { return ReadFileBytes(path); }
+
 RgbImage LoadImage(const std::string& path) {
   const std::vector<uint8_t> bytes = ReadFileBytes(path);
   return DecodeImage(bytes.data(), bytes.size(), path);

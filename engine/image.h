@@ -31,6 +31,9 @@ uint64_t MaxImagePixels();
 
 // Throws persam::Error naming the file when it cannot be read or decoded.
 RgbImage LoadImage(const std::string& path);
+// The file's bytes, as LoadImage reads them (DecodeImage decodes them): a
+// caller that frees the pixels for a while and decodes again later.
+std::vector<uint8_t> ReadImageFile(const std::string& path);
 // Decodes an image held in memory (an upload, say); `name` names it in errors.
 // The same formats and limits as LoadImage.
 RgbImage DecodeImage(const uint8_t* data, size_t size, const std::string& name);

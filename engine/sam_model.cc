@@ -92,6 +92,14 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
 
 // ref: segment_anything/predictor.py SamPredictor.set_image
 ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timings) const {
+  return EncodeImageIn(image, nullptr, timings);
+}
+
+ImageEmbedding SamModel::EncodeImageConsuming(RgbImage image, StageTimings* timings) const {
+  return EncodeImageIn(image, &image, timings);
+}
+
+ImageEmbedding SamModel::EncodeImageIn(const RgbImage& image, RgbImage* owner, StageTimings* timings) const {
   if (image.height <= 0 || image.width <= 0 ||
       image.pixels.size() != static_cast<size_t>(image.height) * image.width * 3) {
     throw Error("EncodeImage: empty or malformed image");
@@ -108,8 +116,9 @@ ImageEmbedding SamModel::EncodeImage(const RgbImage& image, StageTimings* timing
     ScopedStage stage(timings, "preprocess");
     input = PreprocessImage(image, c.image_size);
   }
+  if (owner != nullptr) *owner = RgbImage();
   e.data.resize(static_cast<size_t>(c.prompt_dim) * c.embed_grid * c.embed_grid);
-  impl_->encoder->Encode(input.data(), e.data.data(), timings);
+  impl_->encoder->EncodeConsuming(std::move(input), e.data.data(), timings);
   return e;
 }
 
@@ -255,6 +264,11 @@ void SamModel::PredictSinglePoints(const ImageEmbedding& embedding, const double
 
 void Predictor::SetImage(const RgbImage& image) {
   embedding_ = model_.EncodeImage(image, &timings_);
+  has_image_ = true;
+}
+
+void Predictor::SetImageConsuming(RgbImage image) {
+  embedding_ = model_.EncodeImageConsuming(std::move(image), &timings_);
   has_image_ = true;
 }
 

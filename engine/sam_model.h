@@ -89,6 +89,9 @@ class SamModel {
   const ModelIdentity& identity() const;
 
   ImageEmbedding EncodeImage(const RgbImage& image, StageTimings* timings = nullptr) const;
+  // The same, taking the image: its pixels are freed once preprocessed,
+  // before the encoder's activations are allocated (issue 21's peak RSS).
+  ImageEmbedding EncodeImageConsuming(RgbImage image, StageTimings* timings = nullptr) const;
   // Frees the image encoder's scratch kept for the next EncodeImage
   // (ImageEncoder::ReleaseScratch): for callers done encoding.
   void ReleaseEncoderScratch() const;
@@ -117,6 +120,8 @@ class SamModel {
 
  private:
   explicit SamModel(std::unique_ptr<Impl> impl);
+  // `owner`, if not null, holds `image` and is emptied after preprocessing.
+  ImageEmbedding EncodeImageIn(const RgbImage& image, RgbImage* owner, StageTimings* timings) const;
   std::unique_ptr<Impl> impl_;
 };
 
@@ -125,6 +130,7 @@ class Predictor {
  public:
   explicit Predictor(const SamModel& model) : model_(model) {}
   void SetImage(const RgbImage& image);
+  void SetImageConsuming(RgbImage image);  // SamModel::EncodeImageConsuming
   void SetEmbedding(ImageEmbedding embedding);
   bool has_image() const { return has_image_; }
   const ImageEmbedding& embedding() const { return embedding_; }

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/image_encoder.h"
 #include "engine/linear.h"
@@ -348,6 +349,7 @@ class TinyVitEncoder : public ImageEncoder {
   TinyVitEncoder(const TensorMap& tensors, const SamConfig& config, Precision precision);
   void Encode(const float* input, float* embedding, StageTimings* timings,
               const ActivationHook& hook) const override;
+  void EncodeConsuming(std::vector<float> input, float* embedding, StageTimings* timings) const override;
   void ReleaseScratch() const override {
     std::lock_guard<std::mutex> lock(workspace_mutex_);
     workspace_.reset();
@@ -365,9 +367,12 @@ class TinyVitEncoder : public ImageEncoder {
   DenseConv embed1_, embed2_;
   std::vector<Stage> stages_;
   SamNeck neck_;
-  // Scratch kept between Encode calls (see Workspace).
-  void EncodeWith(Workspace& ws, const float* input, float* embedding, StageTimings* timings,
-                  const ActivationHook& hook) const;
+  // Scratch kept between Encode calls (see Workspace). `owner`, if not
+  // null, holds `input` and is emptied once the patch embedding has read it.
+  void EncodeWith(Workspace& ws, const float* input, std::vector<float>* owner, float* embedding,
+                  StageTimings* timings, const ActivationHook& hook) const;
+  void EncodeInWorkspace(const float* input, std::vector<float>* owner, float* embedding,
+                         StageTimings* timings, const ActivationHook& hook) const;
   mutable std::mutex workspace_mutex_;
   mutable std::unique_ptr<Workspace> workspace_;
 };
@@ -533,6 +538,15 @@ TinyVitEncoder::TinyVitEncoder(const TensorMap& t, const SamConfig& config, Prec
 
 void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
                             const ActivationHook& hook) const {
+  EncodeInWorkspace(input, nullptr, embedding, timings, hook);
+}
+
+void TinyVitEncoder::EncodeConsuming(std::vector<float> input, float* embedding, StageTimings* timings) const {
+  EncodeInWorkspace(input.data(), &input, embedding, timings, nullptr);
+}
+
+void TinyVitEncoder::EncodeInWorkspace(const float* input, std::vector<float>* owner, float* embedding,
+                                       StageTimings* timings, const ActivationHook& hook) const {
   // The workspace of the previous call (a concurrent call gets its own).
   std::unique_ptr<Workspace> ws;
   {
@@ -540,13 +554,13 @@ void TinyVitEncoder::Encode(const float* input, float* embedding, StageTimings* 
     ws = std::move(workspace_);
   }
   if (!ws) ws = std::make_unique<Workspace>();
-  EncodeWith(*ws, input, embedding, timings, hook);
+  EncodeWith(*ws, input, owner, embedding, timings, hook);
   std::lock_guard<std::mutex> lock(workspace_mutex_);
   workspace_ = std::move(ws);
 }
 
-void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, float* embedding,
-                                StageTimings* timings, const ActivationHook& hook) const {
+void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, std::vector<float>* owner,
+                                float* embedding, StageTimings* timings, const ActivationHook& hook) const {
   const int s = image_size_;
   // x and y hold the tokens [res * res, dim] of the widest stage output.
   const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
@@ -562,6 +576,7 @@ void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, float* embedd
     ScopedStage stage(timings, "encoder.patch_embed");
     PatchEmbed(input, s, embed1_, embed2_, x, ws);
   }
+  if (owner != nullptr) std::vector<float>().swap(*owner);
   // Per stage, one entry per kind of work (summed over the stage's blocks),
   // e.g. "encoder.layers.1.mlp", "encoder.layers.0.downsample.conv1".
   for (size_t i = 0; i < stages_.size(); ++i) {
