@@ -28,11 +28,12 @@ MaskDecoder::Linear LoadLinear(const TensorMap& t, const std::string& prefix, in
   MaskDecoder::Linear l;
   l.in = in;
   l.out = out;
-  // Only the packed copy is kept: the float32 one was 14 MB of MobileSAM's
-  // resident model (issue 21).
-  const std::vector<float> w = DecoderTensor(t, prefix + ".weight", {out, in});
+  // Packed from the checkpoint's bytes; no float32 copy is kept (it was
+  // 14 MB of MobileSAM's resident model, issue 21).
+  std::vector<float> scratch;
+  l.packed = kernels::PackedWeights::Pack(FindTensor(t, prefix + ".weight", {out, in}).Float32Values(&scratch), out,
+                                          in, in);
   l.b = DecoderTensor(t, prefix + ".bias", {out});
-  l.packed = kernels::PackedWeights::Pack(w.data(), out, in, in);
   return l;
 }
 
@@ -56,8 +57,9 @@ MaskDecoder::AttentionWeights LoadAttention(const TensorMap& t, const std::strin
   a.k = LoadLinear(t, prefix + ".k_proj", dim, internal);
   a.v = LoadLinear(t, prefix + ".v_proj", dim, internal);
   a.o = LoadLinear(t, prefix + ".out_proj", internal, dim);
-  a.q_fold.RepackTransposed(DecoderTensor(t, prefix + ".q_proj.weight", {internal, dim}).data(), internal, dim, dim);
-  a.k_fold.RepackTransposed(DecoderTensor(t, prefix + ".k_proj.weight", {internal, dim}).data(), internal, dim, dim);
+  std::vector<float> scratch;
+  a.q_fold.RepackTransposed(FindTensor(t, prefix + ".q_proj.weight").Float32Values(&scratch), internal, dim, dim);
+  a.k_fold.RepackTransposed(FindTensor(t, prefix + ".k_proj.weight").Float32Values(&scratch), internal, dim, dim);
   return a;
 }
 

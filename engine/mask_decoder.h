@@ -68,7 +68,7 @@ class MaskDecoder {
 
   struct Linear {
     kernels::PackedWeights packed;
-    std::vector<float> b;  // [out]; the weight [out, in] is only kept packed
+    std::vector<float> b;  // [out]; the weight lives packed only
     int in = 0, out = 0;
     // y = act(x W^T + b) (+ residual [m, out]): the GEMM epilogue of this
     // layer's products.

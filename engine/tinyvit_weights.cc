@@ -1,7 +1,6 @@
 // TinyViT load-time helpers: Conv2d_BN folding, the attention bias index
 // table, PatchMerging's stride rule (engine/tinyvit_encoder.h).
 #include <cmath>
-#include <cstdint>
 #include <map>
 #include <utility>
 
@@ -62,11 +61,8 @@ LinearWeights PackLinearWeight(const TensorMap& tensors, const std::string& name
   const Tensor& t = FindTensor(tensors, name, shape, "TinyViT encoder");
   if (shape.size() != 2) throw Error("TinyViT encoder: tensor " + name + " is not a 2-d Linear weight");
   const int n = static_cast<int>(shape[0]), k = static_cast<int>(shape[1]);
-  if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
-    return LinearWeights::Pack(reinterpret_cast<const float*>(t.data), n, k, k, precision);
-  }
-  const std::vector<float> w = t.ToFloat32();
-  return LinearWeights::Pack(w.data(), n, k, k, precision);
+  std::vector<float> scratch;
+  return LinearWeights::Pack(t.Float32Values(&scratch), n, k, k, precision);
 }
 
 std::vector<int> AttentionBiasIndices(int window, int* num_offsets) {

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -14,6 +15,32 @@ float FromBits(uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+TEST_CASE("Float32Values points into aligned float32 bytes and widens everything else") {
+  const std::vector<float> values = {1.5f, -2.25f, 3.0f, 0.0f, 1e-3f, 7.0f};
+  const Tensor f32 = Tensor::FromFloat32({2, 3}, values.data());
+  std::vector<float> scratch;
+  CHECK(f32.Float32Values(&scratch) == reinterpret_cast<const float*>(f32.data));  // no copy
+  CHECK(scratch.empty());
+  // Misaligned float32 (a tensor at an odd offset of a file) and half: copies.
+  std::vector<uint8_t> bytes(values.size() * 4 + 1);
+  std::memcpy(bytes.data() + 1, values.data(), values.size() * 4);
+  Tensor odd;
+  odd.shape = {6};
+  odd.data = bytes.data() + 1;
+  const float* got = odd.Float32Values(&scratch);
+  CHECK(got == scratch.data());
+  CHECK(std::vector<float>(got, got + 6) == values);
+  std::vector<uint16_t> halves;
+  for (float v : values) halves.push_back(FloatToHalf(v));
+  Tensor half;
+  half.dtype = DType::kF16;
+  half.shape = {6};
+  half.data = reinterpret_cast<const uint8_t*>(halves.data());
+  got = half.Float32Values(&scratch);
+  REQUIRE(got == scratch.data());
+  for (size_t i = 0; i < values.size(); ++i) CHECK(got[i] == HalfToFloat(halves[i]));
 }
 
 TEST_CASE("half conversion round-trips every finite half exactly") {

@@ -188,6 +188,14 @@ std::vector<float> Tensor::ToFloat32() const {
   return out;
 }
 
+const float* Tensor::Float32Values(std::vector<float>* scratch) const {
+  if (dtype == DType::kF32 && reinterpret_cast<uintptr_t>(data) % alignof(float) == 0) {
+    return reinterpret_cast<const float*>(data);
+  }
+  *scratch = ToFloat32();
+  return scratch->data();
+}
+
 Tensor Tensor::FromFloat32(std::vector<int64_t> shape, const float* values) {
   Tensor t;
   t.dtype = DType::kF32;

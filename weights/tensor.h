@@ -32,6 +32,12 @@ struct Tensor {
   size_t NumBytes() const;
   // Values widened to float32 (f16/bf16 exactly, f64 rounded, integers converted).
   std::vector<float> ToFloat32() const;
+  // The same values without a copy where they already are float32 (aligned):
+  // a pointer into this tensor's bytes; otherwise ToFloat32 into *scratch and
+  // scratch->data(). Loaders that pack a weight at once read it this way
+  // (a copy of every weight first cost a MobileSAM load ~20 MB of page
+  // faults).
+  const float* Float32Values(std::vector<float>* scratch) const;
   // Allocates an owned float32 tensor.
   static Tensor FromFloat32(std::vector<int64_t> shape, const float* values);
 };
