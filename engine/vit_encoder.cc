@@ -9,7 +9,6 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
-#include "kernels/parallel.h"
 #include "base/error.h"
 #include "weights/mapped_file.h"
 #include "weights/quantized.h"
@@ -241,10 +240,7 @@ void VitEncoder::RelativePositionBias(const Block& block, Workspace& ws, int tok
     kernels::GemmABt(n_tok * H, 2 * L, head_dim_, 1.0f, q + size_t(t0) * embed_dim_, head_dim_,
                      block.rel_table.data(), head_dim_, dots_buffer, 2 * L);
     const float* dots = dots_buffer;
-    // Chunks, not a static split (kernels::DynamicChunk): the loops of this
-    // file wait for no thread slowed by another process on its core.
-    const int64_t rel_chunk = kernels::DynamicChunk(n_tok, kernels::NumThreads());
-#pragma omp parallel for schedule(dynamic, rel_chunk)
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < n_tok; ++i) {
       const int t = t0 + i;
       const int local = t % window_tokens;
@@ -286,8 +282,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
       // q/k/v equal to the qkv bias, as in the reference (not masked).
       float* dst = ws.a.get();
       const float* src = ws.b.get();
-      const int64_t row_chunk = kernels::DynamicChunk(padded_side, kernels::NumThreads());
-#pragma omp parallel for schedule(dynamic, row_chunk)
+#pragma omp parallel for schedule(static)
       for (int row = 0; row < padded_side; ++row) {
         const int wr = row / S, r = row % S;
         for (int wc = 0; wc < per_side; ++wc) {
@@ -365,8 +360,7 @@ void VitEncoder::RunBlock(const Block& blk, Workspace& ws, StageTimings* timings
       const float* src = ws.a.get();
       float* dst = ws.b.get();
       attn = dst;
-      const int64_t row_chunk = kernels::DynamicChunk(G, kernels::NumThreads());
-#pragma omp parallel for schedule(dynamic, row_chunk)
+#pragma omp parallel for schedule(static)
       for (int row = 0; row < G; ++row) {
         const int wr = row / S, r = row % S;
         for (int col = 0; col < G; ++col) {

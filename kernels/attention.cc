@@ -51,7 +51,6 @@
 #include <vector>
 
 #include "base/error.h"
-#include "kernels/parallel.h"
 
 #include "kernels/hwy_target.h"  // first: target policy
 
@@ -653,11 +652,7 @@ void AttentionBatchT(const AttentionArgs* items, int count, bool parallel, bool 
   }
   const uint64_t generation = g_batch_generation.fetch_add(1) + 1;
   const int num_tasks = static_cast<int>(tasks.size());
-  // Chunks of consecutive tasks (DynamicChunk): a thread slowed by another
-  // process on its core no longer holds up the batch, and a chunk's tasks
-  // mostly share one item's packed K/V.
-  const int chunk = static_cast<int>(DynamicChunk(num_tasks, NumThreads()));
-#pragma omp parallel for schedule(dynamic, chunk) if (parallel && num_tasks > 1)
+#pragma omp parallel for schedule(static) if (parallel && num_tasks > 1)
   for (int t = 0; t < num_tasks; ++t) {
     const int item = tasks[t].first;
     const int q0 = tasks[t].second;

@@ -52,7 +52,6 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/hwy_target.h"
-#include "kernels/parallel.h"
 #include "kernels/transpose_block.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -460,12 +459,10 @@ inline HWY_NOINLINE void GemmF32(size_t m, const float* a, size_t lda,
   // `omp parallel if (false)`, which still opens a one-thread team (~1.5 us
   // nested; the decoder runs thousands of per-block GEMMs per call).
   if (team) {
-    const int64_t pack_chunk = DynamicChunk(pack_units, threads);
 #pragma omp parallel num_threads(threads)
     {
       // The implicit barrier after the packing: a task reads its whole A block.
-      // Chunks, not a static split: see DynamicChunk.
-#pragma omp for schedule(dynamic, pack_chunk)
+#pragma omp for schedule(static)
       for (int64_t u = 0; u < pack_units; ++u) pack_unit(u);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < tasks; ++t) run_task(t);

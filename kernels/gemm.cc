@@ -175,8 +175,7 @@ void PackPanelsSumF32(const float* w, const float* addend, size_t n, size_t k,
   const int64_t npanels = static_cast<int64_t>((n + kGemmNR - 1) / kGemmNR);
   // Threads from 256K floats (1 MiB) on: per-call operands such as the
   // decoder's 4096 x 256 image tokens are packed three times per call.
-  const int64_t chunk = DynamicChunk(npanels, NumThreads());
-#pragma omp parallel for schedule(dynamic, chunk) if (npanels * k * static_cast<int64_t>(kGemmNR) > (1 << 18))
+#pragma omp parallel for schedule(static) if (npanels * k * static_cast<int64_t>(kGemmNR) > (1 << 18))
   for (int64_t jp = 0; jp < npanels; ++jp) {
     PackPanelSum(w, addend, n, k, ldw, scale, out, static_cast<size_t>(jp));
   }

@@ -640,14 +640,12 @@ inline HWY_NOINLINE void GemmBF16Impl(size_t m, const float* a, size_t lda,
 #endif
   const size_t kp = (k + 1) / 2;
   const size_t mblk = (m + kMR - 1) / kMR;
-  // A packed in chunks of row blocks (DynamicChunk: no wait on a slowed thread).
-  const int64_t pack_chunk = DynamicChunk(static_cast<int64_t>(mblk), threads);
   const uint32_t* panels = reinterpret_cast<const uint32_t*>(panels16);
   // Pack all of A once: per kMR-row block, kp pairs (native, u32) or 2 kp
   // floats (widening path) per row, k-major.
   const size_t block_words = kp * kMR * (native ? 1 : 2);
   uint32_t* apack = CallBuffer<uint32_t>(mblk * block_words + 1);
-#pragma omp parallel for schedule(dynamic, pack_chunk) num_threads(threads) if (threads > 1 && m * k > 65536)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k > 65536)
   for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
     uint32_t* block = apack + size_t(ib) * block_words;
     for (size_t r = 0; r < kMR; ++r) {
@@ -710,15 +708,13 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
 #endif
   const size_t kq = (k + 3) / 4;
   const size_t mblk = (m + kMR - 1) / kMR;
-  // A packed in chunks of row blocks (DynamicChunk: no wait on a slowed thread).
-  const int64_t pack_chunk = DynamicChunk(static_cast<int64_t>(mblk), threads);
   const uint32_t* panels = reinterpret_cast<const uint32_t*>(panels8);
   const size_t block_words = kq * kMR;
   // A quads, then per-row scales and zero points (rows padded to kMR).
   uint32_t* apack = CallBuffer<uint32_t>(mblk * block_words + 2 * mblk * kMR);
   float* row_scale = reinterpret_cast<float*>(apack + mblk * block_words);
   int32_t* row_zp = reinterpret_cast<int32_t*>(row_scale + mblk * kMR);
-#pragma omp parallel for schedule(dynamic, pack_chunk) num_threads(threads) if (threads > 1 && m * k > 65536)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k > 65536)
   for (int64_t ib = 0; ib < int64_t(mblk); ++ib) {
     uint32_t* block = apack + size_t(ib) * block_words;
     for (size_t r = 0; r < kMR; ++r) {
