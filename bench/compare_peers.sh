@@ -145,7 +145,7 @@ if [[ "${COMPARE_SKIP_BUSY:-0}" != 1 ]]; then
   last_cpu=$(($(nproc) - 1))
   taskset -c "$last_cpu" sh -c 'while :; do :; done' &
   burner=$!
-  trap 'kill $burner 2>/dev/null; if [[ -z "${COMPARE_DIR:-}" ]]; then rm -rf "$work"; fi' EXIT
+  trap 'kill $burner 2>/dev/null || true; if [[ -z "${COMPARE_DIR:-}" ]]; then rm -rf "$work"; fi' EXIT
   echo "busy rows: one CPU-bound process on cpu $last_cpu (pid $burner)" >&2
   default_busy="vit_t decoder"
   [[ "${COMPARE_SKIP_VITB:-0}" != 1 ]] && default_busy+=" vit_b"
