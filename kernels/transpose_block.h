@@ -12,22 +12,6 @@
 
 namespace persam::kernels {
 
-// dst[j * ld + i] = src[i * ls + j] for i, j < 4.
-inline void TransposeBlock4(const float* src, int64_t ls, float* dst, int64_t ld) {
-#if defined(__SSE__)
-  __m128 a = _mm_loadu_ps(src), b = _mm_loadu_ps(src + ls);
-  __m128 c = _mm_loadu_ps(src + 2 * ls), d = _mm_loadu_ps(src + 3 * ls);
-  _MM_TRANSPOSE4_PS(a, b, c, d);
-  _mm_storeu_ps(dst, a);
-  _mm_storeu_ps(dst + ld, b);
-  _mm_storeu_ps(dst + 2 * ld, c);
-  _mm_storeu_ps(dst + 3 * ld, d);
-#else
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) dst[j * ld + i] = src[i * ls + j];
-#endif
-}
-
 // dst[j * ld + i] = rows[i][j] for i, j < 4: rows anywhere in memory (the
 // window attention's keys: tokens of different image rows, or padding).
 inline void TransposeRows4(const float* const* rows, float* dst, int64_t ld) {
@@ -43,6 +27,12 @@ inline void TransposeRows4(const float* const* rows, float* dst, int64_t ld) {
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) dst[j * ld + i] = rows[i][j];
 #endif
+}
+
+// dst[j * ld + i] = src[i * ls + j] for i, j < 4.
+inline void TransposeBlock4(const float* src, int64_t ls, float* dst, int64_t ld) {
+  const float* rows[4] = {src, src + ls, src + 2 * ls, src + 3 * ls};
+  TransposeRows4(rows, dst, ld);
 }
 
 // dst[j * ld + i] = scale * (src[i * ls + j] + add[j * ld + i]) for i, j < 4

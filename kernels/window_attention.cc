@@ -48,26 +48,28 @@ constexpr int kVecs = 4;  // key vectors (QK) / head-dim vectors (PV) per tile
   PERSAM_WA_V4(X, 0) PERSAM_WA_V4(X, 1) PERSAM_WA_V4(X, 2) PERSAM_WA_V4(X, 3) \
   PERSAM_WA_V4(X, 4) PERSAM_WA_V4(X, 5)
 
-// S[R, V * N] = Q[R, d] (row stride d) Kt[d, V * N] (row stride ldk).
-template <int R, int V>
-HWY_INLINE void QKTile(const float* HWY_RESTRICT q, int dim, const float* HWY_RESTRICT kt,
-                       int ldk, float* HWY_RESTRICT s, int lds) {
+// Acc[R, V * N] = A[R, count] (row stride lda) B[count, V * N] (row stride
+// ldb), each accumulator vector handed to store(r, v, acc): the scores
+// S = Q Kt and the output O = P V are the same register tile.
+template <int R, int V, class Store>
+HWY_INLINE void TileProduct(const float* HWY_RESTRICT lhs, int lda, int count, const float* HWY_RESTRICT rhs,
+                            int ldb, const Store& store) {
   const DF d;
   const size_t N = hn::Lanes(d);
 #define PERSAM_WA_DECL(r, v) HWY_MAYBE_UNUSED VF a##r##v = hn::Zero(d);
   PERSAM_WA_RV(PERSAM_WA_DECL)
 #undef PERSAM_WA_DECL
-  for (int k = 0; k < dim; ++k) {
-    const float* krow = kt + static_cast<int64_t>(k) * ldk;
-    HWY_MAYBE_UNUSED const VF k0 = hn::Load(d, krow);
-    HWY_MAYBE_UNUSED const VF k1 = V > 1 ? hn::Load(d, krow + N) : hn::Zero(d);
-    HWY_MAYBE_UNUSED const VF k2 = V > 2 ? hn::Load(d, krow + 2 * N) : hn::Zero(d);
-    HWY_MAYBE_UNUSED const VF k3 = V > 3 ? hn::Load(d, krow + 3 * N) : hn::Zero(d);
+  for (int k = 0; k < count; ++k) {
+    const float* brow = rhs + static_cast<int64_t>(k) * ldb;
+    HWY_MAYBE_UNUSED const VF b0 = hn::Load(d, brow);
+    HWY_MAYBE_UNUSED const VF b1 = V > 1 ? hn::Load(d, brow + N) : hn::Zero(d);
+    HWY_MAYBE_UNUSED const VF b2 = V > 2 ? hn::Load(d, brow + 2 * N) : hn::Zero(d);
+    HWY_MAYBE_UNUSED const VF b3 = V > 3 ? hn::Load(d, brow + 3 * N) : hn::Zero(d);
 #define PERSAM_WA_FMA(r, v) \
-  if constexpr (r < R && v < V) a##r##v = hn::MulAdd(qb, k##v, a##r##v);
+  if constexpr (r < R && v < V) a##r##v = hn::MulAdd(ab, b##v, a##r##v);
 #define PERSAM_WA_ROW(r)                               \
   if constexpr (r < R) {                               \
-    const VF qb = hn::Set(d, q[r * dim + k]);          \
+    const VF ab = hn::Set(d, lhs[r * lda + k]);        \
     PERSAM_WA_V4(PERSAM_WA_FMA, r)                     \
   }
     PERSAM_WA_ROW(0) PERSAM_WA_ROW(1) PERSAM_WA_ROW(2)
@@ -76,9 +78,18 @@ HWY_INLINE void QKTile(const float* HWY_RESTRICT q, int dim, const float* HWY_RE
 #undef PERSAM_WA_FMA
   }
 #define PERSAM_WA_STORE(r, v) \
-  if constexpr (r < R && v < V) hn::Store(a##r##v, d, s + r * lds + v * N);
+  if constexpr (r < R && v < V) store(r, v, a##r##v);
   PERSAM_WA_RV(PERSAM_WA_STORE)
 #undef PERSAM_WA_STORE
+}
+
+// S[R, V * N] = Q[R, d] (row stride d) Kt[d, V * N] (row stride ldk).
+template <int R, int V>
+HWY_INLINE void QKTile(const float* HWY_RESTRICT q, int dim, const float* HWY_RESTRICT kt,
+                       int ldk, float* HWY_RESTRICT s, int lds) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  TileProduct<R, V>(q, dim, dim, kt, ldk, [&](int r, int v, VF acc) { hn::Store(acc, d, s + r * lds + v * N); });
 }
 
 // O[R, V * N] = P[R, nk] (row stride ldp) Vp[nk, V * N] (row stride ldv),
@@ -89,31 +100,8 @@ HWY_INLINE void PVTile(const float* HWY_RESTRICT p, int ldp, int nk,
                        float* const* o) {
   const DF d;
   const size_t N = hn::Lanes(d);
-#define PERSAM_WA_DECL(r, v) HWY_MAYBE_UNUSED VF a##r##v = hn::Zero(d);
-  PERSAM_WA_RV(PERSAM_WA_DECL)
-#undef PERSAM_WA_DECL
-  for (int j = 0; j < nk; ++j) {
-    const float* vrow = vp + static_cast<int64_t>(j) * ldv;
-    HWY_MAYBE_UNUSED const VF b0 = hn::Load(d, vrow);
-    HWY_MAYBE_UNUSED const VF b1 = V > 1 ? hn::Load(d, vrow + N) : hn::Zero(d);
-    HWY_MAYBE_UNUSED const VF b2 = V > 2 ? hn::Load(d, vrow + 2 * N) : hn::Zero(d);
-    HWY_MAYBE_UNUSED const VF b3 = V > 3 ? hn::Load(d, vrow + 3 * N) : hn::Zero(d);
-#define PERSAM_WA_FMA(r, v) \
-  if constexpr (r < R && v < V) a##r##v = hn::MulAdd(pb, b##v, a##r##v);
-#define PERSAM_WA_ROW(r)                               \
-  if constexpr (r < R) {                               \
-    const VF pb = hn::Set(d, p[r * ldp + j]);          \
-    PERSAM_WA_V4(PERSAM_WA_FMA, r)                     \
-  }
-    PERSAM_WA_ROW(0) PERSAM_WA_ROW(1) PERSAM_WA_ROW(2)
-    PERSAM_WA_ROW(3) PERSAM_WA_ROW(4) PERSAM_WA_ROW(5)
-#undef PERSAM_WA_ROW
-#undef PERSAM_WA_FMA
-  }
-#define PERSAM_WA_STORE(r, v) \
-  if constexpr (r < R && v < V) hn::StoreU(hn::Mul(a##r##v, hn::Set(d, inv[r])), d, o[r] + v * N);
-  PERSAM_WA_RV(PERSAM_WA_STORE)
-#undef PERSAM_WA_STORE
+  TileProduct<R, V>(p, ldp, nk, vp, ldv,
+                    [&](int r, int v, VF acc) { hn::StoreU(hn::Mul(acc, hn::Set(d, inv[r])), d, o[r] + v * N); });
 }
 #undef PERSAM_WA_RV
 #undef PERSAM_WA_V4

@@ -76,6 +76,15 @@ struct Muxer {
   }
 };
 
+// A writable picture buffer for one frame of the clip.
+AVFrame* NewVideoFrame(AVPixelFormat format, int width, int height) {
+  AVFrame* frame = av_frame_alloc();
+  if (frame == nullptr) throw Error("test video: out of memory");
+  frame->format = format, frame->width = width, frame->height = height;
+  Check(av_frame_get_buffer(frame, 0), "frame");
+  return frame;
+}
+
 }  // namespace
 
 void WriteLosslessVideo(const std::string& path, const std::string& container, const std::vector<RgbImage>& frames) {
@@ -87,9 +96,7 @@ void WriteLosslessVideo(const std::string& path, const std::string& container, c
     c->pix_fmt = pixel_format;
     c->time_base = AVRational{1, 25};
   });
-  AVFrame* frame = av_frame_alloc();
-  frame->format = pixel_format, frame->width = width, frame->height = height;
-  Check(av_frame_get_buffer(frame, 0), "frame");
+  AVFrame* frame = NewVideoFrame(pixel_format, width, height);
   for (size_t t = 0; t < frames.size(); ++t) {
     Check(av_frame_make_writable(frame), "frame");
     const RgbImage& im = frames[t];
@@ -144,9 +151,7 @@ void WriteLossyVideo(const std::string& path, const LossyVideo& how, const std::
   const double y_scale = how.full_range ? 255 : 219, c_scale = how.full_range ? 255 : 224;
   const double y_offset = how.full_range ? 0 : 16;
   auto clamp = [](double v) { return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0))); };
-  AVFrame* frame = av_frame_alloc();
-  frame->format = AV_PIX_FMT_YUV420P, frame->width = width, frame->height = height;
-  Check(av_frame_get_buffer(frame, 0), "frame");
+  AVFrame* frame = NewVideoFrame(AV_PIX_FMT_YUV420P, width, height);
   std::vector<double> cb(static_cast<size_t>(width) * height), cr(cb.size());
   for (size_t t = 0; t < frames.size(); ++t) {
     Check(av_frame_make_writable(frame), "frame");
