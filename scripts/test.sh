@@ -16,9 +16,10 @@ bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # SVE targets only, kernel suite and the parity cases that fit on a NEON and
 # an SVE emulated CPU, two lanes at once; README "ARM64"). It runs with
 # PERSAM_ARM64=1 (PERSAM_ARM64=full: every target and every case, hours).
-# Not by default yet: in the 2026-12-02 CI run its kernels_tests lane used
-# the whole 540 s budget under qemu (the new thread-count and window
-# attention kernel tests) and the parity cases never started.
+# Not by default yet: in the 2026-12-02 CI run the kernels_tests case
+# "Gemm, GemmBF16, GemmI8, GemmABt are bit-identical for any thread count"
+# alone ran 440-455 s under qemu, was cut off at the lanes' 540 s budget,
+# and the parity cases never started.
 # Warm ccache: build ~1 min + the two lanes (<= PERSAM_ARM64_BUDGET, 540 s);
 # cold build 16 min on a busy host (figures in cross-arm64.sh's header). Its
 # "arm64: N passed, N failed" line joins the totals below; a failing or
