@@ -94,16 +94,17 @@ struct MaskDecoder::Workspace {
 
 MaskDecoder::~MaskDecoder() = default;
 
-MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const std::vector<float>& dense_pe_hwc)
+MaskDecoder::MaskDecoder(const TensorMap& t, const SamConfig& config, const PromptEncoder& prompt_encoder)
     : dim_(config.prompt_dim), grid_(config.embed_grid), heads_(config.decoder_heads),
       num_mask_tokens_(config.num_mask_tokens) {
   const int d = dim_;
-  if (static_cast<int64_t>(dense_pe_hwc.size()) != static_cast<int64_t>(grid_) * grid_ * d) {
+  if (static_cast<int64_t>(prompt_encoder.dense_pe_floats()) != static_cast<int64_t>(grid_) * grid_ * d) {
     throw Error("mask decoder: dense positional encoding has the wrong size");
   }
   // The image passes read dim-wide rows in 32-column panels (GemmStrided).
   if (d <= 0 || d % 32 != 0) throw Error("mask decoder: prompt dim " + std::to_string(d) + " is not a multiple of 32");
-  pe_hwc_.Assign(dense_pe_hwc.data(), dense_pe_hwc.size());
+  pe_hwc_.Reserve(prompt_encoder.dense_pe_floats());
+  prompt_encoder.WriteDensePeHwc(pe_hwc_.data());
   const std::string tr = Name("transformer.");
   for (int i = 0; i < config.decoder_depth; ++i) {
     const std::string p = tr + "layers." + std::to_string(i) + ".";

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/huge_page_buffer.h"
+#include "engine/prompt_encoder.h"
 #include "engine/timing.h"
 #include "kernels/gemm.h"
 #include "weights/sam_config.h"
@@ -38,9 +39,8 @@ struct MaskDecoderInputs {
 
 class MaskDecoder {
  public:
-  // `dense_pe_hwc`: the prompt encoder's positional encoding of the grid,
-  // channel-last [grid * grid, dim].
-  MaskDecoder(const TensorMap& tensors, const SamConfig& config, const std::vector<float>& dense_pe_hwc);
+  // Takes the grid's dense positional encoding from `prompt_encoder`.
+  MaskDecoder(const TensorMap& tensors, const SamConfig& config, const PromptEncoder& prompt_encoder);
   ~MaskDecoder();
 
   int num_mask_tokens() const { return num_mask_tokens_; }

@@ -56,16 +56,15 @@ int SamNeck::BandRows(int grid) const {
   return static_cast<int>(std::clamp<int64_t>(kBandFloats / row, 1, grid));
 }
 
-size_t SamNeck::ScratchFloats(int grid) const {
-  const size_t tokens = size_t(grid) * grid;
-  return 2 * tokens * out_chans_ + size_t(BandRows(grid)) * grid * 9 * out_chans_;
-}
+size_t SamNeck::MapScratchFloats(int grid) const { return 2 * size_t(grid) * grid * out_chans_; }
 
-void SamNeck::Run(const float* tokens, int grid, float* scratch, float* embedding) const {
+size_t SamNeck::ColsScratchFloats(int grid) const { return size_t(BandRows(grid)) * grid * 9 * out_chans_; }
+
+void SamNeck::Run(const float* tokens, int grid, float* maps, float* cols, float* embedding) const {
   const int T = grid * grid, O = out_chans_;
-  float* a = scratch;                      // [T, O]
+  float* a = maps;                         // [T, O]
   float* b = a + size_t(T) * O;            // [T, O]
-  float* cols = b + size_t(T) * O;         // [band * grid, 9 * O]
+  // cols: [band * grid, 9 * O]; tokens are dead once conv1 has read them.
   const kernels::GemmEpilogue none;
   // Channel-last, so LayerNorm2d (over channels, per pixel) is a row LN.
   conv1_.Apply(T, tokens, in_chans_, none, a, O);

@@ -29,12 +29,21 @@ class SamNeck {
   int out_chans() const { return out_chans_; }
   size_t WeightBytes() const;
 
-  // Floats of scratch Run needs for a grid x grid token map.
-  size_t ScratchFloats(int grid) const;
+  // Floats of scratch Run needs for a grid x grid token map: two
+  // [grid * grid, out_chans] maps and one im2col band.
+  size_t MapScratchFloats(int grid) const;
+  size_t ColsScratchFloats(int grid) const;
+  size_t ScratchFloats(int grid) const { return MapScratchFloats(grid) + ColsScratchFloats(grid); }
   // tokens [grid * grid, in_chans] (row-major, channel-last) -> embedding
-  // [out_chans, grid, grid]. scratch: ScratchFloats(grid) floats, no
-  // alignment needed. Threads: the kernels' OpenMP regions.
-  void Run(const float* tokens, int grid, float* scratch, float* embedding) const;
+  // [out_chans, grid, grid]. maps: MapScratchFloats(grid) floats, cols:
+  // ColsScratchFloats(grid) floats, no alignment needed; cols may overlap
+  // tokens (they are read only before cols is written), maps may not.
+  // Threads: the kernels' OpenMP regions.
+  void Run(const float* tokens, int grid, float* maps, float* cols, float* embedding) const;
+  // The same with one scratch of ScratchFloats(grid) floats.
+  void Run(const float* tokens, int grid, float* scratch, float* embedding) const {
+    Run(tokens, grid, scratch, scratch + MapScratchFloats(grid), embedding);
+  }
 
  private:
   // Output rows of the 3x3 conv per im2col band (cols stay ~4 MB).

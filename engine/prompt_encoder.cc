@@ -69,15 +69,15 @@ PromptEncoder::PromptEncoder(const TensorMap& tensors, const SamConfig& config)
   ln1_b_ = DecoderTensor(tensors, Name("mask_downscaling.4.bias"), {c2_});
   conv2_w_ = DecoderTensor(tensors, Name("mask_downscaling.6.weight"), {d, c2_, 1, 1});
   conv2_b_ = DecoderTensor(tensors, Name("mask_downscaling.6.bias"), {d});
+}
 
-  // ref: prompt_encoder.py PositionEmbeddingRandom.forward (cell centres).
-  dense_pe_hwc_.resize(static_cast<size_t>(grid_) * grid_ * dim_);
+// ref: prompt_encoder.py PositionEmbeddingRandom.forward (cell centres).
+void PromptEncoder::WriteDensePeHwc(float* out) const {
   // 64 x 64 x 256 sin / cos (~17 ms of CPU at load): rows in parallel.
 #pragma omp parallel for schedule(static)
   for (int y = 0; y < grid_; ++y) {
     for (int x = 0; x < grid_; ++x) {
-      EncodeCoords((x + 0.5f) / grid_, (y + 0.5f) / grid_,
-                   dense_pe_hwc_.data() + (static_cast<size_t>(y) * grid_ + x) * dim_);
+      EncodeCoords((x + 0.5f) / grid_, (y + 0.5f) / grid_, out + (static_cast<size_t>(y) * grid_ + x) * dim_);
     }
   }
 }

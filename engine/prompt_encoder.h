@@ -39,8 +39,12 @@ class PromptEncoder {
   // Used instead of EncodeMask without a mask: one value per channel.
   const std::vector<float>& no_mask_embed() const { return no_mask_embed_; }
 
-  // Positional encoding of the grid cell centres, channel-last [grid * grid, dim].
-  const std::vector<float>& dense_pe_hwc() const { return dense_pe_hwc_; }
+  // Writes the positional encoding of the grid cell centres, channel-last
+  // [grid * grid, dim], to `out`. Not stored here: the mask decoder keeps
+  // the only copy (4 MB at SAM's 64 x 64 grid; issue 21, peak RSS).
+  void WriteDensePeHwc(float* out) const;
+  // Floats WriteDensePeHwc writes.
+  size_t dense_pe_floats() const { return static_cast<size_t>(grid_) * grid_ * dim_; }
 
   // Encoding of one point given in [0, 1]^2 (x, y) normalised coordinates.
   void EncodeCoords(float x, float y, float* out) const;
@@ -60,7 +64,6 @@ class PromptEncoder {
   std::vector<float> conv0_w_, conv0_b_, ln0_w_, ln0_b_;
   std::vector<float> conv1_w_, conv1_b_, ln1_w_, ln1_b_;
   std::vector<float> conv2_w_, conv2_b_;  // 1x1: [dim, c2]
-  std::vector<float> dense_pe_hwc_;
 };
 
 }  // namespace persam

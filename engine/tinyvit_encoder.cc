@@ -208,7 +208,14 @@ void PatchEmbed(const float* image, int s, const DenseConv& c1, const DenseConv&
   }
 }
 
-// out = Bottleneck(x), x: [h * w, cin] -> out: [oh * ow, cout] (out != x).
+// Whether RunBottleneck may write its output over its input: a stride-1
+// residual MBConv reads input rows only below the output rows written so far
+// (its 1-row halo of expanded rows is kept in `hid`), and its residual
+// aliases the output exactly, which the GEMM epilogue allows (kernels/gemm.h).
+bool InPlace(const Bottleneck& b) { return b.residual && b.stride == 1; }
+
+// out = Bottleneck(x), x: [h * w, cin] -> out: [oh * ow, cout]; out == x
+// only where InPlace(b).
 // Timings (if not null) accumulate under `stage` + ".conv1" / ".dwconv" /
 // ".conv3" over the bands.
 void RunBottleneck(const Bottleneck& b, const float* x, int h, int w, float* out,
@@ -360,6 +367,13 @@ class TinyVitEncoder : public ImageEncoder {
                             int cout, int stride, bool residual, Precision precision) const;
   TinyVitBlock LoadBlock(const TensorMap& t, const std::string& prefix, int dim, int heads,
                          int window, int mlp_hidden) const;
+
+  // Floats of the two token buffers (Workspace::kX, kY) for a patch
+  // embedding output of res x res.
+  struct TokenBufferSizes {
+    size_t x = 0, y = 0;
+  };
+  TokenBufferSizes ComputeTokenBufferSizes(int res) const;
 
   Precision precision_ = Precision::kF32;
   int image_size_ = 0;
@@ -559,37 +573,70 @@ void TinyVitEncoder::EncodeInWorkspace(const float* input, std::vector<float>* o
   workspace_ = std::move(ws);
 }
 
+// The token buffers follow EncodeWith's steps: x starts with the patch
+// embedding's tokens; steps that write a second buffer and swap (PatchMerging,
+// a non-residual MBConv) need both buffers as large as their output; the
+// attention blocks need y as large as their tokens (RunBlock's `tmp`). The
+// stage-0 MBConvs run in place, so the second buffer is sized by stage 1's
+// tokens, not the patch embedding's: 8.4 instead of 16.8 MB for vit_t at
+// 1024 (issue 21, peak RSS).
+TinyVitEncoder::TokenBufferSizes TinyVitEncoder::ComputeTokenBufferSizes(int res) const {
+  TokenBufferSizes sizes;
+  sizes.x = static_cast<size_t>(res) * res * embed2_.cout;
+  const auto both = [&sizes](size_t floats) {
+    sizes.x = std::max(sizes.x, floats);
+    sizes.y = std::max(sizes.y, floats);
+  };
+  for (const Stage& st : stages_) {
+    const size_t tokens = static_cast<size_t>(res) * res;
+    for (const Bottleneck& b : st.mbconv) {
+      if (!InPlace(b)) both(tokens * b.conv3.cout);
+    }
+    if (!st.blocks.empty()) sizes.y = std::max(sizes.y, tokens * st.blocks.front().dim);
+    if (st.has_downsample) {
+      both(static_cast<size_t>(st.out_resolution) * st.out_resolution * st.out_dim);
+      res = st.out_resolution;
+    }
+  }
+  sizes.y = std::max<size_t>(sizes.y, 1);
+  return sizes;
+}
+
 void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, std::vector<float>* owner,
                                 float* embedding, StageTimings* timings, const ActivationHook& hook) const {
   const int s = image_size_;
-  // x and y hold the tokens [res * res, dim] of the widest stage output.
   const int r1 = kernels::ConvOutSize(s, 3, 2, 1);
   int res = kernels::ConvOutSize(r1, 3, 2, 1);
-  size_t max_tokens = static_cast<size_t>(res) * res * embed2_.cout;
-  for (const Stage& st : stages_) {
-    max_tokens = std::max(max_tokens, static_cast<size_t>(st.out_resolution) * st.out_resolution *
-                                          st.out_dim);
-  }
-  float* x = ws.Get(Workspace::kX, max_tokens);
-  float* y = ws.Get(Workspace::kY, max_tokens);
+  const TokenBufferSizes sizes = ComputeTokenBufferSizes(res);
+  float* x = ws.Get(Workspace::kX, sizes.x);
   {
     ScopedStage stage(timings, "encoder.patch_embed");
     PatchEmbed(input, s, embed1_, embed2_, x, ws);
   }
   if (owner != nullptr) std::vector<float>().swap(*owner);
+  // The second token buffer only after the input is gone (when consumed):
+  // the input and it never count towards the peak RSS together (issue 21).
+  float* y = ws.Get(Workspace::kY, sizes.y);
+  size_t x_floats = sizes.x, y_floats = sizes.y;  // follow x and y through the swaps
   // Per stage, one entry per kind of work (summed over the stage's blocks),
   // e.g. "encoder.layers.1.mlp", "encoder.layers.0.downsample.conv1".
   for (size_t i = 0; i < stages_.size(); ++i) {
     const Stage& st = stages_[i];
     const std::string name = "encoder.layers." + std::to_string(i);
     for (const Bottleneck& b : st.mbconv) {
-      RunBottleneck(b, x, res, res, y, timings, name + ".mbconv", ws);
-      std::swap(x, y);
+      if (InPlace(b)) {
+        RunBottleneck(b, x, res, res, x, timings, name + ".mbconv", ws);
+      } else {
+        RunBottleneck(b, x, res, res, y, timings, name + ".mbconv", ws);
+        std::swap(x, y);
+        std::swap(x_floats, y_floats);
+      }
     }
     for (const TinyVitBlock& b : st.blocks) RunBlock(b, x, res, res, y, timings, name, ws);
     if (st.has_downsample) {
       RunBottleneck(st.downsample, x, res, res, y, timings, name + ".downsample", ws);
       std::swap(x, y);
+      std::swap(x_floats, y_floats);
       res = st.out_resolution;
     }
     if (hook) {
@@ -603,8 +650,17 @@ void TinyVitEncoder::EncodeWith(Workspace& ws, const float* input, std::vector<f
     // The second token buffer is free by now and usually large enough for
     // the neck's scratch (vit_t at 1024: 12.6 of 16.8 MB), which then does
     // not grow kBig.
-    const size_t scratch = neck_.ScratchFloats(res);
-    neck_.Run(x, res, scratch <= max_tokens ? y : ws.Get(Workspace::kBig, scratch), embedding);
+    // Its two maps go in the second token buffer and its im2col band after
+    // the tokens in the first where they fit (vit_t at 1024: 8.4 MB maps in
+    // a 16.8 MB y, the 4.2 MB band in the 3.2 MB x has free, so kBig), so
+    // the neck adds little to the encoder's peak.
+    const size_t maps = neck_.MapScratchFloats(res), cols = neck_.ColsScratchFloats(res);
+    const size_t tokens = (static_cast<size_t>(res) * res * stages_.back().out_dim + 15) / 16 * 16;
+    float* map_scratch = maps <= y_floats ? y : ws.Get(Workspace::kBig, maps + cols);
+    float* cols_scratch = map_scratch != y ? map_scratch + maps
+                          : tokens + cols <= x_floats ? x + tokens
+                                                      : ws.Get(Workspace::kBig, cols);
+    neck_.Run(x, res, map_scratch, cols_scratch, embedding);
   }
   if (hook) hook("neck", embedding, {1, neck_.out_chans(), res, res});
 }
