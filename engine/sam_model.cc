@@ -77,10 +77,15 @@ std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const 
   const bool vit = impl->config.encoder == EncoderKind::kVit;
   impl->precision = options.precision.value_or(StoredPrecision(tensors));
   // The identity hash only reads the tensors: it runs on a second thread
-  // while the weights are packed (most of a MobileSAM load is serial).
+  // while the weights are packed (most of a MobileSAM load is serial), unless
+  // the thread budget is one (--threads 1, OMP_NUM_THREADS=1): then it runs
+  // when asked for, below. Under qemu user emulation the second thread made
+  // a 22 MB model's load take minutes (the arm64 CI lanes, which run with one
+  // thread: 262 s of CPU against 17 s without it).
   std::future<ModelIdentity> identity;
   if (options.identity) {
-    identity = std::async(std::launch::async, [&tensors, config = impl->config, precision = impl->precision] {
+    const auto policy = kernels::NumThreads() > 1 ? std::launch::async : std::launch::deferred;
+    identity = std::async(policy, [&tensors, config = impl->config, precision = impl->precision] {
       return MakeModelIdentity(tensors, config, precision);
     });
   }
