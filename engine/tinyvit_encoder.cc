@@ -10,6 +10,7 @@
 #include "engine/tinyvit_encoder.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -60,6 +61,7 @@ class Workspace {
     kBig,   // MLP hidden | bottleneck hidden | patch-embed mid | neck
     kMid,   // MLP LayerNorm | bottleneck depthwise output
     kCols,  // 3x3 im2col band | qkv of one row of windows
+    kBias,  // one block's attention bias, expanded (TinyVitBlock::ExpandBias)
     kSlots
   };
   // A buffer of at least n floats (contents unspecified).
@@ -138,8 +140,31 @@ struct TinyVitBlock {
   LinearWeights qkv;
   std::vector<float> qkv_b;
   std::vector<float> qkv_pad;  // qkv of a zero (padding) token: LN(0) = beta
-  std::vector<float> bias;     // [heads, N, bias_stride], attention_biases[:, idxs]
-  int bias_stride = 0;
+  // attention_biases [heads, offsets] and the offset of each (query, key)
+  // pair [N * N]; expanded per encode by ExpandBias. Kept compact: the
+  // expanded tables of vit_t's six 14 x 14-window blocks were 4.7 MB of the
+  // model (issue 21, peak RSS); expanding one costs ~0.1 ms.
+  std::vector<float> compact_bias;
+  std::vector<uint16_t> bias_index;  // offsets < window^2 (LoadBlock checks)
+  int bias_offsets = 0;
+  int bias_stride = 0;  // row stride of the expanded table
+
+  // Writes attention_biases[:, idxs] as [heads, N, bias_stride], rows padded
+  // with -inf to the window attention's key padding
+  // (kernels/window_attention.h).
+  void ExpandBias(float* out) const {
+    const int n = window * window;
+    for (int hd = 0; hd < heads; ++hd) {
+      const float* ab = compact_bias.data() + static_cast<size_t>(hd) * bias_offsets;
+      for (int i = 0; i < n; ++i) {
+        float* row = out + (static_cast<size_t>(hd) * n + i) * bias_stride;
+        const uint16_t* index = bias_index.data() + static_cast<size_t>(i) * n;
+        for (int j = 0; j < n; ++j) row[j] = ab[index[j]];
+        std::fill(row + n, row + bias_stride, -HUGE_VALF);
+      }
+    }
+  }
+  size_t ExpandedBiasFloats() const { return static_cast<size_t>(heads) * window * window * bias_stride; }
   LinearWeights proj;
   std::vector<float> proj_b;
   std::vector<float> local_w, local_b;  // depthwise 3x3 Conv2d_BN, folded
@@ -298,7 +323,12 @@ void RunBlock(const TinyVitBlock& b, float* x, int h, int w, float* tmp, StageTi
     wa.heads = b.heads;
     wa.head_dim = b.head_dim;
     wa.scale = 1.0f / std::sqrt(static_cast<float>(b.head_dim));
-    wa.bias = b.bias.data();
+    float* bias = ws.Get(Workspace::kBias, b.ExpandedBiasFloats());
+    {
+      ScopedStage t(timings, stage + ".attention");
+      b.ExpandBias(bias);
+    }
+    wa.bias = bias;
     wa.bias_stride = b.bias_stride;
     for (int wy = 0; wy < nh; ++wy) {
       const int y0 = wy * win_side, rows = std::min(h, y0 + win_side) - y0;
@@ -428,24 +458,13 @@ TinyVitBlock TinyVitEncoder::LoadBlock(const TensorMap& t, const std::string& p,
   GemmEpilogue ep;
   ep.bias = b.qkv_b.data();
   b.qkv.Apply(1, b.attn_norm_b.data(), dim, ep, b.qkv_pad.data(), 3 * dim);
-  int offsets = 0;
-  const std::vector<int> idx = AttentionBiasIndices(window, &offsets);
-  const std::vector<float> biases =
-      Load(t, p + ".attn.attention_biases", {heads, static_cast<int64_t>(offsets)});
-  // Rows padded with -inf to the window attention's key padding
-  // (kernels/window_attention.h).
+  const std::vector<int> index = AttentionBiasIndices(window, &b.bias_offsets);
+  if (b.bias_offsets > 65536) throw Error(p + ": window " + std::to_string(window) + " is too large");
+  b.bias_index.assign(index.begin(), index.end());
+  b.compact_bias = Load(t, p + ".attn.attention_biases", {heads, static_cast<int64_t>(b.bias_offsets)});
   const int n = window * window;
   b.bias_stride = (n + kernels::kWindowBiasAlign - 1) / kernels::kWindowBiasAlign *
                   kernels::kWindowBiasAlign;
-  b.bias.assign(static_cast<size_t>(heads) * n * b.bias_stride, -HUGE_VALF);
-  for (int hd = 0; hd < heads; ++hd) {
-    for (int i = 0; i < n; ++i) {
-      for (int j = 0; j < n; ++j) {
-        b.bias[(static_cast<size_t>(hd) * n + i) * b.bias_stride + j] =
-            biases[static_cast<size_t>(hd) * offsets + idx[static_cast<size_t>(i) * n + j]];
-      }
-    }
-  }
   b.proj = PackLinearWeight(t, p + ".attn.proj.weight", {c, c}, precision_);
   b.proj_b = Load(t, p + ".attn.proj.bias", {c});
   const FoldedConv local = FoldConv2dBn(t, p + ".local_conv");
