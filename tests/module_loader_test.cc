@@ -71,6 +71,30 @@ TEST_CASE("a missing or unloadable module is a clear error naming it") {
                   r.output);
     CHECK(Contains(r.output, "invalid ELF header"));
   }
+  SUBCASE("serve: not found, before listening") {
+    if (!testing::HaveFixtures("module_loader_serve")) return;
+    const auto r = PersamWithModuleDir(empty, "serve --model " + testing::FixturePath("models/sam_vit_tiny.pth") +
+                                                  " --port 0");
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(Contains(r.output, "could not find libpersam_http.so (the HTTP server, cpp-httplib) in " + empty),
+                  r.output);
+  }
+#if PERSAM_HAVE_FFMPEG
+  SUBCASE("video file: not found, naming the video") {
+    if (!testing::HaveFixtures("module_loader_video")) return;
+    // Any file: the module is loaded before the file is opened.
+    const std::string clip = empty + "/clip.mp4";
+    std::ofstream(clip) << "x";
+    const auto r = PersamWithModuleDir(empty, "video --model " + testing::FixturePath("models/sam_vit_tiny.pth") +
+                                                  " --video " + clip + " --first-mask " +
+                                                  testing::FixturePath("perseg-mini/Images/cat/01.png") + " --out " +
+                                                  empty + "/out");
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(Contains(r.output, "video '" + clip + "': could not find libpersam_ffmpeg.so (the video-file reader, "
+                                     "FFmpeg) in " + empty),
+                  r.output);
+  }
+#endif
 #if PERSAM_HAVE_HEIF
   SUBCASE("HEIF image: not found, naming the image") {
     if (!testing::HaveFixtures("module_loader_heif")) return;
