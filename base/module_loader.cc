@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -39,13 +40,15 @@ std::vector<std::string> ModuleSearchDirs(const std::string& binary_dir, const c
 }
 
 std::string LoaderBinaryDir() {
-  // dladdr names the shared library holding this function (libpersam.so);
-  // for the main program it gives argv[0] or nothing, so the executable's
-  // own path comes from /proc/self/exe.
+  // dladdr names the shared library holding this function (libpersam.so),
+  // as it was loaded: an absolute path, or one relative to the working
+  // directory (ctypes.CDLL("build/capi/libpersam.so")), resolved below; for
+  // the main program it gives argv[0] or nothing, so the executable's own
+  // path comes from /proc/self/exe.
   Dl_info info = {};
   std::string path;
   if (dladdr(reinterpret_cast<void*>(&LoaderBinaryDir), &info) != 0 && info.dli_fname != nullptr &&
-      info.dli_fname[0] == '/') {
+      std::strchr(info.dli_fname, '/') != nullptr) {
     void* main_program = dlopen(nullptr, RTLD_LAZY | RTLD_NOLOAD);
     void* self = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
     if (self != nullptr && self != main_program) path = info.dli_fname;
