@@ -17,6 +17,10 @@ namespace persam {
 // Throws naming the file when width x height is empty, exceeds
 // MaxImagePixels() or cannot be an RgbImage (int sides).
 void CheckImageSize(const std::string& name, const char* format, uint64_t width, uint64_t height);
+// Its type, for the plugin modules (engine/heif_module.h,
+// video/video_file_module.h), which are given the host's CheckImageSize
+// so that the limit and its error text stay in one place.
+using ImageSizeCheck = void (*)(const std::string& name, const char* format, uint64_t width, uint64_t height);
 
 RgbImage DecodeJpeg(const uint8_t* data, size_t size, const std::string& name);
 RgbImage DecodePng(const uint8_t* data, size_t size, const std::string& name);

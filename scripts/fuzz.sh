@@ -19,7 +19,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Dbench=disabled --buildtype=release \
     -Dcpp_args=-DHWY_COMPILE_ONLY_STATIC=1 >/dev/null 2>&1 || { echo "fuzz: 0 passed, 1 failed (configure)"; exit 1; }
 fi
-targets=$(ninja -C build-fuzz -t targets all | sed -n 's|^\(tests/fuzz/fuzz_[A-Za-z0-9_]*\): .*|\1|p' | sort -u)
+# The fuzz targets and the plugin modules (fuzz_image decodes HEIF through
+# build-fuzz/modules/libpersam_heif.so, found with PERSAM_MODULE_DIR).
+targets=$(ninja -C build-fuzz -t targets all |
+  sed -n 's|^\(tests/fuzz/fuzz_[A-Za-z0-9_]*\): .*|\1|p; s|^\(modules/lib[A-Za-z0-9_]*\.so\): .*|\1|p' | sort -u)
+export PERSAM_MODULE_DIR=$PWD/build-fuzz/modules
 if [ -z "$targets" ] || ! nice ninja -C build-fuzz $targets >build-fuzz/fuzz-build.log 2>&1; then
   tail -n 30 build-fuzz/fuzz-build.log
   echo "fuzz: 0 passed, 1 failed (build)"

@@ -18,7 +18,9 @@ if [ ! -f build-asan/build.ninja ]; then
     -Dbench=disabled "-Dcpp_args=-fno-sanitize-recover=undefined -DHWY_COMPILE_ONLY_STATIC=1" >/dev/null 2>&1 ||
     { echo "sanitize: 0 passed, 1 failed (configure)"; exit 1; }
 fi
-targets="tools/persam"
+# The plugin modules too (base/module_loader.h): the image suite decodes
+# HEIF through build-asan/modules/libpersam_heif.so.
+targets="tools/persam $(ninja -C build-asan -t targets all | sed -n 's|^\(modules/lib[A-Za-z0-9_]*\.so\): .*|\1|p' | sort -u)"
 for suite in $suites; do targets="$targets tests/${suite}_tests"; done
 if ! nice ninja -C build-asan $targets >build-asan/sanitize-build.log 2>&1; then
   tail -n 30 build-asan/sanitize-build.log

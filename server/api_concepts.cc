@@ -46,7 +46,7 @@ void RequireIdentity(const Server::State* s) {
   }
 }
 
-void Learn(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void Learn(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   RequireIdentity(s);
   const ConceptRequest request = ParseConceptRequest(req.body.data(), req.body.size());
   const ResolvedReference reference = ResolveReference(s, request.reference);
@@ -62,7 +62,7 @@ void Learn(Server::State* s, const httplib::Request& req, httplib::Response& res
                                             ".concept\"");
 }
 
-void Upload(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void Upload(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   RequireIdentity(s);
   std::string name = "uploaded concept";
   const std::string& body = UploadedFile(req, "concept", &name);
@@ -95,8 +95,8 @@ void Upload(Server::State* s, const httplib::Request& req, httplib::Response& re
 }  // namespace
 
 void AddConceptRoutes(Server::State* s) {
-  s->http.Post("/api/concept", [s](const httplib::Request& req, httplib::Response& res) { Learn(s, req, res); });
-  s->http.Post("/api/concepts", [s](const httplib::Request& req, httplib::Response& res) { Upload(s, req, res); });
+  s->http->Post("/api/concept", [s](const HttpRequest& req, HttpResponse& res) { Learn(s, req, res); });
+  s->http->Post("/api/concepts", [s](const HttpRequest& req, HttpResponse& res) { Upload(s, req, res); });
 }
 
 }  // namespace persam::server

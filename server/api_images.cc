@@ -54,7 +54,7 @@ JsonValue ImageJson(Server::State* s, const StoredImage& image) {
   return JsonValue::Object(std::move(m));
 }
 
-void Upload(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void Upload(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   std::string name = "upload";
   const std::string* bytes = &UploadedFile(req, "image", &name);
   if (s->encoder.Queued() >= kMaxQueuedImages) {
@@ -91,7 +91,7 @@ const float* MaskInput(Server::State* s, const MaskInputRef& ref, const std::str
   return r.low_res.data() + static_cast<size_t>(ref.index) * r.low_size * r.low_size;
 }
 
-void Predict(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void Predict(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   const auto start = std::chrono::steady_clock::now();
   const std::shared_ptr<StoredImage> image = s->FindImage(req.matches[1]);
   const PredictRequest request =
@@ -181,14 +181,14 @@ size_t MaskIndex(const StoredResult& r, const std::string& text) {
   return std::stoul(text);
 }
 
-void GetMaskPng(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void GetMaskPng(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   const std::shared_ptr<StoredResult> r = s->FindResult(req.matches[1]);
   const std::vector<uint8_t> png = MaskPng(r->masks[MaskIndex(*r, req.matches[2])]);
   res.set_content(reinterpret_cast<const char*>(png.data()), png.size(), "image/png");
 }
 
 // The image's pixels where the mask is set, transparent elsewhere.
-void CutoutPng(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void CutoutPng(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   const std::shared_ptr<StoredResult> r = s->FindResult(req.matches[1]);
   const StoredMask& stored = r->masks[MaskIndex(*r, req.matches[2])];
   const std::shared_ptr<StoredImage> image = s->FindImage(stored.image_id);
@@ -202,7 +202,7 @@ void CutoutPng(Server::State* s, const httplib::Request& req, httplib::Response&
   res.set_content(reinterpret_cast<const char*>(png.data()), png.size(), "image/png");
 }
 
-void ResultSummary(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void ResultSummary(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   const std::shared_ptr<StoredResult> r = s->FindResult(req.matches[1]);
   std::vector<JsonValue> scores, masks;
   for (float v : r->scores) scores.push_back(JsonValue::Number(v));
@@ -219,24 +219,24 @@ void ResultSummary(Server::State* s, const httplib::Request& req, httplib::Respo
 }  // namespace
 
 void AddImageRoutes(Server::State* s) {
-  httplib::Server& http = s->http;
-  http.Post("/api/images", [s](const httplib::Request& req, httplib::Response& res) { Upload(s, req, res); });
-  http.Get(R"(/api/images/([^/]+))", [s](const httplib::Request& req, httplib::Response& res) {
+  HttpServer& http = *s->http;
+  http.Post("/api/images", [s](const HttpRequest& req, HttpResponse& res) { Upload(s, req, res); });
+  http.Get(R"(/api/images/([^/]+))", [s](const HttpRequest& req, HttpResponse& res) {
     SendJson(res, ImageJson(s, *s->FindImage(req.matches[1])));
   });
-  http.Delete(R"(/api/images/([^/]+))", [s](const httplib::Request& req, httplib::Response& res) {
+  http.Delete(R"(/api/images/([^/]+))", [s](const HttpRequest& req, HttpResponse& res) {
     s->FindImage(req.matches[1]);
     s->images.Erase(req.matches[1]);
     SendJson(res, JsonValue::Object({{"deleted", JsonValue::String(req.matches[1])}}));
   });
   http.Post(R"(/api/images/([^/]+)/predict)",
-            [s](const httplib::Request& req, httplib::Response& res) { Predict(s, req, res); });
+            [s](const HttpRequest& req, HttpResponse& res) { Predict(s, req, res); });
   http.Get(R"(/api/results/([^/]+))",
-           [s](const httplib::Request& req, httplib::Response& res) { ResultSummary(s, req, res); });
+           [s](const HttpRequest& req, HttpResponse& res) { ResultSummary(s, req, res); });
   http.Get(R"(/api/results/([^/]+)/masks/([^/]+)\.png)",
-           [s](const httplib::Request& req, httplib::Response& res) { GetMaskPng(s, req, res); });
+           [s](const HttpRequest& req, HttpResponse& res) { GetMaskPng(s, req, res); });
   http.Get(R"(/api/results/([^/]+)/cutouts/([^/]+)\.png)",
-           [s](const httplib::Request& req, httplib::Response& res) { CutoutPng(s, req, res); });
+           [s](const HttpRequest& req, HttpResponse& res) { CutoutPng(s, req, res); });
 }
 
 }  // namespace persam::server

@@ -24,7 +24,7 @@ JsonValue Strings(const std::vector<std::string>& strings) {
   return JsonValue::Array(std::move(items));
 }
 
-void Personalize(Server::State* s, const httplib::Request& req, httplib::Response& res) {
+void Personalize(Server::State* s, const HttpRequest& req, HttpResponse& res) {
   const PersonalizeRequest request = ParsePersonalizeRequest(req.body.data(), req.body.size());
   std::optional<ResolvedReference> reference;
   std::shared_ptr<const Concept> learned;
@@ -92,8 +92,8 @@ void Personalize(Server::State* s, const httplib::Request& req, httplib::Respons
 }  // namespace
 
 void AddPersonalizeRoutes(Server::State* s) {
-  s->http.Post("/api/personalize",
-               [s](const httplib::Request& req, httplib::Response& res) { Personalize(s, req, res); });
+  s->http->Post("/api/personalize",
+               [s](const HttpRequest& req, HttpResponse& res) { Personalize(s, req, res); });
 }
 
 }  // namespace persam::server

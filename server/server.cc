@@ -1,7 +1,6 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
-#include <sys/socket.h>
 
 #include <cstdio>
 #include <exception>
@@ -9,6 +8,7 @@
 #include <random>
 
 #include "base/error.h"
+#include "base/module_loader.h"
 #include "server/server_state.h"
 #include "server/web_assets.h"
 
@@ -33,7 +33,25 @@ std::string NewId() {
   return id;
 }
 
-void SendJson(httplib::Response& res, const JsonValue& value, int status) {
+namespace {
+
+// The HTTP server module's interface, loaded by the first server; throws
+// when it does not load or is of another build.
+const HttpServerModule& LoadHttpServerModule() {
+  const auto entry = reinterpret_cast<const HttpServerModule* (*)()>(
+      LoadModuleEntry("libpersam_http.so", "persam_http_server_module", "the HTTP server, cpp-httplib"));
+  const HttpServerModule* module = entry();
+  if (module == nullptr || module->version != kHttpServerModuleVersion) {
+    throw Error("libpersam_http.so is from another persam build (interface version " +
+                std::to_string(module != nullptr ? module->version : 0) + ", expected " +
+                std::to_string(kHttpServerModuleVersion) + ")");
+  }
+  return *module;
+}
+
+}  // namespace
+
+void SendJson(HttpResponse& res, const JsonValue& value, int status) {
   res.status = status;
   res.set_content(WriteJson(value), "application/json");
 }
@@ -53,7 +71,8 @@ Server::State::State(const SamModel& m, ServerOptions o)
                return state == ImageState::kQueued || state == ImageState::kEncoding;
              }),
       results(options.cache_bytes / 4),
-      concepts(kConceptCacheBytes) {}
+      concepts(kConceptCacheBytes),
+      http(LoadHttpServerModule().create(options.max_body_bytes, options.http_threads)) {}
 
 std::shared_ptr<StoredImage> Server::State::FindImage(const std::string& id) {
   std::shared_ptr<StoredImage> image = IsWellFormedId(id) ? images.Get(id) : nullptr;
@@ -95,12 +114,12 @@ std::string Server::State::StoreResult(std::shared_ptr<StoredResult> result) {
   return id;
 }
 
-const std::string& UploadedFile(const httplib::Request& req, const std::string& what, std::string* name) {
+const std::string& UploadedFile(const HttpRequest& req, const std::string& what, std::string* name) {
   const std::string* bytes = &req.body;
-  if (req.is_multipart_form_data()) {
-    if (req.files.empty()) throw RequestError(400, "multipart upload without a file part");
-    bytes = &req.files.begin()->second.content;
-    *name = req.files.begin()->second.filename;
+  if (req.multipart) {
+    if (req.file_content == nullptr) throw RequestError(400, "multipart upload without a file part");
+    bytes = req.file_content;
+    *name = req.file_name;
   }
   if (bytes->empty()) throw RequestError(400, "empty upload: send the " + what + " file as the request body");
   return *bytes;
@@ -115,12 +134,12 @@ JsonValue ErrorJson(const std::string& message) {
 void AddStaticRoutes(Server::State* state) {
   for (size_t i = 0; i < kWebAssetCount; ++i) {
     const WebAsset& asset = kWebAssets[i];
-    auto serve = [&asset](const httplib::Request&, httplib::Response& res) {
+    auto serve = [&asset](const HttpRequest&, HttpResponse& res) {
       res.set_content(reinterpret_cast<const char*>(asset.data), asset.size, asset.content_type);
       res.set_header("Cache-Control", "no-cache");
     };
-    state->http.Get(asset.path, serve);
-    if (std::string(asset.path) == "/index.html") state->http.Get("/", serve);
+    state->http->Get(asset.path, serve);
+    if (std::string(asset.path) == "/index.html") state->http->Get("/", serve);
   }
 }
 
@@ -129,21 +148,11 @@ void AddStaticRoutes(Server::State* state) {
 Server::Server(const SamModel& model, ServerOptions options)
     : state_(std::make_unique<State>(model, std::move(options))) {
   State* s = state_.get();
-  httplib::Server& http = s->http;
-  http.set_payload_max_length(s->options.max_body_bytes);
-  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
-  // second server on the same port starts fine and takes half of the
-  // connections, whose ids the first one never issued.
-  http.set_socket_options([](socket_t sock) {
-    const int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  const int pool = s->options.http_threads;
-  http.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<size_t>(pool)); };
+  HttpServer& http = *s->http;
   // A request that throws answers with its status and {"error": message}:
   // RequestError carries a 4xx; persam::Error comes from the engine on
   // input it refuses (an undecodable image, an empty mask): 400.
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+  http.SetExceptionHandler([](HttpResponse& res, std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
     } catch (const RequestError& e) {
@@ -158,16 +167,14 @@ Server::Server(const SamModel& model, ServerOptions options)
       SendJson(res, ErrorJson("internal error"), 500);
     }
   });
-  // Statuses httplib sets itself (404 no route, 413 body too large, 400
-  // unparsable request) get a JSON body too.
+  // Statuses the transport sets itself (404 no route, 413 body too large,
+  // 400 unparsable request) get a JSON body too.
   const size_t max_body = s->options.max_body_bytes;
-  http.set_error_handler(httplib::Server::HandlerWithResponse([max_body](const httplib::Request& req,
-                                                                         httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  http.SetErrorHandler([max_body](const HttpRequest& req, HttpResponse& res) {
     std::string message;
     if (res.status == 404) {
       message = "no such endpoint: " + req.method + " " + req.path + " (see docs/serve.md)";
-    } else if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded") {
+    } else if (res.status == 413 && req.content_type == "application/x-www-form-urlencoded") {
       // httplib caps form bodies at 8 KB; curl --data-binary sends that type.
       message = "an upload needs Content-Type application/octet-stream (curl: -H 'Content-Type: "
                 "application/octet-stream' --data-binary @FILE) or a multipart form (curl -F image=@FILE)";
@@ -177,10 +184,9 @@ Server::Server(const SamModel& model, ServerOptions options)
       message = "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path;
     }
     SendJson(res, ErrorJson(message), res.status);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  });
   AddStaticRoutes(s);
-  http.Get("/api/info", [s](const httplib::Request&, httplib::Response& res) {
+  http.Get("/api/info", [s](const HttpRequest&, HttpResponse& res) {
     const SamConfig& c = s->model.config();
     SendJson(res, JsonValue::Object({
                       {"model", JsonValue::String(s->options.model_name)},
@@ -205,13 +211,7 @@ Server::~Server() {
 
 int Server::Bind() {
   State& s = *state_;
-  int port = s.options.port;
-  if (port == 0) {
-    port = s.http.bind_to_any_port(s.options.host);
-    if (port < 0) port = 0;
-  } else if (!s.http.bind_to_port(s.options.host, port)) {
-    port = 0;
-  }
+  const int port = s.http->Bind(s.options.host, s.options.port);
   if (port <= 0) {
     throw Error("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port) +
                 " (address in use, or not an address of this machine)");
@@ -219,8 +219,8 @@ int Server::Bind() {
   return port;
 }
 
-void Server::Run() { state_->http.listen_after_bind(); }
+void Server::Run() { state_->http->Run(); }
 
-void Server::Stop() { state_->http.stop(); }
+void Server::Stop() { state_->http->Stop(); }
 
 }  // namespace persam::server

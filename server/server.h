@@ -1,5 +1,6 @@
 // `persam serve`: one SAM model kept in memory behind an HTTP server (Debian's
-// cpp-httplib) with a web page and a JSON API (docs/serve.md). Embeddings
+// cpp-httplib, in a plugin module: server/http_server_module.h) with a web
+// page and a JSON API (docs/serve.md). Embeddings
 // are computed once per upload on a background encoder queue and kept in a
 // memory-capped LRU cache; decoder calls of concurrent requests run on the
 // HTTP worker threads.

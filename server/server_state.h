@@ -3,8 +3,6 @@
 #ifndef PERSAM_SERVER_SERVER_STATE_H_
 #define PERSAM_SERVER_SERVER_STATE_H_
 
-#include <httplib.h>
-
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +10,7 @@
 
 #include "concepts/concept_file.h"
 #include "server/encoder_queue.h"
+#include "server/http_server_module.h"
 #include "server/lru_cache.h"
 #include "server/request.h"
 #include "server/server.h"
@@ -83,7 +82,7 @@ struct Server::State {
   LruCache<StoredResult> results;
   LruCache<Concept> concepts;
   PredictionPool predictions;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;  // the HTTP server module's (server/http_server_module.h)
 
   std::shared_ptr<StoredImage> FindImage(const std::string& id);
   std::shared_ptr<StoredResult> FindResult(const std::string& id);
@@ -96,7 +95,7 @@ struct Server::State {
 
 std::string NewId();  // 128 random bits as 32 hex digits
 
-void SendJson(httplib::Response& res, const JsonValue& value, int status = 200);
+void SendJson(HttpResponse& res, const JsonValue& value, int status = 200);
 // A base64 PNG (0/255) or {"size": [H, W], "counts": [...]} (SAM's
 // column-major uncompressed RLE).
 JsonValue MaskJson(const StoredMask& mask, MaskFormat format);
@@ -104,7 +103,7 @@ std::vector<uint8_t> MaskPng(const StoredMask& mask);
 // An upload's bytes: the raw body (curl --data-binary @FILE) or a multipart
 // form's first file (curl -F file=@FILE), whose file name goes to *name.
 // RequestError 400 naming `what` ("image") when empty.
-const std::string& UploadedFile(const httplib::Request& req, const std::string& what, std::string* name);
+const std::string& UploadedFile(const HttpRequest& req, const std::string& what, std::string* name);
 
 // A reference of /api/personalize or /api/concept: its image and its mask,
 // of the image's size (RequestError 400 otherwise).

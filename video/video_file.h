@@ -2,7 +2,8 @@
 // Ogg) one at a time as RGB, through FFmpeg's libraries (libavformat,
 // libavcodec, libswscale) when the build has them (meson -Dffmpeg). Frames
 // stream: the reader holds one decoded frame, never the whole video, so a
-// long clip costs no more memory than a short one.
+// long clip costs no more memory than a short one. FFmpeg lives in a plugin
+// module (video/video_file_module.h), loaded by the first reader.
 #ifndef PERSAM_VIDEO_VIDEO_FILE_H_
 #define PERSAM_VIDEO_VIDEO_FILE_H_
 
@@ -18,10 +19,13 @@ namespace persam {
 // Whether this build reads video files (FFmpeg's libraries were found).
 bool VideoFilesBuiltIn();
 
+class VideoFrameSource;
+
 class VideoFileReader {
  public:
   // Opens the file and its first video stream. Throws persam::Error naming
-  // the file when the build has no FFmpeg, the file cannot be read or is no
+  // the file when the build has no FFmpeg, its module cannot be loaded
+  // (base/module_loader.h), the file cannot be read or is no
   // video container we read, it has no video stream, its codec cannot be
   // decoded, or its frames exceed MaxImagePixels() (engine/image.h).
   explicit VideoFileReader(const std::string& path);
@@ -42,8 +46,7 @@ class VideoFileReader {
   int64_t frames_read() const;
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<VideoFrameSource> source_;
 };
 
 }  // namespace persam

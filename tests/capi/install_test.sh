@@ -92,4 +92,27 @@ echo "CLI: $cli_line"
 echo "API: $api_line"
 [ "$cli_line" = "$api_line" ] || { echo "FAIL: score / area lines differ"; exit 1; }
 "$tmp/mask_diff" "$tmp/cli/mask_0.png" "$tmp/mask.pgm"
-echo "PASS: installed C API and persam segment give the same mask"
+
+# The plugin modules (base/module_loader.h): installed in <libdir>/persam,
+# and found there from the installed executable (<bindir>/../<libdir>/persam)
+# and library (<libdir>/persam), not from the build tree (unreachable from
+# the DESTDIR) nor the configured prefix (not this DESTDIR).
+unset PERSAM_MODULE_DIR
+for m in "$build"/modules/libpersam_*.so; do
+  f=$libdir/persam/$(basename "$m")
+  if [ -e "$f" ]; then echo "installed: ${f#"$dest"}"; else echo "FAIL: missing ${f#"$dest"}"; exit 1; fi
+done
+echo "== installed persam download (the download module; no network needed)"
+out=$("$prefix/bin/persam" download --url http://127.0.0.1:1/x.pth --sha256 "$(printf 'a%.0s' {1..64})" \
+  --dir "$tmp/dl" 2>&1 || true)
+echo "$out"
+case $out in *"(curl: "*) ;; *) echo "FAIL: the installed persam did not load its download module"; exit 1 ;; esac
+if [ -e "$libdir/persam/libpersam_heif.so" ]; then
+  echo "== installed libpersam.so on a damaged HEIF file (the HEIF module)"
+  printf '\0\0\0\030ftypheic\0\0\0\0mif1heic' > "$tmp/bad.heic"
+  out=$("$tmp/segment_point" "$model" "$tmp/bad.heic" 1 1 "$tmp/bad.pgm" 2>&1 || true)
+  echo "$out"
+  case $out in *"could not"*|*"not built"*) echo "FAIL: libpersam.so did not load its HEIF module"; exit 1 ;; esac
+  case $out in *HEIF*) ;; *) echo "FAIL: no HEIF decoder error"; exit 1 ;; esac
+fi
+echo "PASS: installed C API and persam segment give the same mask; the installed modules load"

@@ -1,7 +1,9 @@
-// libcurl (Debian's libcurl4-openssl-dev): redirects (GitHub raw), HTTPS with
-// the system's CA store, Range resume, proxies from the environment, all
-// maintained upstream rather than written here.
-#include "download/http_download.h"
+// DownloadToPartFile (download/http_download.h) in the download module
+// (download/download_module.h) through libcurl (Debian's
+// libcurl4-openssl-dev): redirects (GitHub raw), HTTPS with the system's CA
+// store, Range resume, proxies from the environment, all maintained
+// upstream rather than written here.
+#include "download/download_module.h"
 
 #include <curl/curl.h>
 
@@ -122,7 +124,7 @@ CURLcode Attempt(const DownloadRequest& request, Transfer* t, long* status, std:
 
 }  // namespace
 
-DownloadOutcome DownloadToPartFile(const DownloadRequest& request) {
+DownloadOutcome CurlDownloadToPartFile(const DownloadRequest& request) {
   DownloadOutcome outcome;
   outcome.resumed_from = FileSize(request.part_path);
   if (request.expected_size > 0 && outcome.resumed_from > request.expected_size) {

@@ -1,7 +1,8 @@
-// OpenSSL's EVP interface (libcrypto): a maintained, hardware-accelerated
-// (SHA-NI / AVX2) SHA-256 that every Debian system already has, rather than
-// a hand-written one.
-#include "download/sha256_file.h"
+// Sha256OfFile (download/sha256_file.h) in the download module
+// (download/download_module.h) through OpenSSL's EVP interface (libcrypto):
+// a maintained, hardware-accelerated (SHA-NI / AVX2) SHA-256 that every
+// Debian system already has, rather than a hand-written one.
+#include "download/download_module.h"
 
 #include <openssl/evp.h>
 
@@ -15,7 +16,7 @@
 
 namespace persam {
 
-std::string Sha256OfFile(const std::string& path) {
+std::string OpenSslSha256OfFile(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) throw Error("cannot read '" + path + "': " + std::strerror(errno));
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
@@ -40,4 +41,12 @@ std::string Sha256OfFile(const std::string& path) {
   return hex;
 }
 
+namespace {
+constexpr DownloadModule kModule = {kDownloadModuleVersion, &CurlDownloadToPartFile, &OpenSslSha256OfFile};
+}  // namespace
+
 }  // namespace persam
+
+extern "C" __attribute__((visibility("default"))) const persam::DownloadModule* persam_download_module() {
+  return &persam::kModule;
+}
