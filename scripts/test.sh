@@ -14,20 +14,17 @@ bash scripts/fuzz.sh || extra_failed=$((extra_failed + 1))
 bash scripts/sanitize.sh || extra_failed=$((extra_failed + 1))
 # The aarch64 cross build, tested under qemu (scripts/cross-arm64.sh: NEON +
 # SVE targets only, kernel suite and the parity cases that fit on a NEON and
-# an SVE emulated CPU, two lanes at once; README "ARM64"). It runs with
-# PERSAM_ARM64=1 (PERSAM_ARM64=full: every target and every case, hours).
-# Not by default yet: in the 2026-12-02 CI run the kernels_tests case
-# "Gemm, GemmBF16, GemmI8, GemmABt are bit-identical for any thread count"
-# alone ran 440-455 s under qemu, was cut off at the lanes' 540 s budget,
-# and the parity cases never started.
-# Warm ccache: build ~1 min + the two lanes (<= PERSAM_ARM64_BUDGET, 540 s);
-# cold build 16 min on a busy host (figures in cross-arm64.sh's header). Its
-# "arm64: N passed, N failed" line joins the totals below; a failing or
-# unparsable run fails the run. Skipped with one line where setup.sh could
-# not install the cross toolchain or qemu.
+# an SVE emulated CPU, two lanes at once; README "ARM64"). On by default;
+# PERSAM_ARM64=0 skips it, PERSAM_ARM64=full runs every target and every
+# case (hours). Warm ccache: build ~1 min + the two lanes (<=
+# PERSAM_ARM64_BUDGET, 720 s each); cold build 16 min on a busy host
+# (figures in cross-arm64.sh's header). Its "arm64: N passed, N failed"
+# line joins the totals below; a failing or unparsable run fails the run.
+# Skipped with one line where setup.sh could not install the cross
+# toolchain or qemu.
 arm_passed=0 arm_failed=0
-if [ "${PERSAM_ARM64:-0}" = 0 ]; then
-  echo "arm64: skipped (PERSAM_ARM64=1 runs the cross build and the qemu suites)"
+if [ "${PERSAM_ARM64:-1}" = 0 ]; then
+  echo "arm64: skipped (PERSAM_ARM64=0)"
 elif [ "$(uname -m)" != x86_64 ]; then
   echo "arm64: skipped: the cross build runs on x86_64 hosts (on aarch64 the suites above are the ARM run)"
 elif ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
