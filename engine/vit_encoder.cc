@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
+#include "engine/packed_weights_file.h"
 #include "base/error.h"
 #include "weights/mapped_file.h"
 #include "weights/quantized.h"
@@ -56,6 +58,11 @@ LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
                        const std::vector<int64_t>& shape, int n, int k, Precision precision,
                        int row0) {
   const Tensor& t = Get(tensors, name, shape);
+  if (precision == Precision::kF32) {
+    // `persam convert --packed` files: the panels as stored (engine/packed_weights_file.h).
+    std::optional<LinearWeights> stored = FindPackedF32(tensors, name, shape[0], k, row0, n);
+    if (stored) return *std::move(stored);
+  }
   // Stored at the precision it runs at: packed as is.
   if (precision == Precision::kInt8 && IsQuantizedInt8(tensors, name)) {
     const Tensor& scales = tensors.at(name + kInt8ScaleSuffix);
@@ -78,6 +85,11 @@ LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
   LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
+  // Pre-packed panels used: the plain rows were never read.
+  if (packed.precision() == Precision::kF32 && precision == Precision::kF32 &&
+      tensors.count(name + kPackedF32Suffix) != 0) {
+    return packed;
+  }
   const Tensor& t = tensors.at(name);
   ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
   return packed;

@@ -215,11 +215,25 @@ PackedWeights PackedWeights::Pack(const float* w, int n, int k, int ldw) {
   return packed;
 }
 
+PackedWeights PackedWeights::FromPanels(std::shared_ptr<const void> owner, const float* panels, int n, int k) {
+  CheckDims("PackedWeights::FromPanels", 0, n, k);
+  if (panels == nullptr || owner == nullptr) throw Error("PackedWeights::FromPanels: null panels or owner");
+  PackedWeights packed;
+  packed.n_ = n;
+  packed.k_ = k;
+  packed.capacity_ = PackedPanelFloats(n, k);
+  // Aliasing shared_ptr: shares `owner`'s count, points at the panels.
+  packed.panels_ = std::shared_ptr<float>(std::move(owner), const_cast<float*>(panels));
+  packed.borrowed_ = true;
+  return packed;
+}
+
 float* PackedWeights::Reserve(int n, int k) {
   const size_t floats = std::max<size_t>(PackedPanelFloats(n, k), kGemmNR);
-  if (panels_ == nullptr || panels_.use_count() > 1 || capacity_ < floats) {
+  if (panels_ == nullptr || borrowed_ || panels_.use_count() > 1 || capacity_ < floats) {
     panels_ = AllocateShared(floats);
     capacity_ = floats;
+    borrowed_ = false;
   }
   n_ = n;
   k_ = k;
