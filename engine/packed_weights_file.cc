@@ -63,6 +63,13 @@ TensorMap UsablePackedTensors(const TensorMap& tensors, const std::map<std::stri
 
 std::optional<LinearWeights> FindPackedF32(const TensorMap& tensors, const std::string& name, int64_t rows,
                                            int64_t k, int64_t row0, int64_t n) {
+  std::optional<kernels::PackedWeights> panels = FindPackedPanels(tensors, name, rows, k, row0, n);
+  if (!panels) return std::nullopt;
+  return LinearWeights::FromPackedF32(*std::move(panels));
+}
+
+std::optional<kernels::PackedWeights> FindPackedPanels(const TensorMap& tensors, const std::string& name,
+                                                       int64_t rows, int64_t k, int64_t row0, int64_t n) {
   if (recording != nullptr) {
     bool seen = false;
     for (const PackableWeight& w : *recording) seen = seen || w.name == name;
@@ -86,8 +93,7 @@ std::optional<LinearWeights> FindPackedF32(const TensorMap& tensors, const std::
     return std::nullopt;
   }
   const float* panels = reinterpret_cast<const float*>(t.data) + size_t(row0 / nr) * size_t(k) * size_t(nr);
-  return LinearWeights::FromPackedF32(
-      kernels::PackedWeights::FromPanels(t.owner, panels, static_cast<int>(n), static_cast<int>(k)));
+  return kernels::PackedWeights::FromPanels(t.owner, panels, static_cast<int>(n), static_cast<int>(k));
 }
 
 std::vector<PackableWeight> PackableWeights(const TensorMap& tensors, const std::string& source) {

@@ -4,7 +4,7 @@
 // `persam convert --packed` keeps every official tensor and adds, for each
 // float32 weight the engine packs for its float32 GEMM (ViT blocks' qkv,
 // proj, lin1, lin2 and patch embedding, TinyViT's attention and MLP
-// Linears), a tensor
+// Linears, the mask decoder's Linears), a tensor
 //
 //   NAME + kPackedF32Suffix   F32 [ceil(rows / kGemmNR), k, kGemmNR]
 //
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/linear.h"
+#include "kernels/gemm.h"
 #include "weights/tensor.h"
 
 namespace persam {
@@ -59,6 +60,9 @@ TensorMap UsablePackedTensors(const TensorMap& tensors, const std::map<std::stri
 // PackableWeights.
 std::optional<LinearWeights> FindPackedF32(const TensorMap& tensors, const std::string& name, int64_t rows,
                                            int64_t k, int64_t row0, int64_t n);
+// The same as kernels::PackedWeights (the mask decoder's float32 Linears).
+std::optional<kernels::PackedWeights> FindPackedPanels(const TensorMap& tensors, const std::string& name,
+                                                       int64_t rows, int64_t k, int64_t row0, int64_t n);
 
 // Converting: the weights a float32 load of `tensors` packs (by running
 // that load once), and the packed tensors for them.

@@ -86,18 +86,19 @@ TEST_CASE("cli: convert --packed adds the float32 panels, inspect explains them,
   testing::CliRun run = Persam("convert " + in + " " + out + " --packed");
   CAPTURE(run.output);
   REQUIRE(run.code == 0);
-  CHECK(run.output.find("panels of 17 weights") != std::string::npos);  // depth 4 x 4 + patch embedding
+  // ViT depth 4 x 4 + patch embedding, the mask decoder's 47 Linears.
+  CHECK(run.output.find("panels of 64 weights") != std::string::npos);
   const Checkpoint packed = ReadCheckpoint(out);
   CHECK(packed.metadata.at("persam.packed_layout").find("f32-panels-v1") == 0);
   const Tensor& panels = packed.tensors.at("image_encoder.blocks.0.mlp.lin1.weight.packed_f32");
   CHECK(panels.shape == std::vector<int64_t>{384 / 32, 96, 32});  // lin1 [384, 96]
   run = Persam("inspect " + out);
   CHECK(run.code == 0);
-  CHECK(run.output.find("packed:        17 float32 GEMM weights") != std::string::npos);
+  CHECK(run.output.find("packed:        64 float32 GEMM weights") != std::string::npos);
   CHECK(run.output.find("(0 unused by the engine)") != std::string::npos);
   run = Persam("inspect --json " + out);
   const JsonValue doc = ParseJson(run.output.data(), run.output.size(), "inspect --json");
-  CHECK(doc.At("packed_weights").AsInt64() == 17);
+  CHECK(doc.At("packed_weights").AsInt64() == 64);
   // Another dtype has no float32 panels: refused, and converting a packed
   // file without --packed (even --keep-unused) drops its panels.
   run = Persam("convert " + out + " " + Temp("f16.safetensors") + " --packed --dtype f16");

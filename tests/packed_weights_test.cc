@@ -106,13 +106,16 @@ void CheckRoundTrip(const SamConfig& config, size_t expected_packed) {
 }
 
 TEST_CASE("a packed ViT file gives bit for bit the plain file's embedding, masks and identity") {
-  // vit_tiny: depth 4 x (qkv, proj, lin1, lin2) + patch embedding.
-  CheckRoundTrip(SamVitTinyTestConfig(), 17);
+  // vit_tiny: depth 4 x (qkv, proj, lin1, lin2) + patch embedding, and the
+  // mask decoder's 47 Linears (2 layers x 14, final attention 4,
+  // hypernetworks 4 x 3, IoU head 3).
+  CheckRoundTrip(SamVitTinyTestConfig(), 17 + 47);
 }
 
 TEST_CASE("a packed MobileSAM file gives bit for bit the plain file's embedding, masks and identity") {
-  // TinyViT: the attention blocks' qkv, proj, fc1, fc2 (2 + 6 + 2 blocks).
-  CheckRoundTrip(MobileSamConfig(), 40);
+  // TinyViT: the attention blocks' qkv, proj, fc1, fc2 (2 + 6 + 2 blocks),
+  // and the mask decoder's 47 Linears.
+  CheckRoundTrip(MobileSamConfig(), 40 + 47);
 }
 
 TEST_CASE("packed panels in another layout are ignored: the plain tensors are packed at load") {
