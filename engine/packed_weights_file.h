@@ -21,6 +21,7 @@
 #ifndef PERSAM_ENGINE_PACKED_WEIGHTS_FILE_H_
 #define PERSAM_ENGINE_PACKED_WEIGHTS_FILE_H_
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
@@ -58,11 +59,6 @@ LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
                        const std::vector<int64_t>& shape, int n, int k, Precision precision,
                        int row0) {
   const Tensor& t = Get(tensors, name, shape);
-  if (precision == Precision::kF32) {
-    // `persam convert --packed` files: the panels as stored (engine/packed_weights_file.h).
-    std::optional<LinearWeights> stored = FindPackedF32(tensors, name, shape[0], k, row0, n);
-    if (stored) return *std::move(stored);
-  }
   // Stored at the precision it runs at: packed as is.
   if (precision == Precision::kInt8 && IsQuantizedInt8(tensors, name)) {
     const Tensor& scales = tensors.at(name + kInt8ScaleSuffix);
@@ -84,12 +80,15 @@ LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
 LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
-  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
-  // Pre-packed panels used: the plain rows were never read.
-  if (packed.precision() == Precision::kF32 && precision == Precision::kF32 &&
-      tensors.count(name + kPackedF32Suffix) != 0) {
-    return packed;
+  if (precision == Precision::kF32) {
+    // `persam convert --packed` files: the panels as stored
+    // (engine/packed_weights_file.h); the plain rows are never read, so
+    // there are no file pages to release.
+    Get(tensors, name, shape);
+    std::optional<LinearWeights> stored = FindPackedF32(tensors, name, shape[0], k, row0, n);
+    if (stored) return *std::move(stored);
   }
+  LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
   const Tensor& t = tensors.at(name);
   ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));
   return packed;
