@@ -1,5 +1,7 @@
 #include "engine/linear.h"
 
+#include <utility>
+
 namespace persam {
 
 LinearWeights LinearWeights::Pack(const float* w, int n, int k, int ldw, Precision precision) {
@@ -21,6 +23,15 @@ LinearWeights LinearWeights::PackBF16(const uint16_t* w, int n, int k, int ldw) 
   l.n_ = n;
   l.k_ = k;
   l.bf16_ = kernels::PackedWeightsBF16::PackBF16(w, n, k, ldw);
+  return l;
+}
+
+LinearWeights LinearWeights::FromPackedF32(kernels::PackedWeights packed) {
+  LinearWeights l;
+  l.precision_ = Precision::kF32;
+  l.n_ = packed.n();
+  l.k_ = packed.k();
+  l.f32_ = std::move(packed);
   return l;
 }
 

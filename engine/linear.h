@@ -20,6 +20,8 @@ class LinearWeights {
   // Stored weights packed as they are (no rounding or re-quantisation): bf16
   // bits for Precision::kBF16, int8 with per-row scales for kInt8.
   static LinearWeights PackBF16(const uint16_t* w, int n, int k, int ldw);
+  // Float32 weights already packed (PackedWeights::FromPanels).
+  static LinearWeights FromPackedF32(kernels::PackedWeights packed);
   static LinearWeights PackInt8(const int8_t* q, const float* scales, int n, int k, int ldq);
 
   // C[m, n] = act(A[m, k] W^T + bias) + residual, as kernels::Gemm.

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <omp.h>
 
 #include "engine/decoder_tensors.h"
+#include "engine/packed_weights_file.h"
 #include "engine/two_way_transformer.h"
 #include "kernels/block_products.h"
 #include "kernels/conv.h"
@@ -30,9 +33,14 @@ MaskDecoder::Linear LoadLinear(const TensorMap& t, const std::string& prefix, in
   l.out = out;
   // Packed from the checkpoint's bytes; no float32 copy is kept (it was
   // 14 MB of MobileSAM's resident model, issue 21).
-  std::vector<float> scratch;
-  l.packed = kernels::PackedWeights::Pack(FindTensor(t, prefix + ".weight", {out, in}).Float32Values(&scratch), out,
-                                          in, in);
+  const Tensor& w = FindTensor(t, prefix + ".weight", {out, in});
+  // `persam convert --packed` files: the panels as stored (engine/packed_weights_file.h).
+  if (std::optional<kernels::PackedWeights> stored = FindPackedPanels(t, prefix + ".weight", out, in, 0, out)) {
+    l.packed = *std::move(stored);
+  } else {
+    std::vector<float> scratch;
+    l.packed = kernels::PackedWeights::Pack(w.Float32Values(&scratch), out, in, in);
+  }
   l.b = DecoderTensor(t, prefix + ".bias", {out});
   return l;
 }

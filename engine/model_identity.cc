@@ -1,5 +1,7 @@
 #include "engine/model_identity.h"
 
+#include "engine/packed_weights_file.h"
+
 #include <xxhash.h>
 
 #include <cinttypes>
@@ -18,6 +20,9 @@ std::string EncoderWeightsHash(const TensorMap& tensors) {
   // TensorMap is ordered by name: the same tensors give the same sequence.
   for (const auto& [name, tensor] : tensors) {
     if (name.compare(0, 14, "image_encoder.") != 0) continue;
+    // The same weights as the plain tensors, rearranged: a packed file has
+    // the plain file's identity (engine/packed_weights_file.h).
+    if (IsPackedTensorName(name)) continue;
     const std::string header = name + "|" + DTypeName(tensor.dtype) + "|" + ShapeToString(tensor.shape) + "|";
     XXH3_64bits_update(state.get(), header.data(), header.size());
     XXH3_64bits_update(state.get(), tensor.data, tensor.NumBytes());

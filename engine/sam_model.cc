@@ -12,6 +12,7 @@
 
 #include "engine/image_encoder.h"
 #include "engine/mask_decoder.h"
+#include "engine/packed_weights_file.h"
 #include "engine/preprocess.h"
 #include "engine/prompt_encoder.h"
 #include "kernels/parallel.h"
@@ -31,6 +32,8 @@ namespace {
 void ReleaseFilePagesOf(const TensorMap& tensors, const std::string& prefix) {
   for (auto it = tensors.lower_bound(prefix); it != tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0;
        ++it) {
+    // Pre-packed panels are the model's weights themselves: they stay.
+    if (IsPackedTensorName(it->first)) continue;
     ReleaseFilePages(it->second.data, it->second.NumBytes());
   }
 }
@@ -61,7 +64,8 @@ std::unique_ptr<SamModel> SamModel::Load(const std::string& path) { return Load(
 
 std::unique_ptr<SamModel> SamModel::Load(const std::string& path, const LoadOptions& options) {
   const Checkpoint checkpoint = ReadCheckpoint(path);
-  return FromTensors(checkpoint.tensors, path, options);
+  // Pre-packed panels (`persam convert --packed`) only in this build's layout.
+  return FromTensors(UsablePackedTensors(checkpoint.tensors, checkpoint.metadata), path, options);
 }
 
 std::unique_ptr<SamModel> SamModel::FromTensors(const TensorMap& tensors, const std::string& source) {

@@ -2,9 +2,11 @@
 // table, PatchMerging's stride rule (engine/tinyvit_encoder.h).
 #include <cmath>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "engine/tinyvit_encoder.h"
+#include "engine/packed_weights_file.h"
 #include "base/error.h"
 
 namespace persam {
@@ -61,6 +63,11 @@ LinearWeights PackLinearWeight(const TensorMap& tensors, const std::string& name
   const Tensor& t = FindTensor(tensors, name, shape, "TinyViT encoder");
   if (shape.size() != 2) throw Error("TinyViT encoder: tensor " + name + " is not a 2-d Linear weight");
   const int n = static_cast<int>(shape[0]), k = static_cast<int>(shape[1]);
+  if (precision == Precision::kF32) {
+    // `persam convert --packed` files: the panels as stored (engine/packed_weights_file.h).
+    std::optional<LinearWeights> stored = FindPackedF32(tensors, name, n, k, 0, n);
+    if (stored) return *std::move(stored);
+  }
   std::vector<float> scratch;
   return LinearWeights::Pack(t.Float32Values(&scratch), n, k, k, precision);
 }

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "hwy/aligned_allocator.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
+#include "engine/packed_weights_file.h"
 #include "base/error.h"
 #include "weights/mapped_file.h"
 #include "weights/quantized.h"
@@ -77,6 +80,14 @@ LinearWeights PackRows(const TensorMap& tensors, const std::string& name,
 LinearWeights Pack(const TensorMap& tensors, const std::string& name,
                    const std::vector<int64_t>& shape, int n, int k, Precision precision,
                    int row0 = 0) {
+  if (precision == Precision::kF32) {
+    // `persam convert --packed` files: the panels as stored
+    // (engine/packed_weights_file.h); the plain rows are never read, so
+    // there are no file pages to release.
+    Get(tensors, name, shape);
+    std::optional<LinearWeights> stored = FindPackedF32(tensors, name, shape[0], k, row0, n);
+    if (stored) return *std::move(stored);
+  }
   LinearWeights packed = PackRows(tensors, name, shape, n, k, precision, row0);
   const Tensor& t = tensors.at(name);
   ReleaseRows(t, row0, n, size_t(k) * DTypeSize(t.dtype));

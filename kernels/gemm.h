@@ -25,6 +25,11 @@ class PackedWeights {
  public:
   PackedWeights() = default;
   static PackedWeights Pack(const float* w, int n, int k, int ldw);
+  // Panels already in this layout (gemm_pack.h: PackedPanelFloats(n, k)
+  // floats, e.g. mapped from a file written by `persam convert --packed`),
+  // used where they are, read-only: `owner` keeps them alive. Any alignment
+  // (the kernel loads B unaligned). Repack into such weights allocates.
+  static PackedWeights FromPanels(std::shared_ptr<const void> owner, const float* panels, int n, int k);
   // Packing of operands that change per call (activations as the B side of
   // a product): the storage is kept and reused when it is large enough and
   // not shared with a copy, so a per-call repack costs no page faults.
@@ -59,6 +64,7 @@ class PackedWeights {
   int n_ = 0, k_ = 0;
   size_t capacity_ = 0;  // floats allocated in panels_
   std::shared_ptr<float> panels_;
+  bool borrowed_ = false;  // FromPanels: never written
 };
 
 struct GemmEpilogue {

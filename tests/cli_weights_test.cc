@@ -79,6 +79,38 @@ TEST_CASE("cli: convert ViT to f16 and bf16 rounds to nearest even") {
   }
 }
 
+TEST_CASE("cli: convert --packed adds the float32 panels, inspect explains them, converting again drops them") {
+  if (!testing::HaveFixtures("cli convert --packed")) return;
+  const std::string in = testing::FixturePath("models/sam_vit_tiny.pth");
+  const std::string out = Temp("packed.safetensors");
+  testing::CliRun run = Persam("convert " + in + " " + out + " --packed");
+  CAPTURE(run.output);
+  REQUIRE(run.code == 0);
+  // ViT depth 4 x 4 + patch embedding, the mask decoder's 47 Linears.
+  CHECK(run.output.find("panels of 64 weights") != std::string::npos);
+  const Checkpoint packed = ReadCheckpoint(out);
+  CHECK(packed.metadata.at("persam.packed_layout").find("f32-panels-v1") == 0);
+  const Tensor& panels = packed.tensors.at("image_encoder.blocks.0.mlp.lin1.weight.packed_f32");
+  CHECK(panels.shape == std::vector<int64_t>{384 / 32, 96, 32});  // lin1 [384, 96]
+  run = Persam("inspect " + out);
+  CHECK(run.code == 0);
+  CHECK(run.output.find("packed:        64 float32 GEMM weights") != std::string::npos);
+  CHECK(run.output.find("(0 unused by the engine)") != std::string::npos);
+  run = Persam("inspect --json " + out);
+  const JsonValue doc = ParseJson(run.output.data(), run.output.size(), "inspect --json");
+  CHECK(doc.At("packed_weights").AsInt64() == 64);
+  // Another dtype has no float32 panels: refused, and converting a packed
+  // file without --packed (even --keep-unused) drops its panels.
+  run = Persam("convert " + out + " " + Temp("f16.safetensors") + " --packed --dtype f16");
+  CHECK(run.code == 2);
+  CHECK(run.output.find("--packed") != std::string::npos);
+  const std::string again = Temp("unpacked.safetensors");
+  REQUIRE(Persam("convert " + out + " " + again + " --keep-unused").code == 0);
+  for (const auto& entry : ReadCheckpoint(again).tensors) CHECK_MESSAGE(entry.first.find(".packed_f32") == std::string::npos, entry.first);
+  std::remove(out.c_str());
+  std::remove(again.c_str());
+}
+
 TEST_CASE("cli: inspect text and json") {
   if (!testing::HaveFixtures("cli inspect")) return;
   const std::string in = testing::FixturePath("models/sam_vit_tiny.pth");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string>
 
+#include "engine/packed_weights_file.h"
 #include "engine/precision.h"
 #include "tools/cli.h"
 #include "weights/cast.h"
@@ -95,6 +96,25 @@ int RunConvert(const Args& args) {
   metadata["persam.source"] = Basename(in);
   SafetensorsWriteOptions options;
   options.float_dtype = dtype;
+  // Packed panels of IN are never copied: they may not match what is written
+  // (another dtype, another layout); --packed makes them again.
+  if (!args.Flag("any")) DropPackedTensors(&tensors);
+  size_t packed = 0;
+  if (args.Flag("packed")) {
+    if (args.Flag("any")) throw UsageError{"--packed needs a SAM checkpoint (not --any)"};
+    if (int8 || (dtype && *dtype != DType::kF32)) {
+      throw UsageError{"--packed stores float32 GEMM panels: use it with f32 weights (--dtype f32 or none)"};
+    }
+    if (StoredPrecision(tensors) != Precision::kF32) {
+      throw Error(in + ": --packed stores float32 GEMM panels, but this file runs at " +
+                  PrecisionName(StoredPrecision(tensors)) + " by default; convert it with --dtype f32 --packed");
+    }
+    const std::vector<PackableWeight> weights = PackableWeights(tensors, in);
+    AddPackedTensors(weights, &tensors);
+    packed = weights.size();
+    metadata[kPackedLayoutKey] = PackedLayoutTag();
+    options.first = IsPackedTensorName;
+  }
   WriteSafetensors(out, tensors, metadata, options);
 
   int64_t elements = 0;
@@ -111,6 +131,10 @@ int RunConvert(const Args& args) {
   Say(args, "%s (%s, %s) -> %s: %zu tensors, %lld parameters, %.1f MiB%s, %.2f s\n", in.c_str(),
       checkpoint.format.c_str(), architecture.c_str(), out.c_str(), tensors.size(), static_cast<long long>(elements),
       static_cast<double>(bytes) / (1 << 20), as.c_str(), seconds);
+  if (packed > 0) {
+    Say(args, "added the float32 GEMM panels of %zu weights (layout '%s', tensors NAME%s): a float32 load "
+        "maps them instead of packing\n", packed, PackedLayoutTag().c_str(), kPackedF32Suffix);
+  }
   if (dropped > 0) {
     Say(args, "dropped %zu tensors the engine does not use (BatchNorm counters, classifier head); "
         "--keep-unused keeps them\n", dropped);
@@ -124,6 +148,7 @@ extern const Command kConvertCommand = {
     "convert",
     "convert a .pth or .safetensors checkpoint to safetensors",
     "usage: persam convert IN OUT.safetensors [--dtype f32|f16|bf16|int8] [--keep-unused] [--any]\n"
+    "                      [--packed]\n"
     "\n"
     "Reads a SAM checkpoint (ViT-B/L/H or MobileSAM/TinyViT) saved by PyTorch (.pth,\n"
     "zip or legacy format, a plain state dict or one wrapped under 'model') or as\n"
@@ -152,16 +177,28 @@ extern const Command kConvertCommand = {
     "  --keep-unused  also write tensors the engine does not use (e.g. TinyViT's\n"
     "                 classifier head, BatchNorm num_batches_tracked)\n"
     "  --any          do not require a SAM checkpoint: copy every tensor as is\n"
+    "  --packed       also store the float32 GEMM weights (ViT blocks, patch\n"
+    "                 embedding, TinyViT and mask decoder Linears) already in\n"
+    "                 the GEMM's panel layout, as tensors NAME.packed_f32\n"
+    "                 [ceil(rows/32), k, 32]\n"
+    "                 with the layout tag in metadata 'persam.packed_layout'\n"
+    "                 (docs: engine/packed_weights_file.h). A float32 load then\n"
+    "                 maps them where they are instead of packing (ViT-B: see\n"
+    "                 bench/load_time.sh); results are bit for bit the plain\n"
+    "                 file's. The plain tensors stay (other precisions, other\n"
+    "                 builds' layouts, the model identity), so the file is about\n"
+    "                 twice as large. f32 weights only. 'persam inspect' shows it.\n"
     "\n"
     "examples:\n"
     "  persam convert sam_vit_b_01ec64.pth sam_vit_b.safetensors\n"
     "  persam convert mobile_sam.pt mobile_sam_f16.safetensors --dtype f16\n"
     "  persam convert sam_vit_b_01ec64.pth sam_vit_b_int8.safetensors --dtype int8\n"
+    "  persam convert sam_vit_b_01ec64.pth sam_vit_b_packed.safetensors --packed\n"
     "\n"
     "exit status: 0 on success, 1 when IN is unreadable or not a SAM checkpoint,\n"
     "2 on a command-line error.\n",
     {"dtype"},
-    {"keep-unused", "any"},
+    {"keep-unused", "any", "packed"},
     RunConvert,
 };
 

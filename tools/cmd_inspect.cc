@@ -2,6 +2,7 @@
 #include <map>
 #include <string>
 
+#include "engine/packed_weights_file.h"
 #include "engine/precision.h"
 #include "concepts/concept_file.h"
 #include "tools/cli.h"
@@ -62,9 +63,15 @@ int RunInspect(const Args& args) {
       const size_t n = sizeof(kInt8ScaleSuffix) - 1;
       const bool scale = name.size() > n && name.compare(name.size() - n, n, kInt8ScaleSuffix) == 0 &&
                          IsQuantizedInt8(checkpoint.tensors, name.substr(0, name.size() - n));
-      if (!scale) unused.push_back(name);
+      if (!scale && !IsPackedTensorName(name)) unused.push_back(name);
     }
   }
+
+  // `persam convert --packed` panels (engine/packed_weights_file.h).
+  int64_t packed = 0;
+  for (const auto& entry : checkpoint.tensors) packed += IsPackedTensorName(entry.first) ? 1 : 0;
+  std::string packed_note;
+  UsablePackedTensors(checkpoint.tensors, checkpoint.metadata, &packed_note);
 
   if (args.Flag("json")) {
     std::vector<std::pair<std::string, JsonValue>> doc;
@@ -85,6 +92,8 @@ int RunInspect(const Args& args) {
     doc.emplace_back("dtypes", JsonValue::Object(std::move(types)));
     doc.emplace_back("precision", JsonValue::String(PrecisionName(precision)));
     doc.emplace_back("int8_tensors", JsonValue::Integer(int8_tensors));
+    doc.emplace_back("packed_weights", JsonValue::Integer(packed));
+    doc.emplace_back("packed_layout", JsonValue::String(packed_note));
     std::vector<std::pair<std::string, JsonValue>> meta;
     for (const auto& kv : checkpoint.metadata) meta.emplace_back(kv.first, JsonValue::String(kv.second));
     doc.emplace_back("metadata", JsonValue::Object(std::move(meta)));
@@ -123,6 +132,11 @@ int RunInspect(const Args& args) {
     } else {
       Say(args, "precision:     %s (default of --precision)\n", PrecisionName(precision));
     }
+    if (packed > 0) {
+      Say(args, "packed:        %lld float32 GEMM weights also stored pre-packed (NAME%s), %s; "
+          "a float32 load maps them instead of packing\n", static_cast<long long>(packed), kPackedF32Suffix,
+          packed_note.c_str());
+    }
     for (const auto& kv : checkpoint.metadata) Say(args, "metadata:      %s = %s\n", kv.first.c_str(), kv.second.c_str());
     if (args.Flag("tensors")) {
       for (const auto& entry : checkpoint.tensors) {
@@ -147,7 +161,9 @@ extern const Command kInspectCommand = {
     "and configuration inferred from the tensor shapes, the tensor count, parameter\n"
     "count and bytes per dtype, the precision the image encoder runs at by\n"
     "default (bf16 / int8 for files from 'persam convert --dtype bf16|int8'; int8\n"
-    "tensors NAME come with float32 per-output-channel scales NAME.scale), and\n"
+    "tensors NAME come with float32 per-output-channel scales NAME.scale), the\n"
+    "float32 GEMM weights 'persam convert --packed' stored pre-packed (tensors\n"
+    "NAME.packed_f32) and whether this build uses their layout, and\n"
     "any safetensors metadata. A concept file from 'persam learn' is described\n"
     "instead: method, model identity, references, similarity statistics.\n"
     "\n"

@@ -3,6 +3,7 @@
 #ifndef PERSAM_WEIGHTS_CHECKPOINT_H_
 #define PERSAM_WEIGHTS_CHECKPOINT_H_
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,6 +45,10 @@ struct SafetensorsWriteOptions {
   // Store float tensors (f32/f16/bf16/f64) as this type, rounding to nearest
   // even, converted chunk by chunk while writing; integer tensors are kept.
   std::optional<DType> float_dtype;
+  // Tensors to write first, each starting 64-byte aligned in the file (their
+  // sizes must be multiples of 64 bytes): pre-packed GEMM panels used where
+  // they are mapped (engine/packed_weights_file.h). Null: none.
+  std::function<bool(const std::string& name)> first;
 };
 void WriteSafetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options);

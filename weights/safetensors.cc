@@ -145,7 +145,17 @@ void WriteSafetensors(const std::string& path, const TensorMap& tensors,
   // Data order: element size descending, then name, keeps each tensor aligned.
   std::vector<const std::pair<const std::string, Tensor>*> order;
   for (const auto& entry : tensors) order.push_back(&entry);
+  // Tensors options.first selects go first (each a multiple of 64 bytes
+  // long, checked): each then starts 64-byte aligned in the file.
+  auto first = [&](const auto* entry) { return options.first && options.first(entry->first); };
+  for (const auto* entry : order) {
+    if (first(entry) && saved_bytes(entry->second) % 64 != 0) {
+      throw Error(path + ": tensor '" + entry->first + "' is written 64-byte aligned but is " +
+                  std::to_string(saved_bytes(entry->second)) + " bytes, not a multiple of 64");
+    }
+  }
   std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
+    if (first(a) != first(b)) return first(a);
     return DTypeSize(saved_dtype(a->second)) > DTypeSize(saved_dtype(b->second));
   });
   std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;
@@ -177,7 +187,10 @@ void WriteSafetensors(const std::string& path, const TensorMap& tensors,
     header += "],\"data_offsets\":[" + std::to_string(span.first) + "," + std::to_string(span.second) + "]}";
   }
   header += "}";
-  while (header.size() % 8 != 0) header += ' ';  // data section starts 8-byte aligned
+  // The data section starts 8-byte aligned (64 with options.first); the
+  // format allows trailing spaces in the header.
+  const size_t align = options.first ? 64 : 8;
+  while ((8 + header.size()) % align != 0) header += ' ';
 
   WriteAtomically(path, [&](const std::string& temp) {
     FILE* f = std::fopen(temp.c_str(), "wb");
