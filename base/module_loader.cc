@@ -67,6 +67,12 @@ std::string LoaderBinaryDir() {
   return DirName(path);
 }
 
+void CheckModuleVersion(const std::string& file, int found, int expected, const std::string& context) {
+  if (found == expected) return;
+  throw Error((context.empty() ? "" : context + ": ") + file + " is from another persam build (interface version " +
+              std::to_string(found) + ", expected " + std::to_string(expected) + ")");
+}
+
 void* LoadModuleEntry(const std::string& file, const std::string& entry, const std::string& what) {
   static std::mutex mutex;
   static std::map<std::string, void*> loaded;  // file -> handle

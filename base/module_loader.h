@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace persam {
 
 // Where modules are looked for, in order (the first directory holding the
@@ -39,6 +41,29 @@ std::string LoaderBinaryDir();
 //   "could not find <file> (<what>) in <dirs>; ..." when no directory has it.
 // Modules stay loaded until the process ends.
 void* LoadModuleEntry(const std::string& file, const std::string& entry, const std::string& what);
+
+// Throws "<file> is from another persam build (interface version `found`,
+// expected `expected`)" unless they are equal, prefixed as in LoadModule.
+void CheckModuleVersion(const std::string& file, int found, int expected, const std::string& context);
+
+// The interface of module `file`: calls its `entry`, a function returning
+// `const Module*` (a struct whose first member is `int version`), and
+// checks the version against `version`, so that a module of another build
+// is refused instead of called through the wrong layout. Errors are those
+// of LoadModuleEntry and CheckModuleVersion, prefixed with `context` + ": "
+// when `context` is not empty (e.g. "video 'clip.mp4'").
+template <typename Module>
+const Module& LoadModule(const std::string& file, const std::string& entry, const std::string& what, int version,
+                         const std::string& context) {
+  const Module* module = nullptr;
+  try {
+    module = reinterpret_cast<const Module* (*)()>(LoadModuleEntry(file, entry, what))();
+  } catch (const Error& e) {
+    throw Error(context.empty() ? std::string(e.what()) : context + ": " + e.what());
+  }
+  CheckModuleVersion(file, module != nullptr ? module->version : 0, version, context);
+  return *module;
+}
 
 }  // namespace persam
 

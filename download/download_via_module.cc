@@ -11,20 +11,8 @@ namespace {
 
 // Throws prefixed with `context` when the module does not load.
 const DownloadModule& Module(const std::string& context) {
-  const DownloadModule* module = nullptr;
-  try {
-    const auto entry = reinterpret_cast<const DownloadModule* (*)()>(
-        LoadModuleEntry("libpersam_download.so", "persam_download_module", "the downloader, libcurl and libcrypto"));
-    module = entry();
-  } catch (const Error& e) {
-    throw Error(context + ": " + e.what());
-  }
-  if (module == nullptr || module->version != kDownloadModuleVersion) {
-    throw Error(context + ": libpersam_download.so is from another persam build (interface version " +
-                std::to_string(module != nullptr ? module->version : 0) + ", expected " +
-                std::to_string(kDownloadModuleVersion) + ")");
-  }
-  return *module;
+  return LoadModule<DownloadModule>("libpersam_download.so", "persam_download_module",
+                                    "the downloader, libcurl and libcrypto", kDownloadModuleVersion, context);
 }
 
 }  // namespace

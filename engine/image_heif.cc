@@ -15,20 +15,10 @@ bool HeifBuiltIn() { return PERSAM_HAVE_HEIF != 0; }
 
 RgbImage DecodeHeif(const uint8_t* data, size_t size, const std::string& name) {
 #if PERSAM_HAVE_HEIF
-  const HeifModule* module = nullptr;
-  try {
-    const auto entry = reinterpret_cast<const HeifModule* (*)()>(
-        LoadModuleEntry("libpersam_heif.so", "persam_heif_module", "the HEIF decoder, libheif"));
-    module = entry();
-  } catch (const Error& e) {
-    throw Error("image '" + name + "': " + e.what());
-  }
-  if (module == nullptr || module->version != kHeifModuleVersion) {
-    throw Error("image '" + name + "': libpersam_heif.so is from another persam build (interface version " +
-                std::to_string(module != nullptr ? module->version : 0) + ", expected " +
-                std::to_string(kHeifModuleVersion) + ")");
-  }
-  return module->decode(data, size, name, MaxImagePixels(), &CheckImageSize);
+  const HeifModule& module = LoadModule<HeifModule>("libpersam_heif.so", "persam_heif_module",
+                                                    "the HEIF decoder, libheif", kHeifModuleVersion,
+                                                    "image '" + name + "'");
+  return module.decode(data, size, name, MaxImagePixels(), &CheckImageSize);
 #else
   (void)data;
   (void)size;

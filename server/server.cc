@@ -38,15 +38,8 @@ namespace {
 // The HTTP server module's interface, loaded by the first server; throws
 // when it does not load or is of another build.
 const HttpServerModule& LoadHttpServerModule() {
-  const auto entry = reinterpret_cast<const HttpServerModule* (*)()>(
-      LoadModuleEntry("libpersam_http.so", "persam_http_server_module", "the HTTP server, cpp-httplib"));
-  const HttpServerModule* module = entry();
-  if (module == nullptr || module->version != kHttpServerModuleVersion) {
-    throw Error("libpersam_http.so is from another persam build (interface version " +
-                std::to_string(module != nullptr ? module->version : 0) + ", expected " +
-                std::to_string(kHttpServerModuleVersion) + ")");
-  }
-  return *module;
+  return LoadModule<HttpServerModule>("libpersam_http.so", "persam_http_server_module",
+                                      "the HTTP server, cpp-httplib", kHttpServerModuleVersion, "");
 }
 
 }  // namespace

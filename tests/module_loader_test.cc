@@ -41,6 +41,16 @@ TEST_CASE("module search directories: PERSAM_MODULE_DIR alone, else next to the 
   CHECK(dirs[3].substr(dirs[3].size() - 7) == "/persam");
 }
 
+TEST_CASE("a module of another build (another interface version) is refused naming it and the versions") {
+  CHECK_NOTHROW(CheckModuleVersion("libpersam_heif.so", 3, 3, "image 'a.heic'"));
+  CHECK_THROWS_WITH_AS(CheckModuleVersion("libpersam_heif.so", 2, 3, "image 'a.heic'"),
+                       "image 'a.heic': libpersam_heif.so is from another persam build (interface version 2, "
+                       "expected 3)",
+                       Error);
+  CHECK_THROWS_WITH_AS(CheckModuleVersion("libpersam_http.so", 0, 1, ""),
+                       "libpersam_http.so is from another persam build (interface version 0, expected 1)", Error);
+}
+
 TEST_CASE("the loader's binary is this test, one level below the build root, where build/modules is") {
   const std::string dir = LoaderBinaryDir();
   CHECK(dir.front() == '/');

@@ -18,20 +18,9 @@ namespace {
 // the video when the build has no FFmpeg or the module does not load.
 const VideoFileModule& Module(const std::string& name) {
 #if PERSAM_HAVE_FFMPEG
-  const VideoFileModule* module = nullptr;
-  try {
-    const auto entry = reinterpret_cast<const VideoFileModule* (*)()>(LoadModuleEntry(
-        "libpersam_ffmpeg.so", "persam_video_file_module", "the video-file reader, FFmpeg"));
-    module = entry();
-  } catch (const Error& e) {
-    throw Error("video '" + name + "': " + e.what());
-  }
-  if (module == nullptr || module->version != kVideoFileModuleVersion) {
-    throw Error("video '" + name + "': libpersam_ffmpeg.so is from another persam build (interface version " +
-                std::to_string(module != nullptr ? module->version : 0) + ", expected " +
-                std::to_string(kVideoFileModuleVersion) + ")");
-  }
-  return *module;
+  return LoadModule<VideoFileModule>("libpersam_ffmpeg.so", "persam_video_file_module",
+                                     "the video-file reader, FFmpeg", kVideoFileModuleVersion,
+                                     "video '" + name + "'");
 #else
   throw Error("video '" + name +
               "': this build reads no video files (install libavformat-dev libavcodec-dev libswscale-dev "
