@@ -55,9 +55,16 @@ Outputs Run(const SamModel& model) {
   return out;
 }
 
+// `tensors` and their packed panels, as `persam convert --packed` adds them.
+TensorMap WithPackedPanels(const TensorMap& tensors, const std::string& source) {
+  TensorMap packed = tensors;
+  AddPackedTensors(PackableWeights(tensors, source), &packed);
+  return packed;
+}
+
 // `tensors` with packed panels, as `persam convert --packed` writes them.
-void WritePacked(const std::string& path, TensorMap tensors, const SamConfig& config, const std::string& tag) {
-  AddPackedTensors(PackableWeights(tensors, path), &tensors);
+void WritePacked(const std::string& path, const TensorMap& plain, const SamConfig& config, const std::string& tag) {
+  const TensorMap tensors = WithPackedPanels(plain, path);
   std::map<std::string, std::string> metadata = ConfigToMetadata(config);
   metadata[kPackedLayoutKey] = tag;
   SafetensorsWriteOptions options;
@@ -124,8 +131,7 @@ TEST_CASE("packed panels in another layout are ignored: the plain tensors are pa
   const std::string plain_path = TempFile("plain2"), other_path = TempFile("other");
   WriteSafetensors(plain_path, tensors, ConfigToMetadata(config));
   // Garbage panels under a future layout's tag: never read.
-  TensorMap other = tensors;
-  AddPackedTensors(PackableWeights(tensors, "random"), &other);
+  TensorMap other = WithPackedPanels(tensors, "random");
   std::vector<std::vector<float>> garbage;
   for (auto& [name, t] : other) {
     if (!IsPackedTensorName(name)) continue;
@@ -149,8 +155,7 @@ TEST_CASE("packed panels in another layout are ignored: the plain tensors are pa
 TEST_CASE("a packed tensor of the wrong shape or dtype is refused, naming it and the file") {
   const SamConfig config = SamVitTinyTestConfig();
   const TensorMap tensors = MakeRandomSamTensors(config, 5);
-  TensorMap packed = tensors;
-  AddPackedTensors(PackableWeights(tensors, "random"), &packed);
+  TensorMap packed = WithPackedPanels(tensors, "random");
   const std::string victim = "image_encoder.blocks.1.mlp.lin1.weight" + std::string(kPackedF32Suffix);
   REQUIRE(packed.count(victim) == 1);
   SUBCASE("a panel short (a truncated tensor)") {
@@ -180,8 +185,7 @@ TEST_CASE("a packed tensor of the wrong shape or dtype is refused, naming it and
 TEST_CASE("bf16 and int8 loads of a packed file ignore the float32 panels") {
   const SamConfig config = SamVitTinyTestConfig();
   const TensorMap tensors = MakeRandomSamTensors(config, 9);
-  TensorMap packed = tensors;
-  AddPackedTensors(PackableWeights(tensors, "random"), &packed);
+  TensorMap packed = WithPackedPanels(tensors, "random");
   for (const Precision precision : {Precision::kBF16, Precision::kInt8}) {
     LoadOptions options;
     options.precision = precision;
