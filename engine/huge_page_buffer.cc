@@ -1,7 +1,6 @@
 #include "engine/huge_page_buffer.h"
 
 #include <cstdlib>
-#include <cstring>
 #include <new>
 
 #ifdef __linux__
@@ -31,11 +30,6 @@ void HugePageBuffer::Reserve(size_t count) {
 #endif
   data_ = static_cast<float*>(p);
   size_ = count;
-}
-
-void HugePageBuffer::Assign(const float* src, size_t count) {
-  Reserve(count);
-  if (count > 0) std::memcpy(data_, src, count * sizeof(float));
 }
 
 }  // namespace persam

@@ -23,11 +23,9 @@ class HugePageBuffer {
   // Makes room for `count` floats; grows only, and growing discards the
   // contents (callers overwrite the buffer).
   void Reserve(size_t count);
-  // Copies `count` floats from `src` (reserving first).
-  void Assign(const float* src, size_t count);
 
   float* data() { return data_; }
-  // Floats reserved (at least the last Reserve / Assign count).
+  // Floats reserved (at least the last Reserve count).
   const float* data() const { return data_; }
   size_t size() const { return size_; }
 

@@ -138,7 +138,7 @@ struct TinyVitBlock {
   // expanded tables of vit_t's six 14 x 14-window blocks were 4.7 MB of the
   // model (issue 21, peak RSS); expanding one costs ~0.1 ms.
   std::vector<float> compact_bias;
-  std::vector<uint16_t> bias_index;  // offsets < window^2 (LoadBlock checks)
+  std::vector<uint16_t> bias_index;  // < bias_offsets <= 65536 (LoadBlock checks)
   int bias_offsets = 0;
   int bias_stride = 0;  // row stride of the expanded table
 
