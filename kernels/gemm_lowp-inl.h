@@ -20,6 +20,8 @@
 //   - AVX3_DL and AVX512_VNNI at run time: vpdpbusd, 4 k-steps / instruction.
 //   - NEON with the Armv8.2 dot product at run time: sdot; SVE: svdot (both
 //     4 k-steps per instruction, on the top-bit-flipped A bytes).
+//   - AVX2: A as int16 pairs, B bytes regrouped and widened to int16 pairs in
+//     registers, vpmaddwd (2 k-steps per instruction) + vpaddd.
 //   - elsewhere: bytes widened to int32 in registers, Mul + Add.
 #if defined(PERSAM_KERNELS_GEMM_LOWP_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PERSAM_KERNELS_GEMM_LOWP_INL_H_
@@ -489,6 +491,97 @@ __attribute__((target("avx512vnni"))) inline HWY_NOINLINE void KernelI8Dot(size_
 }
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
+#if HWY_TARGET == HWY_AVX2
+// AVX2 without a byte dot product: vpmaddwd multiplies int16 pairs and adds
+// each pair into one int32 lane (16 multiply-adds per instruction against
+// vfmadd231ps's 8). Both operands are widened to int16, which is exact: a u8
+// times an s8 is at most 32640 in magnitude and a pair's sum fits easily,
+// so the int32 sums are the same integers as the widening kernel's (Zen 3:
+// ~1.45 vpmaddwd + vpaddd pairs per cycle against 2 FMAs; the widening
+// kernel's vpmulld made int8 half as fast as float32).
+// ap: A as int16 pairs [kq][kMR][2] u32 (QuadsToPairsI16: (a_k0, a_k1), (a_k2,
+// a_k3) of each quad); bp: the usual s8 quad panel, whose 8 columns x 4 bytes
+// per vector are regrouped in registers into (k0, k1) and (k2, k3) int16
+// pairs of 8 columns, so each product lands in its column's lane (no
+// horizontal sums). Tile 6 x 16. A pairs are broadcast from memory (a load,
+// no ALU work).
+// In place: the kq x kMR quads at block[0, count) become the pairs at
+// block[0, 2 count) (backwards, so no quad is overwritten before it is read).
+inline void QuadsToPairsI16(size_t count, uint32_t* HWY_RESTRICT block) {
+  for (size_t i = count; i-- > 0;) {
+    const uint32_t q = block[i];
+    block[2 * i] = (q & 0xFFu) | ((q & 0xFF00u) << 8);
+    block[2 * i + 1] = ((q >> 16) & 0xFFu) | ((q >> 24) << 16);
+  }
+}
+
+// b01 / b23: the (k0, k1) / (k2, k3) int16 pairs of the 8 columns at bp.
+HWY_INLINE void WidenQuadPairs(const uint32_t* HWY_RESTRICT bp, __m256i& b01, __m256i& b23) {
+  // Per 128-bit lane (4 columns): the k0 k1 bytes of each column, then k2 k3.
+  const __m256i group = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                         0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp)), group);
+  v = _mm256_permute4x64_epi64(v, 0xD8);  // [k01 c0-3, k01 c4-7, k23 c0-3, k23 c4-7]
+  b01 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
+  b23 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1));
+}
+
+inline HWY_NOINLINE void KernelI8Pairs(size_t kq, const uint32_t* HWY_RESTRICT ap, const uint32_t* HWY_RESTRICT bp,
+                                       const QuantArgs& qa, const TileOut& o) {
+  static_assert(kMR == 6, "AVX2 tile is 6 x 16");
+  const DF d;
+  using VI = hn::Vec<hn::RebindToSigned<DF>>;
+#define PERSAM_GEMM_DECL(r)                  \
+  __m256i c##r##0 = _mm256_setzero_si256(); \
+  __m256i c##r##1 = _mm256_setzero_si256();
+  PERSAM_GEMM_DECL(0)
+  PERSAM_GEMM_DECL(1)
+  PERSAM_GEMM_DECL(2)
+  PERSAM_GEMM_DECL(3)
+  PERSAM_GEMM_DECL(4)
+  PERSAM_GEMM_DECL(5)
+#undef PERSAM_GEMM_DECL
+// Columns 0-7 over every quad, then 8-15: 6 accumulators, 2 B and 1 A
+// register in the loop (both groups in one loop kept 12 accumulators and
+// 12 broadcasts live, and GCC put the accumulators on the stack). The A
+// micro-panel (kq x 48 bytes) is read twice, from L1.
+#define PERSAM_GEMM_STEP(r, col)                                                                 \
+  c##r##col = _mm256_add_epi32(c##r##col, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r)])), b01)); \
+  c##r##col = _mm256_add_epi32(c##r##col, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r) + 1])), b23));
+#define PERSAM_GEMM_GROUP(col)                                        \
+  {                                                                   \
+    const uint32_t* HWY_RESTRICT ag = ap;                             \
+    const uint32_t* HWY_RESTRICT bg = bp + 8 * (col);                 \
+    for (size_t p = 0; p < kq; ++p) {                                 \
+      __m256i b01, b23;                                               \
+      WidenQuadPairs(bg, b01, b23);                                   \
+      PERSAM_GEMM_STEP(0, col)                                        \
+      PERSAM_GEMM_STEP(1, col)                                        \
+      PERSAM_GEMM_STEP(2, col)                                        \
+      PERSAM_GEMM_STEP(3, col)                                        \
+      PERSAM_GEMM_STEP(4, col)                                        \
+      PERSAM_GEMM_STEP(5, col)                                        \
+      ag += 2 * kMR;                                                  \
+      bg += kGemmNR;                                                  \
+    }                                                                 \
+  }
+  PERSAM_GEMM_GROUP(0)
+  PERSAM_GEMM_GROUP(1)
+#undef PERSAM_GEMM_GROUP
+#undef PERSAM_GEMM_STEP
+#define PERSAM_GEMM_STORE(r) \
+  if (o.rows > r) DequantStoreRow(d, r, VI{c##r##0}, VI{c##r##1}, qa, o);
+  PERSAM_GEMM_STORE(0)
+  PERSAM_GEMM_STORE(1)
+  PERSAM_GEMM_STORE(2)
+  PERSAM_GEMM_STORE(3)
+  PERSAM_GEMM_STORE(4)
+  PERSAM_GEMM_STORE(5)
+#undef PERSAM_GEMM_STORE
+  if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
+}
+#endif  // HWY_TARGET == HWY_AVX2
+
 // Arm: sdot / svdot multiply s8 by s8, A is u8 with a zero point. a - 128
 // (its top bit flipped) is s8, and sum_k (a - 128) w = sum_k a w - 128
 // colsum(w): the dot products run on the flipped bytes and the zero point
@@ -698,7 +791,8 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
                                     const int32_t* col_sum, size_t n, size_t k,
                                     const float* bias, Epilogue act,
                                     const float* residual, size_t ldr, float* c,
-                                    size_t ldc, int threads, bool has_vnni) {
+                                    size_t ldc, int threads, bool has_vnni,
+                                    bool native_enabled) {
   using namespace lowp_detail;
   if (m == 0 || n == 0) return;
   const DF d;
@@ -706,10 +800,16 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
 #if HWY_TARGET != HWY_AVX3_DL && !defined(PERSAM_LOWP_ARM_I8_DOT)
   (void)has_vnni;
 #endif
+#if HWY_TARGET == HWY_AVX2
+  const bool pairs = native_enabled;  // KernelI8Pairs (vpmaddwd is AVX2 itself)
+#else
+  (void)native_enabled;
+  const bool pairs = false;
+#endif
   const size_t kq = (k + 3) / 4;
   const size_t mblk = (m + kMR - 1) / kMR;
   const uint32_t* panels = reinterpret_cast<const uint32_t*>(panels8);
-  const size_t block_words = kq * kMR;
+  const size_t block_words = kq * kMR * (pairs ? 2 : 1);
   // A quads, then per-row scales and zero points (rows padded to kMR).
   uint32_t* apack = CallBuffer<uint32_t>(mblk * block_words + 2 * mblk * kMR);
   float* row_scale = reinterpret_cast<float*>(apack + mblk * block_words);
@@ -723,6 +823,9 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
       PackRowU8(i < m ? a + i * lda : a, i < m ? k : 0, kq, block + r,
                 &row_scale[i], &row_zp[i]);
     }
+#if HWY_TARGET == HWY_AVX2
+    if (pairs) QuadsToPairsI16(kq * kMR, block);
+#endif
   }
 
   const TaskGrid grid(m, n, threads);
@@ -747,6 +850,12 @@ inline HWY_NOINLINE void GemmI8Impl(size_t m, const float* a, size_t lda,
 #if HWY_TARGET == HWY_AVX3_DL || defined(PERSAM_LOWP_ARM_I8_DOT)
         if (has_vnni) {
           KernelI8Dot(kq, block, bp, qa, o);
+          continue;
+        }
+#endif
+#if HWY_TARGET == HWY_AVX2
+        if (pairs) {
+          KernelI8Pairs(kq, block, bp, qa, o);
           continue;
         }
 #endif

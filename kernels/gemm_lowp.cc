@@ -258,7 +258,7 @@ void GemmI8(int m, const float* a, int lda, const PackedWeightsI8& b,
   HWY_DYNAMIC_DISPATCH(GemmI8Impl)(
       m, a, lda, b.panels(), b.scales(), b.col_sums(), b.n(), b.k(),
       epilogue.bias, epilogue.activation, residual, ldr, c, ldc, NumThreads(),
-      HasInt8Dot());
+      HasInt8Dot(), NativeDotEnabled());
 }
 
 const char* GemmBF16PathName() {
@@ -273,6 +273,7 @@ const char* GemmI8PathName() {
   const std::string target = DispatchedTargetName();
   if (target == "AVX3_DL" && HasInt8Dot()) return "AVX3_DL+vpdpbusd";
   if (target == "NEON" && HasInt8Dot()) return "NEON+sdot";
+  if (target == "AVX2" && NativeDotEnabled()) return "AVX2+vpmaddwd";
   if (target.rfind("SVE", 0) == 0 && HasInt8Dot()) {
     static thread_local std::string sve;
     sve = target + "+svdot";

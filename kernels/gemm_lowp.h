@@ -11,7 +11,8 @@
 // GemmI8: W quantised symmetrically per output channel (s8 in [-127, 127],
 //   scale max|w_j| / 127); A quantised per row at each call (dynamic,
 //   asymmetric u8 with a zero point; the range always contains 0); exact int32
-//   dot products (vpdpbusd on AVX512_VNNI, portable widening elsewhere), then
+//   dot products (vpdpbusd on AVX512_VNNI, vpmaddwd on int16 pairs on AVX2,
+//   sdot / svdot on Arm, portable widening elsewhere: the same integers), then
 //   dequantised in float32. Error: |a - a_q| <= s_a / 2, |w - w_q| <= s_w / 2
 //   per element, so |C - C_f32| <= sum_k (|w| s_a + |a| s_w + s_a s_w / 2) / 2.
 //   NaN / Inf in an A row are not propagated (the row's scale falls back to
@@ -81,7 +82,7 @@ void GemmI8(int m, const float* a, int lda, const PackedWeightsI8& b,
             const GemmEpilogue& epilogue, float* c, int ldc);
 
 // Which code path GemmBF16 / GemmI8 take on this CPU, e.g.
-// "AVX3_DL+vdpbf16ps" or "AVX2 (widening)".
+// "AVX3_DL+vdpbf16ps", "AVX2+vpmaddwd" or "SSE4 (widening)".
 const char* GemmBF16PathName();
 const char* GemmI8PathName();
 

@@ -81,6 +81,8 @@ bool HasInt8Dot() {
 
 void EnableNativeDotForTest(bool enabled) { g_native_dot_enabled.store(enabled); }
 
+bool NativeDotEnabled() { return g_native_dot_enabled.load(std::memory_order_relaxed); }
+
 const char* DispatchedTargetName() {
   const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
   return targets == 0 ? "none" : hwy::TargetName(targets & -targets);

@@ -51,9 +51,12 @@ bool HasAvx512Vnni();  // vpdpbusd on zmm (Cascade Lake, Ice Lake, Zen4)
 // x86 HasAvx512Vnni(); aarch64 FEAT_DotProd (getauxval HWCAP_ASIMDDP: Cortex-A55/
 // A76 and later, Neoverse, Apple M1 and later). False while disabled for a test.
 bool HasInt8Dot();
-// Tests: false makes HasInt8Dot() false, so that the portable widening path
-// runs on any target; true restores the CPU check.
+// Tests: false makes HasInt8Dot() and NativeDotEnabled() false, so that the
+// portable widening path runs on any target; true restores the CPU check.
 void EnableNativeDotForTest(bool enabled);
+// Whether a target's own int8 kernel may run (the AVX2 target's vpmaddwd
+// kernel needs no CPU bit beyond AVX2 itself): true unless disabled for a test.
+bool NativeDotEnabled();
 
 // The Highway target the kernels dispatch to on this CPU (the best one both
 // compiled and supported), e.g. "AVX3_DL", "NEON", "SVE2_128".
