@@ -31,7 +31,10 @@ using gemm_detail::TileOut;
 // Half<D> (24 columns, e.g. 56 = 32 + 24 attention rows; Zen 4 runs a
 // 256-bit FMA at half the cost of a 512-bit one). The Half form stores
 // plainly (callers pass no epilogue).
-template <size_t kRows, class D, class D1>
+// kTwo = false: the tile has at most Lanes(d) columns and the second vector
+// is not computed (e.g. the last 8 of 56 attention rows on AVX2, where it
+// doubled that tile's FMAs).
+template <size_t kRows, bool kTwo, class D, class D1>
 HWY_INLINE void StridedMicroKernel(D d, D1 d1, size_t kc, const float* HWY_RESTRICT a, int64_t rs, int64_t cs,
                                    const float* HWY_RESTRICT bp, int64_t ldb, const TileOut& o) {
   using V = hn::Vec<D>;
@@ -60,13 +63,13 @@ HWY_INLINE void StridedMicroKernel(D d, D1 d1, size_t kc, const float* HWY_RESTR
   if constexpr (kRows > r) {                                     \
     const float av = a##r[off];                                  \
     c##r##0 = hn::MulAdd(hn::Set(d, av), b0, c##r##0);           \
-    c##r##1 = hn::MulAdd(hn::Set(d1, av), b1, c##r##1);          \
+    if constexpr (kTwo) c##r##1 = hn::MulAdd(hn::Set(d1, av), b1, c##r##1); \
   }
   int64_t off = 0;
 #pragma GCC unroll 4
   for (size_t p = 0; p < kc; ++p) {
     const V b0 = hn::LoadU(d, bp);
-    const V1 b1 = hn::LoadU(d1, bp + n);
+    HWY_MAYBE_UNUSED const V1 b1 = kTwo ? hn::LoadU(d1, bp + n) : hn::Zero(d1);
     PERSAM_SK_STEP(0)
     PERSAM_SK_STEP(1)
     PERSAM_SK_STEP(2)
@@ -129,15 +132,15 @@ HWY_INLINE void StridedMicroKernel(D d, D1 d1, size_t kc, const float* HWY_RESTR
 }
 
 // One tile: the row count picks the kernel's kRows.
-template <class D, class D1>
+template <bool kTwo, class D, class D1>
 HWY_INLINE void StridedTile(D d, D1 d1, size_t kc, const float* a, int64_t rs, int64_t cs, const float* bp,
                             int64_t ldb, const TileOut& o) {
   if (o.rows <= 4) {
-    StridedMicroKernel<4>(d, d1, kc, a, rs, cs, bp, ldb, o);
+    StridedMicroKernel<4, kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
   } else if (kMR > 8 && o.rows <= 8) {
-    StridedMicroKernel<HWY_MIN(kMR, 8)>(d, d1, kc, a, rs, cs, bp, ldb, o);
+    StridedMicroKernel<HWY_MIN(kMR, 8), kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
   } else {
-    StridedMicroKernel<kMR>(d, d1, kc, a, rs, cs, bp, ldb, o);
+    StridedMicroKernel<kMR, kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
   }
 }
 
@@ -159,10 +162,12 @@ void GemmStridedT(int m, int n, int k, const StridedA& a, const StridedB& b, con
                                               ep.activation, ep.residual, static_cast<size_t>(ep.ldr), c,
                                               static_cast<size_t>(ldc));
       const float* at = a.a + static_cast<int64_t>(i0) * a.row_stride;
-      if (half) {
-        StridedTile(d, dh, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
+      if (cols <= lanes) {
+        StridedTile<false>(d, d, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
+      } else if (half) {
+        StridedTile<true>(d, dh, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
       } else {
-        StridedTile(d, d, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
+        StridedTile<true>(d, d, static_cast<size_t>(k), at, a.row_stride, a.col_stride, bp, b.ld, o);
       }
     }
   }
