@@ -26,7 +26,8 @@ using gemm_detail::TileOut;
 // a + r * rs, step p at + p * cs. The row pointers are set up once per tile
 // (rows past the valid ones repeat the last valid row: never read past m,
 // and those accumulators are not stored). kRows: rows computed (kMR, or
-// fewer for the last row tile: 128 = 10 x 12 + 8 rows, 56 = 4 x 12 + 8).
+// fewer for the last row tile: 128 = 10 x 12 + 8 rows, 56 = 4 x 12 + 8;
+// AVX2's 6-row tiles leave 2).
 // D1: tag of the tile's second column vector: D (32 columns on AVX-512) or
 // Half<D> (24 columns, e.g. 56 = 32 + 24 attention rows; Zen 4 runs a
 // 256-bit FMA at half the cost of a 512-bit one). The Half form stores
@@ -135,7 +136,9 @@ HWY_INLINE void StridedMicroKernel(D d, D1 d1, size_t kc, const float* HWY_RESTR
 template <bool kTwo, class D, class D1>
 HWY_INLINE void StridedTile(D d, D1 d1, size_t kc, const float* a, int64_t rs, int64_t cs, const float* bp,
                             int64_t ldb, const TileOut& o) {
-  if (o.rows <= 4) {
+  if (o.rows <= 2) {  // e.g. 56 = 9 x 6 + 2 and 128 = 21 x 6 + 2 rows on AVX2
+    StridedMicroKernel<2, kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
+  } else if (o.rows <= 4) {
     StridedMicroKernel<4, kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
   } else if (kMR > 8 && o.rows <= 8) {
     StridedMicroKernel<HWY_MIN(kMR, 8), kTwo>(d, d1, kc, a, rs, cs, bp, ldb, o);
