@@ -26,6 +26,7 @@
 #include "kernels/conv_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/parallel.h"
 #include "kernels/window_attention.h"
 #include "base/error.h"
 
@@ -573,6 +574,8 @@ void TinyVitEncoder::EncodeConsuming(std::vector<float> input, float* embedding,
 
 void TinyVitEncoder::EncodeInWorkspace(const float* input, std::vector<float>* owner, float* embedding,
                                        StageTimings* timings, const ActivationHook& hook) const {
+  // Fewer threads when other processes hold cores (kernels/parallel.h).
+  const kernels::ScopedThreadCount threads(kernels::ThreadsForLongStage());
   // The workspace of the previous call (a concurrent call gets its own).
   std::unique_ptr<Workspace> ws;
   {

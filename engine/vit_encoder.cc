@@ -11,6 +11,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/ops.h"
+#include "kernels/parallel.h"
 #include "engine/packed_weights_file.h"
 #include "base/error.h"
 #include "weights/mapped_file.h"
@@ -463,6 +464,8 @@ void VitEncoder::ReleaseScratch() const {
 void VitEncoder::Encode(const float* input, float* embedding, StageTimings* timings,
                         const ActivationHook& hook) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  // Fewer threads when other processes hold cores (kernels/parallel.h).
+  const kernels::ScopedThreadCount threads(kernels::ThreadsForLongStage());
   const int C = embed_dim_, G = grid_, T = G * G, O = out_chans_;
   if (!workspace_) workspace_ = NewWorkspace();
   Workspace& ws = *workspace_;

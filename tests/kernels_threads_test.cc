@@ -4,12 +4,17 @@
 // 2-core CI machine) and across repeats; a guard for any change of the
 // partitioning (static splits, dynamic chunks, work stealing; issue 17).
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -132,6 +137,55 @@ TEST_CASE("AttentionBatch(BF16) and LayerNormRows are bit-identical for any thre
     LayerNormRows(rows, cols, x.data(), cols, g.data(), b.data(), 1e-6f, y.data(), cols);
     return y;
   });
+}
+
+}  // namespace
+}  // namespace persam::kernels
+
+namespace persam::kernels {
+namespace {
+
+TEST_CASE("RunnableInLoadavg reads the runnable count of /proc/loadavg") {
+  CHECK(RunnableInLoadavg("0.52 0.58 0.59 3/91 12345\n") == 3);
+  CHECK(RunnableInLoadavg("12.00 8.50 4.25 17/1204 99") == 17);
+  CHECK(RunnableInLoadavg("") == -1);
+  CHECK(RunnableInLoadavg("0.52 0.58 0.59") == -1);
+  CHECK(RunnableInLoadavg("0.52 0.58 0.59 x/91 1") == -1);
+  CHECK(RunnableInLoadavg("0.52 0.58 0.59 92/91 1") == -1);  // more runnable than threads
+}
+
+TEST_CASE("ThreadsForLongStage keeps an explicit count and leaves cores to running threads") {
+  const int saved = NumThreads();
+  const int procs = omp_get_num_procs();
+  SetNumThreads(3);
+  CHECK(ThreadsForLongStage() == 3);  // the user's count, whatever the load
+  SetNumThreads(0);                   // the default: all cores, adapted
+  const int quiet = ThreadsForLongStage();
+  CHECK(quiet >= 1);
+  CHECK(quiet <= procs);
+  std::FILE* loadavg = std::fopen("/proc/loadavg", "r");
+  if (loadavg != nullptr) std::fclose(loadavg);
+  if (procs >= 2 && loadavg != nullptr) {
+    // A thread of this process that is always runnable: at least one core
+    // is taken, so at most procs - 1 threads.
+    std::atomic<bool> stop{false};
+    std::thread spinner([&stop] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int busy = ThreadsForLongStage();
+    stop.store(true);
+    spinner.join();
+    CHECK(busy >= 1);
+    CHECK(busy <= procs - 1);
+  }
+  {
+    const ScopedThreadCount one(1);
+    CHECK(NumThreads() == 1);
+  }
+  CHECK(NumThreads() == procs);
+  SetNumThreads(saved);
 }
 
 }  // namespace
