@@ -36,7 +36,8 @@ void PrintOverview() {
   std::printf(
       "  %-12s %s\n\n"
       "options every command takes:\n"
-      "  --threads N   worker threads (default: all cores; at most 4 per core)\n"
+      "  --threads N   worker threads (default: all cores, fewer for the image\n"
+      "                encoder while other processes are running; at most 4 per core)\n"
       "  --max-image-pixels N\n"
       "                refuse images whose header claims more than N pixels\n"
       "                (default 178956970, Pillow's bomb limit; 0: no limit)\n"
