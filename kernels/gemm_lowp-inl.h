@@ -531,53 +531,40 @@ inline HWY_NOINLINE void KernelI8Pairs(size_t kq, const uint32_t* HWY_RESTRICT a
   static_assert(kMR == 6, "AVX2 tile is 6 x 16");
   const DF d;
   using VI = hn::Vec<hn::RebindToSigned<DF>>;
+#define PERSAM_AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define PERSAM_GEMM_DECL(r)                  \
   __m256i c##r##0 = _mm256_setzero_si256(); \
   __m256i c##r##1 = _mm256_setzero_si256();
-  PERSAM_GEMM_DECL(0)
-  PERSAM_GEMM_DECL(1)
-  PERSAM_GEMM_DECL(2)
-  PERSAM_GEMM_DECL(3)
-  PERSAM_GEMM_DECL(4)
-  PERSAM_GEMM_DECL(5)
+  PERSAM_AVX2_ROWS(PERSAM_GEMM_DECL)
 #undef PERSAM_GEMM_DECL
-// Columns 0-7 over every quad, then 8-15: 6 accumulators, 2 B and 1 A
-// register in the loop (both groups in one loop kept 12 accumulators and
-// 12 broadcasts live, and GCC put the accumulators on the stack). The A
-// micro-panel (kq x 48 bytes) is read twice, from L1.
-#define PERSAM_GEMM_STEP(r, col)                                                                 \
-  c##r##col = _mm256_add_epi32(c##r##col, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r)])), b01)); \
-  c##r##col = _mm256_add_epi32(c##r##col, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r) + 1])), b23));
-#define PERSAM_GEMM_GROUP(col)                                        \
-  {                                                                   \
-    const uint32_t* HWY_RESTRICT ag = ap;                             \
-    const uint32_t* HWY_RESTRICT bg = bp + 8 * (col);                 \
-    for (size_t p = 0; p < kq; ++p) {                                 \
-      __m256i b01, b23;                                               \
-      WidenQuadPairs(bg, b01, b23);                                   \
-      PERSAM_GEMM_STEP(0, col)                                        \
-      PERSAM_GEMM_STEP(1, col)                                        \
-      PERSAM_GEMM_STEP(2, col)                                        \
-      PERSAM_GEMM_STEP(3, col)                                        \
-      PERSAM_GEMM_STEP(4, col)                                        \
-      PERSAM_GEMM_STEP(5, col)                                        \
-      ag += 2 * kMR;                                                  \
-      bg += kGemmNR;                                                  \
-    }                                                                 \
-  }
-  PERSAM_GEMM_GROUP(0)
-  PERSAM_GEMM_GROUP(1)
-#undef PERSAM_GEMM_GROUP
+  // Columns 0-7 over every quad, then 8-15: 6 accumulators, 2 B and 1 A
+  // register in the loop (both groups in one loop kept 12 accumulators and
+  // 12 broadcasts live, and GCC put the accumulators on the stack). The A
+  // micro-panel (kq x 48 bytes) is read twice, from L1.
+  for (int col = 0; col < 2; ++col) {
+    const uint32_t* HWY_RESTRICT ag = ap;
+    const uint32_t* HWY_RESTRICT bg = bp + 8 * col;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0;
+    for (size_t p = 0; p < kq; ++p) {
+      __m256i b01, b23;
+      WidenQuadPairs(bg, b01, b23);
+#define PERSAM_GEMM_STEP(r)                                                                            \
+  acc##r = _mm256_add_epi32(acc##r, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r)])), b01)); \
+  acc##r = _mm256_add_epi32(acc##r, _mm256_madd_epi16(_mm256_set1_epi32(int(ag[2 * (r) + 1])), b23));
+      PERSAM_AVX2_ROWS(PERSAM_GEMM_STEP)
 #undef PERSAM_GEMM_STEP
+      ag += 2 * kMR;
+      bg += kGemmNR;
+    }
+#define PERSAM_GEMM_KEEP(r) (col == 0 ? c##r##0 : c##r##1) = acc##r;
+    PERSAM_AVX2_ROWS(PERSAM_GEMM_KEEP)
+#undef PERSAM_GEMM_KEEP
+  }
 #define PERSAM_GEMM_STORE(r) \
   if (o.rows > r) DequantStoreRow(d, r, VI{c##r##0}, VI{c##r##1}, qa, o);
-  PERSAM_GEMM_STORE(0)
-  PERSAM_GEMM_STORE(1)
-  PERSAM_GEMM_STORE(2)
-  PERSAM_GEMM_STORE(3)
-  PERSAM_GEMM_STORE(4)
-  PERSAM_GEMM_STORE(5)
+  PERSAM_AVX2_ROWS(PERSAM_GEMM_STORE)
 #undef PERSAM_GEMM_STORE
+#undef PERSAM_AVX2_ROWS
   if (o.last && o.act == Epilogue::kGelu) GeluTile(d, o);
 }
 #endif  // HWY_TARGET == HWY_AVX2
