@@ -171,8 +171,13 @@ TEST_CASE("bf16 and int8 ViT encoders: portable path (no AVX-512 / Arm dot produ
     MESSAGE("skipped: no AVX2 on this CPU");
     return;
   }
-  // x86: the dot-product kernels exist only in the AVX3_DL target.
-  const auto portable = [] { hwy::SetSupportedTargetsForTest(HWY_AVX2); };
+  // x86: the dot-product kernels exist in the AVX3_DL target (vpdpbusd,
+  // vdpbf16ps) and the AVX2 one (vpmaddwd, int8), the latter behind
+  // NativeDotEnabled().
+  const auto portable = [] {
+    hwy::SetSupportedTargetsForTest(HWY_AVX2);
+    kernels::EnableNativeDotForTest(false);
+  };
 #else
   // Arm: the sdot / svdot kernels are in every target, behind HasInt8Dot().
   const auto portable = [] { kernels::EnableNativeDotForTest(false); };
