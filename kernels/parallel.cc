@@ -1,6 +1,7 @@
 #include "kernels/parallel.h"
 #include "kernels/omp_spin.h"
 
+#include <dirent.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace persam::kernels {
 namespace {
@@ -16,14 +18,32 @@ namespace {
 // stage) rather than one the user chose.
 std::atomic<bool> g_default_threads{std::getenv("OMP_NUM_THREADS") == nullptr};
 
-// Runnable threads on the machine now, or -1 (no /proc/loadavg).
-int ReadRunnable() {
-  FILE* f = std::fopen("/proc/loadavg", "r");
-  if (f == nullptr) return -1;
-  char buffer[128];
-  const size_t n = std::fread(buffer, 1, sizeof(buffer) - 1, f);
+// The first 512 bytes of a small /proc file, or "" if it cannot be read.
+std::string ReadProcFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return std::string();
+  char buffer[512];
+  const size_t n = std::fread(buffer, 1, sizeof(buffer), f);
   std::fclose(f);
-  return RunnableInLoadavg(std::string(buffer, n));
+  return std::string(buffer, n);
+}
+
+// Threads of this process that are running or runnable now (state R in
+// /proc/self/task/*/stat), at least 1 (the caller); e.g. the video and find
+// pipelines' thread decoding the next image while this one encodes.
+int OwnRunnableThreads() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 1;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string stat = ReadProcFile(std::string("/proc/self/task/") + entry->d_name + "/stat");
+    // "tid (comm) S ...": the state follows the last ')' (comm may hold one).
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'R') ++count;
+  }
+  closedir(dir);
+  return std::max(count, 1);
 }
 
 }  // namespace
@@ -44,14 +64,14 @@ int RunnableInLoadavg(const std::string& text) {
 int ThreadsForLongStage() {
   const int threads = NumThreads();
   if (threads <= 1 || !g_default_threads.load()) return threads;
-  int runnable = -1;
+  int others = -1;
   for (int read = 0; read < 3; ++read) {
     if (read > 0) usleep(200);
-    const int r = ReadRunnable();
-    if (r < 0) return threads;
-    runnable = runnable < 0 ? r : std::min(runnable, r);
+    const int runnable = RunnableInLoadavg(ReadProcFile("/proc/loadavg"));
+    if (runnable < 0) return threads;
+    const int other = std::max(0, runnable - OwnRunnableThreads());
+    others = others < 0 ? other : std::min(others, other);
   }
-  const int others = std::max(0, runnable - 1);  // this thread is running
   return std::clamp(omp_get_num_procs() - others, 1, threads);
 }
 

@@ -20,8 +20,9 @@ bool InParallel();  // inside an active OpenMP parallel region
 // (SetNumThreads(n > 0), or OMP_NUM_THREADS when SetNumThreads was never
 // called) is kept. The default, all cores, is lowered by the threads of
 // other processes running right now (/proc/loadavg's runnable count minus
-// this thread, the least of three reads 0.2 ms apart so that a worker
-// still spinning after the last region is not counted), never below 1:
+// this process's runnable threads, the least of three reads 0.2 ms apart
+// so that a worker still spinning after the last region is not counted),
+// never below 1:
 // with a CPU-bound process on one of two cores, two threads waiting at
 // every barrier for the one that shares its core ran the MobileSAM encoder
 // 6 % slower than one thread (issue 17). Inside a parallel region: 1.
