@@ -33,7 +33,10 @@ else
   arm_start=$SECONDS
   arm_mode=()
   [ "${PERSAM_ARM64:-}" = full ] && arm_mode=(--full)
-  arm_line=$(bash scripts/cross-arm64.sh "${arm_mode[@]}" 2>&1 | tee /dev/stderr | tail -n 1)
+  # The output is shown through the inherited stderr (cat >&2): tee
+  # /dev/stderr would open it again, which truncates a log file that
+  # stderr was redirected to (everything printed before was lost).
+  arm_line=$(bash scripts/cross-arm64.sh "${arm_mode[@]}" 2>&1 | tee >(cat >&2) | tail -n 1)
   echo "arm64: cross build + qemu tests took $((SECONDS - arm_start)) s"
   if [[ $arm_line =~ ^arm64:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
     arm_passed=${BASH_REMATCH[1]} arm_failed=${BASH_REMATCH[2]}
