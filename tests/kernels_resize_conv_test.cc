@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <string>
@@ -321,6 +323,67 @@ TEST_CASE("ResizePillowBilinearU8 reproduces the reference preprocessing exactly
     CHECK(diff == 0);
     stbi_image_free(px);
   }
+}
+
+// Pillow itself (Debian's python3-pil, 9.x) on random images: down- and
+// upscaling, widths where the RGB vector path reaches the row's last pixel,
+// one and three channels, on every compiled target.
+TEST_CASE("ResizePillowBilinearU8 equals Pillow on random images, every target") {
+  if (std::system("/usr/bin/python3 -c 'import numpy, PIL' >/dev/null 2>&1") != 0) {
+    MESSAGE("skipped: /usr/bin/python3 with numpy and PIL not found");
+    return;
+  }
+  std::string dir = "/tmp/persam_pillow_resize_XXXXXX";
+  REQUIRE(mkdtemp(dir.data()) != nullptr);
+  // {in_h, in_w, channels, out_h, out_w}
+  const int cases[][5] = {{37, 53, 3, 19, 27}, {10, 7, 3, 23, 31}, {64, 96, 3, 43, 64}, {5, 200, 3, 3, 120},
+                          {41, 29, 1, 17, 13}, {9, 9, 3, 9, 4},   {1, 5, 3, 2, 3},     {33, 2, 3, 17, 1}};
+  std::mt19937 rng(17);
+  for (const auto& cs : cases) {
+    const int h = cs[0], w = cs[1], c = cs[2], oh = cs[3], ow = cs[4];
+    CAPTURE(h);
+    CAPTURE(w);
+    CAPTURE(c);
+    std::vector<uint8_t> src(size_t(h) * w * c);
+    for (auto& v : src) v = static_cast<uint8_t>(rng());
+    const std::string in = dir + "/in.raw", out = dir + "/out.raw";
+    {
+      FILE* f = std::fopen(in.c_str(), "wb");
+      REQUIRE(f != nullptr);
+      REQUIRE(std::fwrite(src.data(), 1, src.size(), f) == src.size());
+      std::fclose(f);
+    }
+    const std::string script = "import sys, numpy as np; from PIL import Image; "
+                               "h, w, c, oh, ow = map(int, sys.argv[3:8]); "
+                               "a = np.fromfile(sys.argv[1], np.uint8).reshape((h, w, c) if c > 1 else (h, w)); "
+                               "Image.fromarray(a).resize((ow, oh), Image.BILINEAR).save(sys.argv[2], 'ppm')";
+    const std::string cmd = "/usr/bin/python3 -c \"" + script + "\" '" + in + "' '" + out + "' " + std::to_string(h) +
+                            " " + std::to_string(w) + " " + std::to_string(c) + " " + std::to_string(oh) + " " +
+                            std::to_string(ow);
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    // Binary PPM (P6) or PGM (P5, one channel): a three-line header ("P6\nW H\n255\n"), then the pixels.
+    std::vector<uint8_t> file;
+    {
+      FILE* f = std::fopen(out.c_str(), "rb");
+      REQUIRE(f != nullptr);
+      int ch;
+      while ((ch = std::fgetc(f)) != EOF) file.push_back(static_cast<uint8_t>(ch));
+      std::fclose(f);
+    }
+    size_t at = 0;
+    for (int lines = 0; lines < 3 && at < file.size(); ++at) lines += file[at] == '\n';
+    const size_t expected = size_t(oh) * ow * c;
+    REQUIRE(file.size() - at == expected);
+    ForEachTarget([&](const char* target) {
+      CAPTURE(target);
+      std::vector<uint8_t> got(expected);
+      ResizePillowBilinearU8(src.data(), h, w, c, got.data(), oh, ow);
+      size_t diff = 0;
+      for (size_t k = 0; k < expected; ++k) diff += got[k] != file[at + k];
+      CHECK(diff == 0);
+    });
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("Im2ColChw against direct indexing") {
