@@ -46,9 +46,10 @@ class Server:
     """`persam serve --port 0` in a subprocess; the port is read from its
     first output line."""
 
-    def __init__(self, *extra, model=MODEL, threads=2):
+    def __init__(self, *extra, model=MODEL, threads=2, env=None):
         self.proc = subprocess.Popen([EXE, "serve", "--model", model, "--port", "0", "--threads", str(threads),
-                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else {**os.environ, **env})
         self.lines = []
         deadline = time.time() + 60
         self.port = None
