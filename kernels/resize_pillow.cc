@@ -179,7 +179,6 @@ HWY_EXPORT(PillowVerticalRowsT);
 
 }  // namespace
 
-
 void ResizePillowBilinearU8(const uint8_t* src, int in_h, int in_w, int channels,
                             uint8_t* dst, int out_h, int out_w) {
   if (in_h <= 0 || in_w <= 0 || out_h <= 0 || out_w <= 0) {
